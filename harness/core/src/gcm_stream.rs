@@ -32,7 +32,13 @@ type Ctr = ctr::Ctr32BE<Aes256>;
 #[error("the message exceeds AES-GCM's limit of {MAX_MESSAGE_LEN} bytes")]
 pub struct MessageTooLong;
 
-/// One AES-256-GCM message in progress, with empty AAD.
+/// The IV is empty, which GCM does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+#[error("AES-GCM needs an IV of at least one byte")]
+pub struct EmptyIv;
+
+/// One AES-256-GCM message in progress.
 #[derive(Clone)]
 pub struct GcmStream {
     ctr: Ctr,
@@ -40,6 +46,7 @@ pub struct GcmStream {
     pending: [u8; 16],
     pending_len: usize,
     len: u64,
+    aad_len: u64,
     tag_mask: [u8; 16],
 }
 
@@ -53,8 +60,16 @@ impl core::fmt::Debug for GcmStream {
 
 impl GcmStream {
     /// Starts a message under `key` with an IV of any non-zero length
-    /// (12 bytes is the standard case; crypt15 uses 16).
-    pub fn new(key: &[u8; 32], iv: &[u8]) -> Self {
+    /// (12 bytes is the standard case; crypt15 uses 16) and empty AAD.
+    pub fn new(key: &[u8; 32], iv: &[u8]) -> Result<Self, EmptyIv> {
+        Self::with_aad(key, iv, &[])
+    }
+
+    /// Starts a message with additional authenticated data.
+    pub fn with_aad(key: &[u8; 32], iv: &[u8], aad: &[u8]) -> Result<Self, EmptyIv> {
+        if iv.is_empty() {
+            return Err(EmptyIv);
+        }
         let aes = Aes256::new(key.into());
         let mut h = [0u8; 16];
         aes.encrypt_block((&mut h).into());
@@ -75,14 +90,19 @@ impl GcmStream {
         let mut counter = j0;
         let low = u32::from_be_bytes([j0[12], j0[13], j0[14], j0[15]]).wrapping_add(1);
         counter[12..].copy_from_slice(&low.to_be_bytes());
-        Self {
+        let mut ghash = GHash::new((&h).into());
+        if !aad.is_empty() {
+            ghash.update_padded(aad);
+        }
+        Ok(Self {
             ctr: Ctr::new(key.into(), (&counter).into()),
-            ghash: GHash::new((&h).into()),
+            ghash,
             pending: [0; 16],
             pending_len: 0,
             len: 0,
+            aad_len: aad.len() as u64,
             tag_mask,
-        }
+        })
     }
 
     /// Encrypts `data` in place and absorbs the ciphertext.
@@ -118,6 +138,7 @@ impl GcmStream {
             self.ghash.update_padded(&block[..self.pending_len]);
         }
         let mut lengths = [0u8; 16];
+        lengths[..8].copy_from_slice(&(self.aad_len * 8).to_be_bytes());
         lengths[8..].copy_from_slice(&(self.len * 8).to_be_bytes());
         self.ghash.update(&[lengths.into()]);
         let mut tag: [u8; 16] = self.ghash.finalize().into();
@@ -202,7 +223,7 @@ mod tests {
             let (ct, tag) = reference(&key, iv, &msg);
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(msg.len())).collect();
             cuts.sort_unstable();
-            let mut s = GcmStream::new(&key, iv);
+            let mut s = GcmStream::new(&key, iv).unwrap();
             let mut out = msg.clone();
             let mut start = 0;
             for c in cuts.into_iter().chain([msg.len()]) {
@@ -211,7 +232,7 @@ mod tests {
             }
             prop_assert_eq!(&out, &ct);
             prop_assert_eq!(s.finalize(), tag);
-            let mut d = GcmStream::new(&key, iv);
+            let mut d = GcmStream::new(&key, iv).unwrap();
             d.decrypt(&mut out).unwrap();
             prop_assert_eq!(&out, &msg);
             prop_assert!(d.verify(&tag));

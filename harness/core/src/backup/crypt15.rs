@@ -355,7 +355,9 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
         None => rng::array::<IV_LEN>()?,
     };
     let body_key = kdf::backup_encryption_key(key);
-    let mut gcm = GcmStream::new(body_key.expose_secret(), &iv);
+    let Ok(mut gcm) = GcmStream::new(body_key.expose_secret(), &iv) else {
+        unreachable!("the crypt15 IV is 16 bytes")
+    };
     let mut out = Md5Writer {
         inner: writer,
         md5: Md5::new(),
@@ -569,7 +571,9 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
 ) -> Result<DecryptSummary, DecryptError> {
     let (header, raw_prefix) = read_header(reader)?;
     let body_key = kdf::backup_encryption_key(key);
-    let mut gcm = GcmStream::new(body_key.expose_secret(), &header.iv);
+    let Ok(mut gcm) = GcmStream::new(body_key.expose_secret(), &header.iv) else {
+        unreachable!("parse_header only accepts 16-byte IVs")
+    };
     let mut md5 = Md5::new();
     md5.update(&raw_prefix);
 

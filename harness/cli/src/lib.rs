@@ -1,0 +1,12 @@
+//! The e2eb harness: everything the `e2eb` command does besides argument
+//! parsing — vector generation and verification (`DESIGN.md` §8), the
+//! property suite shared by `cargo test` and `e2eb audit`, atomic output
+//! files, and the names of error kinds used in vectors and reports.
+#![deny(missing_docs)]
+
+pub mod atomic;
+pub mod audit;
+pub mod error_kind;
+pub mod properties;
+pub mod testdata;
+pub mod vectors;

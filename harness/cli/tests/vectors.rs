@@ -1,0 +1,60 @@
+//! The committed vectors verify, and regenerating them changes nothing.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors")
+}
+
+#[test]
+fn committed_vectors_are_what_generate_produces() {
+    for f in e2eb::vectors::generate_all() {
+        let path = dir().join(format!("{}.json", f.family));
+        let committed =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            committed == e2eb::vectors::to_json(&f),
+            "{} differs from `e2eb vectors generate`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn all_vectors_verify() {
+    let report = e2eb::vectors::verify(&dir());
+    for f in &report.families {
+        assert!(f.failures.is_empty(), "{}: {:?}", f.family, f.failures);
+        assert!(f.passed > 0, "{} checked nothing", f.family);
+    }
+    let cobblestone = report
+        .families
+        .iter()
+        .find(|f| f.family.contains("Cobblestone-256"))
+        .unwrap();
+    assert_eq!(
+        cobblestone.passed, 35,
+        "all 35 Wycheproof Cobblestone-256 vectors"
+    );
+}
+
+#[test]
+fn a_wrong_expectation_is_caught() {
+    // Verification must be able to fail: corrupt one expected output.
+    let tmp = tempfile::tempdir().unwrap();
+    for family in e2eb::vectors::FAMILIES {
+        std::fs::copy(
+            dir().join(format!("{family}.json")),
+            tmp.path().join(format!("{family}.json")),
+        )
+        .unwrap();
+    }
+    let path = tmp.path().join("kdf.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replacen("17ec3121", "17ec3122", 1);
+    std::fs::write(&path, text).unwrap();
+    let report = e2eb::vectors::verify(tmp.path());
+    let kdf = report.families.iter().find(|f| f.family == "kdf").unwrap();
+    assert_eq!(kdf.failures.len(), 1, "{:?}", kdf.failures);
+}
