@@ -22,10 +22,7 @@ pub struct PathError {
 impl PathError {
     /// Attaches `path` to `source`.
     pub fn new(path: &Path, source: io::Error) -> Self {
-        Self {
-            path: path.to_owned(),
-            source,
-        }
+        Self { path: path.to_owned(), source }
     }
 }
 
@@ -48,10 +45,7 @@ impl AtomicFile {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| PathError::new(&dir, e))?;
-        Ok(Self {
-            target: target.to_owned(),
-            writer: BufWriter::with_capacity(1 << 20, tmp),
-        })
+        Ok(Self { target: target.to_owned(), writer: BufWriter::with_capacity(1 << 20, tmp) })
     }
 
     /// Makes the file readable by everyone (temporary files start 0600).
@@ -59,8 +53,7 @@ impl AtomicFile {
     pub fn world_readable(&self) -> Result<(), PathError> {
         use std::os::unix::fs::PermissionsExt;
         let f = self.writer.get_ref().as_file();
-        f.set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| PathError::new(&self.target, e))
+        f.set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(|e| PathError::new(&self.target, e))
     }
 
     /// Makes the file readable by everyone (no-op off Unix).
@@ -74,8 +67,7 @@ impl AtomicFile {
     pub fn owner_only(&self) -> Result<(), PathError> {
         use std::os::unix::fs::PermissionsExt;
         let f = self.writer.get_ref().as_file();
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| PathError::new(&self.target, e))
+        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| PathError::new(&self.target, e))
     }
 
     /// Restricts the file to its owner (no-op off Unix).
@@ -87,15 +79,9 @@ impl AtomicFile {
     /// Flushes, syncs, renames over the target and syncs the directory.
     pub fn commit(self) -> Result<(), PathError> {
         let target = self.target;
-        let tmp = self
-            .writer
-            .into_inner()
-            .map_err(|e| PathError::new(&target, e.into_error()))?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| PathError::new(&target, e))?;
-        tmp.persist(&target)
-            .map_err(|e| PathError::new(&target, e.error))?;
+        let tmp = self.writer.into_inner().map_err(|e| PathError::new(&target, e.into_error()))?;
+        tmp.as_file().sync_all().map_err(|e| PathError::new(&target, e))?;
+        tmp.persist(&target).map_err(|e| PathError::new(&target, e.error))?;
         if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
             // Syncing the directory makes the rename itself durable.
             if let Ok(d) = File::open(dir) {

@@ -54,9 +54,7 @@ pub fn run(vector_dir: &Path, cases: u32, on_step: &mut dyn FnMut(&str)) -> Audi
         on_step(p.name);
         outcomes.push(p.run(cases));
     }
-    let unnoticed = outcomes
-        .iter()
-        .any(|o| o.name == "crypt15_header_edit_unnoticed" && o.passed);
+    let unnoticed = outcomes.iter().any(|o| o.name == "crypt15_header_edit_unnoticed" && o.passed);
     let mut findings = Vec::new();
     if unnoticed {
         findings.push(Finding {
@@ -72,12 +70,7 @@ pub fn run(vector_dir: &Path, cases: u32, on_step: &mut dyn FnMut(&str)) -> Audi
         title: "crypt15 releases plaintext before its single GCM tag is checked; readers must discard output on failure (e2eb writes to a temporary file)",
         evidence: "DESIGN.md §4.1; e2eb backup decrypt leaves no output on failure".to_owned(),
     });
-    AuditReport {
-        vectors,
-        properties: outcomes,
-        findings,
-        duration: start.elapsed(),
-    }
+    AuditReport { vectors, properties: outcomes, findings, duration: start.elapsed() }
 }
 
 /// Renders the report as Markdown.
@@ -90,16 +83,9 @@ pub fn to_markdown(r: &AuditReport) -> String {
     ));
     s.push_str("## Vectors\n\n| family | passed | failed |\n|---|---:|---:|\n");
     for f in &r.vectors.families {
-        s.push_str(&format!(
-            "| {} | {} | {} |\n",
-            f.family,
-            f.passed,
-            f.failures.len()
-        ));
+        s.push_str(&format!("| {} | {} | {} |\n", f.family, f.passed, f.failures.len()));
     }
-    s.push_str(
-        "\n## Properties\n\n| property | cases | result | time (s) |\n|---|---:|---|---:|\n",
-    );
+    s.push_str("\n## Properties\n\n| property | cases | result | time (s) |\n|---|---:|---|---:|\n");
     for p in &r.properties {
         s.push_str(&format!(
             "| {} | {} | {} | {:.2} |\n",
@@ -111,21 +97,14 @@ pub fn to_markdown(r: &AuditReport) -> String {
     }
     s.push_str("\n## Findings\n\n");
     for f in &r.findings {
-        s.push_str(&format!(
-            "- **{}** ({}): {}. Evidence: {}\n",
-            f.id, f.severity, f.title, f.evidence
-        ));
+        s.push_str(&format!("- **{}** ({}): {}. Evidence: {}\n", f.id, f.severity, f.title, f.evidence));
     }
     let failures: Vec<String> = r
         .vectors
         .families
         .iter()
         .flat_map(|f| f.failures.iter().map(move |x| format!("{}: {x}", f.family)))
-        .chain(
-            r.properties
-                .iter()
-                .filter_map(|p| p.message.as_ref().map(|m| format!("{}: {m}", p.name))),
-        )
+        .chain(r.properties.iter().filter_map(|p| p.message.as_ref().map(|m| format!("{}: {m}", p.name))))
         .collect();
     if !failures.is_empty() {
         s.push_str("\n## Failures\n\n");

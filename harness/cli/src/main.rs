@@ -193,13 +193,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Key(k) => key_command(k),
         Command::Backup(b) => backup_command(b),
         Command::Vectors(v) => vectors_command(v),
-        Command::Audit {
-            quick,
-            cases,
-            vectors,
-            out,
-            json,
-        } => audit_command(quick, cases, &vectors, out, json),
+        Command::Audit { quick, cases, vectors, out, json } => audit_command(quick, cases, &vectors, out, json),
     }
 }
 
@@ -221,10 +215,7 @@ fn key_command(cmd: KeyCommand) -> Result<ExitCode, Failure> {
         KeyCommand::Show { file, json } => {
             let key = load_key_file(&file)?;
             if json {
-                println!(
-                    "{}",
-                    json!({ "digits": key.to_digits().as_str(), "groups": key.to_groups().as_str() })
-                );
+                println!("{}", json!({ "digits": key.to_digits().as_str(), "groups": key.to_groups().as_str() }));
             } else {
                 println!("{}", key.to_groups().as_str());
             }
@@ -247,9 +238,7 @@ fn load_key(args: &KeyArgs) -> Result<BackupKey, Failure> {
             let digits = Zeroizing::new(digits);
             BackupKey::parse_digits(&digits).map_err(|e| Failure(format!("E2EB_KEY: {e}")))
         }
-        Err(_) => Err(Failure(
-            "no key: pass --key-file FILE or set E2EB_KEY to the 64-digit key".to_owned(),
-        )),
+        Err(_) => Err(Failure("no key: pass --key-file FILE or set E2EB_KEY to the 64-digit key".to_owned())),
     }
 }
 
@@ -258,9 +247,9 @@ fn progress_bar(total: u64, what: &str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:10} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(what.to_owned());
@@ -275,15 +264,7 @@ fn open_input(path: &Path) -> Result<(BufReader<File>, u64), Failure> {
 
 fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        BackupCommand::Encrypt {
-            key,
-            format,
-            compress,
-            multi_file,
-            json,
-            input,
-            output,
-        } => {
+        BackupCommand::Encrypt { key, format, compress, multi_file, json, input, output } => {
             let key = load_key(&key)?;
             let (mut reader, len) = open_input(&input)?;
             let mut out = AtomicFile::create(&output)?;
@@ -294,18 +275,10 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             let (name, plain) = match format {
                 FormatArg::Crypt15 => {
                     let opts = crypt15::EncryptOptions {
-                        variant: if multi_file {
-                            crypt15::Variant::MultiFile
-                        } else {
-                            crypt15::Variant::SingleFile
-                        },
+                        variant: if multi_file { crypt15::Variant::MultiFile } else { crypt15::Variant::SingleFile },
                         ..Default::default()
                     };
-                    (
-                        "crypt15",
-                        crypt15::encrypt(&key, &opts, &mut reader, &mut out, &mut tick)
-                            .map_err(|e| ctx(&e))?,
-                    )
+                    ("crypt15", crypt15::encrypt(&key, &opts, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?)
                 }
                 FormatArg::V2 => {
                     let opts = v2::EncryptOptions {
@@ -315,11 +288,7 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
                         },
                         ..Default::default()
                     };
-                    (
-                        "v2",
-                        v2::encrypt(&key, &opts, &mut reader, &mut out, &mut tick)
-                            .map_err(|e| ctx(&e))?,
-                    )
+                    ("v2", v2::encrypt(&key, &opts, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?)
                 }
             };
             out.flush().map_err(|e| PathError::new(&output, e))?;
@@ -334,18 +303,10 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        BackupCommand::Decrypt {
-            key,
-            json,
-            input,
-            output,
-        } => {
+        BackupCommand::Decrypt { key, json, input, output } => {
             let key = load_key(&key)?;
             let (mut reader, len) = open_input(&input)?;
-            let first = reader
-                .fill_buf()
-                .map_err(|e| PathError::new(&input, e))?
-                .to_vec();
+            let first = reader.fill_buf().map_err(|e| PathError::new(&input, e))?.to_vec();
             let format = backup::detect(&first)
                 .ok_or_else(|| Failure(format!("{}: empty file, not a backup", input.display())))?;
             // Decrypted chats stay private to the owner (the temporary file is 0600).
@@ -355,13 +316,11 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             let ctx = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
             let summary = match format {
                 Format::Crypt15 => {
-                    let s = crypt15::decrypt(&key, &mut reader, &mut out, &mut tick)
-                        .map_err(|e| ctx(&e))?;
+                    let s = crypt15::decrypt(&key, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?;
                     json!({ "format": "crypt15", "variant": format!("{:?}", s.variant), "compressed": s.compressed, "plaintext_bytes": s.plaintext_len })
                 }
                 Format::V2 => {
-                    let s =
-                        v2::decrypt(&key, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?;
+                    let s = v2::decrypt(&key, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?;
                     json!({ "format": "v2", "plaintext_bytes": s.plaintext_len })
                 }
                 _ => return Err(Failure(format!("{}: unsupported format", input.display()))),
@@ -380,10 +339,7 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
 
 fn inspect(input: &Path, as_json: bool) -> Result<ExitCode, Failure> {
     let (mut reader, len) = open_input(input)?;
-    let first = reader
-        .fill_buf()
-        .map_err(|e| PathError::new(input, e))?
-        .to_vec();
+    let first = reader.fill_buf().map_err(|e| PathError::new(input, e))?.to_vec();
     let ctx = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
     let report = match backup::detect(&first) {
         Some(Format::V2) => {
@@ -423,10 +379,7 @@ fn inspect(input: &Path, as_json: bool) -> Result<ExitCode, Failure> {
             })
         }
         _ => {
-            return Err(Failure(format!(
-                "{}: empty file, not a backup",
-                input.display()
-            )));
+            return Err(Failure(format!("{}: empty file, not a backup", input.display())));
         }
     };
     if as_json {
@@ -452,17 +405,12 @@ fn vectors_command(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
                 let mut stale = Vec::new();
                 for f in vectors::generate_all() {
                     let path = dir.join(format!("{}.json", f.family));
-                    if std::fs::read_to_string(&path).ok().as_deref()
-                        != Some(vectors::to_json(&f).as_str())
-                    {
+                    if std::fs::read_to_string(&path).ok().as_deref() != Some(vectors::to_json(&f).as_str()) {
                         stale.push(path.display().to_string());
                     }
                 }
                 if !stale.is_empty() {
-                    return Err(Failure(format!(
-                        "regenerating would change {}",
-                        stale.join(", ")
-                    )));
+                    return Err(Failure(format!("regenerating would change {}", stale.join(", "))));
                 }
                 println!("vectors are up to date");
                 return Ok(ExitCode::SUCCESS);
@@ -482,23 +430,14 @@ fn vectors_command(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 for f in &report.families {
-                    println!(
-                        "{:68} {:5} passed {:3} failed",
-                        f.family,
-                        f.passed,
-                        f.failures.len()
-                    );
+                    println!("{:68} {:5} passed {:3} failed", f.family, f.passed, f.failures.len());
                     for x in &f.failures {
                         println!("    FAIL {x}");
                     }
                 }
                 println!("{} passed, {} failed", report.passed(), report.failed());
             }
-            Ok(if report.failed() == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }
@@ -510,17 +449,9 @@ fn audit_command(
     out: Option<PathBuf>,
     as_json: bool,
 ) -> Result<ExitCode, Failure> {
-    let cases = cases.unwrap_or(if quick {
-        16
-    } else {
-        properties::cases_from_env(128)
-    });
+    let cases = cases.unwrap_or(if quick { 16 } else { properties::cases_from_env(128) });
     let steps = properties::all().len() as u64 + 1;
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(steps)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(steps) } else { ProgressBar::hidden() };
     if let Ok(style) = ProgressStyle::with_template("audit [{bar:30}] {pos}/{len} {msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -530,10 +461,7 @@ fn audit_command(
     });
     bar.finish_and_clear();
     let dir = out.unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         PathBuf::from(format!("reports/runs/audit-{secs}"))
     });
     std::fs::create_dir_all(&dir).map_err(|e| PathError::new(&dir, e))?;
@@ -547,9 +475,5 @@ fn audit_command(
         print!("{md}");
         println!("\nreport written to {}", dir.display());
     }
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -41,13 +41,7 @@ impl Property {
         let start = Instant::now();
         let mut runner = TestRunner::new(config(cases));
         let result = (self.run)(&mut runner);
-        Outcome {
-            name: self.name,
-            cases,
-            passed: result.is_ok(),
-            message: result.err(),
-            duration: start.elapsed(),
-        }
+        Outcome { name: self.name, cases, passed: result.is_ok(), message: result.err(), duration: start.elapsed() }
     }
 }
 
@@ -82,10 +76,7 @@ pub fn config(cases: u32) -> Config {
 
 /// Depth from `PROPTEST_CASES`, or `default`.
 pub fn cases_from_env(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Every property, in report order.
@@ -161,11 +152,7 @@ pub fn all() -> Vec<Property> {
             description: "any edit of a v2 header field fails the commitment",
             run: v2_header_edit_rejected,
         },
-        Property {
-            name: "v2_wrong_key",
-            description: "another key gives v2.WrongKey",
-            run: v2_wrong_key,
-        },
+        Property { name: "v2_wrong_key", description: "another key gives v2.WrongKey", run: v2_wrong_key },
         Property {
             name: "v2_random_access",
             description: "random-access reads equal the plaintext",
@@ -181,16 +168,10 @@ pub fn all() -> Vec<Property> {
 
 /// Runs every property (or those whose name contains `filter`) for `cases` cases.
 pub fn run_all(cases: u32, filter: Option<&str>) -> Vec<Outcome> {
-    all()
-        .into_iter()
-        .filter(|p| filter.is_none_or(|f| p.name.contains(f)))
-        .map(|p| p.run(cases))
-        .collect()
+    all().into_iter().filter(|p| filter.is_none_or(|f| p.name.contains(f))).map(|p| p.run(cases)).collect()
 }
 
-fn done<T: std::fmt::Debug>(
-    r: Result<(), proptest::test_runner::TestError<T>>,
-) -> Result<(), String> {
+fn done<T: std::fmt::Debug>(r: Result<(), proptest::test_runner::TestError<T>>) -> Result<(), String> {
     r.map_err(|e| e.to_string())
 }
 
@@ -211,46 +192,29 @@ fn len_strategy(max: usize) -> BoxedStrategy<usize> {
 }
 
 fn crypt15_encrypt(key: &BackupKey, variant: crypt15::Variant, pt: &[u8]) -> Vec<u8> {
-    let opts = crypt15::EncryptOptions {
-        variant,
-        ..Default::default()
-    };
+    let opts = crypt15::EncryptOptions { variant, ..Default::default() };
     let mut out = Vec::new();
     let r = crypt15::encrypt(key, &opts, &mut &pt[..], &mut out, &mut |_| {});
     assert!(r.is_ok(), "encrypting into memory failed: {r:?}");
     out
 }
 
-fn crypt15_decrypt(
-    key: &BackupKey,
-    file: &[u8],
-) -> Result<(Vec<u8>, crypt15::DecryptSummary), &'static str> {
+fn crypt15_decrypt(key: &BackupKey, file: &[u8]) -> Result<(Vec<u8>, crypt15::DecryptSummary), &'static str> {
     let mut out = Vec::new();
-    crypt15::decrypt(key, &mut &file[..], &mut out, &mut |_| {})
-        .map(|s| (out, s))
-        .map_err(|e| error_kind::crypt15(&e))
+    crypt15::decrypt(key, &mut &file[..], &mut out, &mut |_| {}).map(|s| (out, s)).map_err(|e| error_kind::crypt15(&e))
 }
 
 fn v2_opts(compression: Compression) -> v2::EncryptOptions {
-    v2::EncryptOptions {
-        compression,
-        ..Default::default()
-    }
+    v2::EncryptOptions { compression, ..Default::default() }
 }
 
 fn v2_decrypt(key: &BackupKey, file: &[u8]) -> Result<Vec<u8>, &'static str> {
     let mut out = Vec::new();
-    v2::decrypt(key, &mut &file[..], &mut out, &mut |_| {})
-        .map(|_| out)
-        .map_err(|e| error_kind::v2(&e))
+    v2::decrypt(key, &mut &file[..], &mut out, &mut |_| {}).map(|_| out).map_err(|e| error_kind::v2(&e))
 }
 
 fn payload(seed: u64, len: usize, text: bool) -> Vec<u8> {
-    if text {
-        text_bytes(seed, len)
-    } else {
-        fast_bytes(seed, len)
-    }
+    if text { text_bytes(seed, len) } else { fast_bytes(seed, len) }
 }
 
 fn key_digits_round_trip(runner: &mut TestRunner) -> Result<(), String> {
@@ -258,11 +222,7 @@ fn key_digits_round_trip(runner: &mut TestRunner) -> Result<(), String> {
         let mut text = String::new();
         for (i, c) in k.to_digits().chars().enumerate() {
             let r = seed.rotate_left(i as u32);
-            text.push(if r & 1 == 1 {
-                c.to_ascii_uppercase()
-            } else {
-                c
-            });
+            text.push(if r & 1 == 1 { c.to_ascii_uppercase() } else { c });
             match r >> 1 & 7 {
                 0 => text.push(' '),
                 1 => text.push('-'),
@@ -270,15 +230,8 @@ fn key_digits_round_trip(runner: &mut TestRunner) -> Result<(), String> {
                 _ => {}
             }
         }
-        prop_assert_eq!(
-            BackupKey::parse_digits(&text).map_err(|e| TestCaseError::fail(e.to_string()))?,
-            k.clone()
-        );
-        prop_assert_eq!(
-            BackupKey::parse_digits(&k.to_grid())
-                .map_err(|e| TestCaseError::fail(e.to_string()))?,
-            k
-        );
+        prop_assert_eq!(BackupKey::parse_digits(&text).map_err(|e| TestCaseError::fail(e.to_string()))?, k.clone());
+        prop_assert_eq!(BackupKey::parse_digits(&k.to_grid()).map_err(|e| TestCaseError::fail(e.to_string()))?, k);
         Ok(())
     }))
 }
@@ -288,25 +241,17 @@ fn gcm_stream_matches_aes_gcm(runner: &mut TestRunner) -> Result<(), String> {
     use aes_gcm::aes::Aes256;
     use aes_gcm::aes::cipher::consts::U16;
     done(runner.run(
-        &(
-            any::<[u8; 32]>(),
-            any::<[u8; 16]>(),
-            0usize..5000,
-            any::<u64>(),
-            1usize..4000,
-        ),
+        &(any::<[u8; 32]>(), any::<[u8; 16]>(), 0usize..5000, any::<u64>(), 1usize..4000),
         |(key, iv, len, seed, step)| {
             let msg = fast_bytes(seed, len);
             let mut reference = msg.clone();
             let tag = aes_gcm::AesGcm::<Aes256, U16>::new((&key).into())
                 .encrypt_in_place_detached((&iv).into(), b"", &mut reference)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let mut s =
-                GcmStream::new(&key, &iv).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut s = GcmStream::new(&key, &iv).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let mut out = msg.clone();
             for piece in out.chunks_mut(step) {
-                s.encrypt(piece)
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                s.encrypt(piece).map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
             prop_assert_eq!(&out, &reference);
             prop_assert_eq!(&s.finalize()[..], &tag[..]);
@@ -316,59 +261,35 @@ fn gcm_stream_matches_aes_gcm(runner: &mut TestRunner) -> Result<(), String> {
 }
 
 fn crypt15_round_trip(runner: &mut TestRunner) -> Result<(), String> {
-    done(runner.run(
-        &(
-            key_strategy(),
-            len_strategy(MAX_LEN),
-            any::<u64>(),
-            any::<bool>(),
-        ),
-        |(k, len, seed, multi)| {
-            let (variant, pt) = if multi {
-                (crypt15::Variant::MultiFile, payload(seed, len, false))
-            } else {
-                (
-                    crypt15::Variant::SingleFile,
-                    payload(seed, len, seed % 2 == 0),
-                )
-            };
-            let file = crypt15_encrypt(&k, variant, &pt);
-            let (back, summary) = crypt15_decrypt(&k, &file).map_err(TestCaseError::fail)?;
-            prop_assert_eq!(back.len(), pt.len());
-            prop_assert!(back == pt, "plaintext differs");
-            prop_assert_eq!(summary.variant, variant);
-            prop_assert_eq!(summary.compressed, !multi);
-            Ok(())
-        },
-    ))
+    done(runner.run(&(key_strategy(), len_strategy(MAX_LEN), any::<u64>(), any::<bool>()), |(k, len, seed, multi)| {
+        let (variant, pt) = if multi {
+            (crypt15::Variant::MultiFile, payload(seed, len, false))
+        } else {
+            (crypt15::Variant::SingleFile, payload(seed, len, seed % 2 == 0))
+        };
+        let file = crypt15_encrypt(&k, variant, &pt);
+        let (back, summary) = crypt15_decrypt(&k, &file).map_err(TestCaseError::fail)?;
+        prop_assert_eq!(back.len(), pt.len());
+        prop_assert!(back == pt, "plaintext differs");
+        prop_assert_eq!(summary.variant, variant);
+        prop_assert_eq!(summary.compressed, !multi);
+        Ok(())
+    }))
 }
 
 fn crypt15_bit_flip_rejected(runner: &mut TestRunner) -> Result<(), String> {
     done(runner.run(
-        &(
-            key_strategy(),
-            0usize..20_000,
-            any::<u64>(),
-            any::<prop::sample::Index>(),
-            0u8..8,
-        ),
+        &(key_strategy(), 0usize..20_000, any::<u64>(), any::<prop::sample::Index>(), 0u8..8),
         |(k, len, seed, at, bit)| {
             let pt = payload(seed, len, true);
             let mut file = crypt15_encrypt(&k, crypt15::Variant::SingleFile, &pt);
-            let prefix_len = crypt15::parse_header(&file)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?
-                .encoded_len;
+            let prefix_len = crypt15::parse_header(&file).map_err(|e| TestCaseError::fail(e.to_string()))?.encoded_len;
             let pos = at.index(file.len());
             file[pos] ^= 1 << bit;
             let got = crypt15_decrypt(&k, &file);
             prop_assert!(got.is_err(), "flip at {} went unnoticed", pos);
             if pos >= prefix_len {
-                prop_assert_eq!(
-                    got.err(),
-                    Some("crypt15.AuthenticationFailed"),
-                    "flip at {}",
-                    pos
-                );
+                prop_assert_eq!(got.err(), Some("crypt15.AuthenticationFailed"), "flip at {}", pos);
             }
             Ok(())
         },
@@ -388,17 +309,10 @@ fn crypt15_truncation_and_extension_rejected(runner: &mut TestRunner) -> Result<
             let pt = payload(seed, len, true);
             let file = crypt15_encrypt(&k, crypt15::Variant::SingleFile, &pt);
             let cut = at.index(file.len());
-            prop_assert!(
-                crypt15_decrypt(&k, &file[..cut]).is_err(),
-                "truncation to {} went unnoticed",
-                cut
-            );
+            prop_assert!(crypt15_decrypt(&k, &file[..cut]).is_err(), "truncation to {} went unnoticed", cut);
             let mut longer = file.clone();
             longer.extend_from_slice(&extra);
-            prop_assert_eq!(
-                crypt15_decrypt(&k, &longer).err(),
-                Some("crypt15.AuthenticationFailed")
-            );
+            prop_assert_eq!(crypt15_decrypt(&k, &longer).err(), Some("crypt15.AuthenticationFailed"));
             Ok(())
         },
     ))
@@ -406,13 +320,7 @@ fn crypt15_truncation_and_extension_rejected(runner: &mut TestRunner) -> Result<
 
 fn crypt15_header_edit_unnoticed(runner: &mut TestRunner) -> Result<(), String> {
     done(runner.run(
-        &(
-            key_strategy(),
-            0usize..5000,
-            any::<u64>(),
-            "[0-9.]{1,20}",
-            any::<i32>(),
-        ),
+        &(key_strategy(), 0usize..5000, any::<u64>(), "[0-9.]{1,20}", any::<i32>()),
         |(k, len, seed, app, version)| {
             let pt = payload(seed, len, true);
             let file = crypt15_encrypt(&k, crypt15::Variant::SingleFile, &pt);
@@ -424,9 +332,7 @@ fn crypt15_header_edit_unnoticed(runner: &mut TestRunner) -> Result<(), String> 
             .ok_or_else(|| TestCaseError::fail("could not edit"))?;
             let (back, _) = crypt15_decrypt(&k, &edited).map_err(TestCaseError::fail)?;
             prop_assert!(back == pt, "plaintext changed");
-            let meta = crypt15::parse_header(&edited)
-                .ok()
-                .and_then(|h| h.prefix.backup_metadata);
+            let meta = crypt15::parse_header(&edited).ok().and_then(|h| h.prefix.backup_metadata);
             prop_assert_eq!(meta.and_then(|m| m.app_version), Some(app));
             Ok(())
         },
@@ -434,55 +340,34 @@ fn crypt15_header_edit_unnoticed(runner: &mut TestRunner) -> Result<(), String> 
 }
 
 fn crypt15_wrong_key(runner: &mut TestRunner) -> Result<(), String> {
-    done(runner.run(
-        &(key_strategy(), key_strategy(), 0usize..5000, any::<u64>()),
-        |(k, other, len, seed)| {
-            prop_assume!(k != other);
-            let file = crypt15_encrypt(&k, crypt15::Variant::SingleFile, &payload(seed, len, true));
-            prop_assert_eq!(
-                crypt15_decrypt(&other, &file).err(),
-                Some("crypt15.WrongKey")
-            );
-            Ok(())
-        },
-    ))
+    done(runner.run(&(key_strategy(), key_strategy(), 0usize..5000, any::<u64>()), |(k, other, len, seed)| {
+        prop_assume!(k != other);
+        let file = crypt15_encrypt(&k, crypt15::Variant::SingleFile, &payload(seed, len, true));
+        prop_assert_eq!(crypt15_decrypt(&other, &file).err(), Some("crypt15.WrongKey"));
+        Ok(())
+    }))
 }
 
 fn v2_round_trip(runner: &mut TestRunner) -> Result<(), String> {
-    done(runner.run(
-        &(
-            key_strategy(),
-            len_strategy(MAX_LEN),
-            any::<u64>(),
-            any::<bool>(),
-        ),
-        |(k, len, seed, zlib)| {
-            let pt = payload(seed, len, zlib);
-            let opts = v2_opts(if zlib {
-                Compression::Zlib
-            } else {
-                Compression::None
-            });
-            let mut streamed = Vec::new();
-            v2::encrypt(&k, &opts, &mut &pt[..], &mut streamed, &mut |_| {})
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let back = v2_decrypt(&k, &streamed).map_err(TestCaseError::fail)?;
-            prop_assert!(back == pt, "streamed round trip differs");
-            let (_, whole) =
-                v2::decrypt_slice(&k, &streamed).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert!(whole == pt, "in-memory decryption differs");
-            if !zlib {
-                prop_assert_eq!(
-                    streamed.len() as u64,
-                    v2::parse_header(&streamed)
-                        .map(|h| h.raw.len() as u64)
-                        .unwrap_or(0)
-                        + cobblestone::sealed_len(len as u64)
-                );
-            }
-            Ok(())
-        },
-    ))
+    done(runner.run(&(key_strategy(), len_strategy(MAX_LEN), any::<u64>(), any::<bool>()), |(k, len, seed, zlib)| {
+        let pt = payload(seed, len, zlib);
+        let opts = v2_opts(if zlib { Compression::Zlib } else { Compression::None });
+        let mut streamed = Vec::new();
+        v2::encrypt(&k, &opts, &mut &pt[..], &mut streamed, &mut |_| {})
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back = v2_decrypt(&k, &streamed).map_err(TestCaseError::fail)?;
+        prop_assert!(back == pt, "streamed round trip differs");
+        let (_, whole) = v2::decrypt_slice(&k, &streamed).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(whole == pt, "in-memory decryption differs");
+        if !zlib {
+            prop_assert_eq!(
+                streamed.len() as u64,
+                v2::parse_header(&streamed).map(|h| h.raw.len() as u64).unwrap_or(0)
+                    + cobblestone::sealed_len(len as u64)
+            );
+        }
+        Ok(())
+    }))
 }
 
 fn v2_every_chunk_boundary(_runner: &mut TestRunner) -> Result<(), String> {
@@ -495,8 +380,7 @@ fn v2_every_chunk_boundary(_runner: &mut TestRunner) -> Result<(), String> {
                 continue;
             }
             let pt = &all[..len];
-            let file = v2::encrypt_to_vec(&k, &v2_opts(Compression::None), pt)
-                .map_err(|e| e.to_string())?;
+            let file = v2::encrypt_to_vec(&k, &v2_opts(Compression::None), pt).map_err(|e| e.to_string())?;
             let back = v2_decrypt(&k, &file).map_err(|e| format!("length {len}: {e}"))?;
             if back != pt {
                 return Err(format!("length {len}: plaintext differs"));
@@ -514,10 +398,7 @@ struct V2Layout {
 
 impl V2Layout {
     fn of(file: &[u8]) -> Self {
-        Self {
-            header_len: v2::parse_header(file).map(|h| h.raw.len()).unwrap_or(0),
-            len: file.len(),
-        }
+        Self { header_len: v2::parse_header(file).map(|h| h.raw.len()).unwrap_or(0), len: file.len() }
     }
     fn body_start(&self) -> usize {
         self.header_len + PREFIX_LEN
@@ -531,13 +412,7 @@ fn v2_file(k: &BackupKey, len: usize, seed: u64) -> Result<Vec<u8>, TestCaseErro
 
 fn v2_bit_flip_rejected(runner: &mut TestRunner) -> Result<(), String> {
     done(runner.run(
-        &(
-            key_strategy(),
-            0usize..60_000,
-            any::<u64>(),
-            any::<prop::sample::Index>(),
-            0u8..8,
-        ),
+        &(key_strategy(), 0usize..60_000, any::<u64>(), any::<prop::sample::Index>(), 0u8..8),
         |(k, len, seed, at, bit)| {
             let mut file = v2_file(&k, len, seed)?;
             let layout = V2Layout::of(&file);
@@ -547,35 +422,18 @@ fn v2_bit_flip_rejected(runner: &mut TestRunner) -> Result<(), String> {
             prop_assert!(got.is_some(), "flip at {} went unnoticed", pos);
             if pos >= layout.body_start() {
                 let chunk = (pos - layout.body_start()) / SEALED_CHUNK_LEN;
-                prop_assert_eq!(
-                    got,
-                    Some("body.ChunkDamaged"),
-                    "flip at {} in chunk {}",
-                    pos,
-                    chunk
-                );
+                prop_assert_eq!(got, Some("body.ChunkDamaged"), "flip at {} in chunk {}", pos, chunk);
                 // The error names the chunk and its file offset.
                 let mut sink = Vec::new();
                 match v2::decrypt(&k, &mut &file[..], &mut sink, &mut |_| {}) {
-                    Err(v2::DecryptError::Body(cobblestone::BodyError::ChunkDamaged {
-                        chunk: c,
-                        offset,
-                    })) => {
+                    Err(v2::DecryptError::Body(cobblestone::BodyError::ChunkDamaged { chunk: c, offset })) => {
                         prop_assert_eq!(c as usize, chunk);
-                        prop_assert_eq!(
-                            offset as usize,
-                            layout.body_start() + chunk * SEALED_CHUNK_LEN
-                        );
+                        prop_assert_eq!(offset as usize, layout.body_start() + chunk * SEALED_CHUNK_LEN);
                     }
                     other => prop_assert!(false, "unexpected {:?}", other.map(|_| ())),
                 }
             } else if pos >= layout.header_len {
-                prop_assert_eq!(
-                    got,
-                    Some("body.CommitmentMismatch"),
-                    "flip at {} in salt/commitment",
-                    pos
-                );
+                prop_assert_eq!(got, Some("body.CommitmentMismatch"), "flip at {} in salt/commitment", pos);
             } else {
                 let header_kinds = [
                     "v2.BadMagic",
@@ -605,12 +463,7 @@ fn v2_bit_flip_rejected(runner: &mut TestRunner) -> Result<(), String> {
 
 fn v2_truncation_rejected(runner: &mut TestRunner) -> Result<(), String> {
     done(runner.run(
-        &(
-            key_strategy(),
-            0usize..60_000,
-            any::<u64>(),
-            any::<prop::sample::Index>(),
-        ),
+        &(key_strategy(), 0usize..60_000, any::<u64>(), any::<prop::sample::Index>()),
         |(k, len, seed, at)| {
             let file = v2_file(&k, len, seed)?;
             let layout = V2Layout::of(&file);
@@ -622,11 +475,7 @@ fn v2_truncation_rejected(runner: &mut TestRunner) -> Result<(), String> {
                 "body.TooShort"
             } else {
                 let rest = (cut - layout.body_start()) % SEALED_CHUNK_LEN;
-                if rest < cobblestone::TAG_LEN {
-                    "body.Truncated"
-                } else {
-                    "body.ChunkDamaged"
-                }
+                if rest < cobblestone::TAG_LEN { "body.Truncated" } else { "body.ChunkDamaged" }
             };
             prop_assert_eq!(got, Some(expected), "cut at {} of {}", cut, layout.len);
             Ok(())
@@ -636,22 +485,13 @@ fn v2_truncation_rejected(runner: &mut TestRunner) -> Result<(), String> {
 
 fn v2_extension_rejected(runner: &mut TestRunner) -> Result<(), String> {
     done(runner.run(
-        &(
-            key_strategy(),
-            0usize..60_000,
-            any::<u64>(),
-            proptest::collection::vec(any::<u8>(), 1..40_000),
-        ),
+        &(key_strategy(), 0usize..60_000, any::<u64>(), proptest::collection::vec(any::<u8>(), 1..40_000)),
         |(k, len, seed, extra)| {
             let mut file = v2_file(&k, len, seed)?;
             let layout = V2Layout::of(&file);
             file.extend_from_slice(&extra);
             let rest = (file.len() - layout.body_start()) % SEALED_CHUNK_LEN;
-            let expected = if rest < cobblestone::TAG_LEN {
-                "body.Truncated"
-            } else {
-                "body.ChunkDamaged"
-            };
+            let expected = if rest < cobblestone::TAG_LEN { "body.Truncated" } else { "body.ChunkDamaged" };
             prop_assert_eq!(v2_decrypt(&k, &file).err(), Some(expected));
             Ok(())
         },
@@ -690,82 +530,49 @@ fn v2_chunk_swap_and_duplicate_rejected(runner: &mut TestRunner) -> Result<(), S
 
 fn v2_header_edit_rejected(runner: &mut TestRunner) -> Result<(), String> {
     done(runner.run(
-        &(
-            key_strategy(),
-            0usize..40_000,
-            any::<u64>(),
-            0u8..4,
-            any::<u32>(),
-        ),
+        &(key_strategy(), 0usize..40_000, any::<u64>(), 0u8..4, any::<u32>()),
         |(k, len, seed, field, value)| {
             let file = v2_file(&k, len, seed)?;
             let header = v2::parse_header(&file).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let mut fields = header.fields.clone();
             match field {
                 0 => fields.app_version.push_str(&value.to_string()),
-                1 => {
-                    fields.backup_version = fields
-                        .backup_version
-                        .wrapping_add(1 + (value % 1000) as i32)
-                }
+                1 => fields.backup_version = fields.backup_version.wrapping_add(1 + (value % 1000) as i32),
                 2 => fields.created_unix ^= u64::from(value) | 1,
                 _ => fields.feature_flags.push(value),
             }
-            let mut edited =
-                v2::encode_header(&fields).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut edited = v2::encode_header(&fields).map_err(|e| TestCaseError::fail(e.to_string()))?;
             edited.extend_from_slice(&file[header.raw.len()..]);
-            prop_assert_eq!(
-                v2_decrypt(&k, &edited).err(),
-                Some("body.CommitmentMismatch")
-            );
+            prop_assert_eq!(v2_decrypt(&k, &edited).err(), Some("body.CommitmentMismatch"));
             Ok(())
         },
     ))
 }
 
 fn v2_wrong_key(runner: &mut TestRunner) -> Result<(), String> {
-    done(runner.run(
-        &(key_strategy(), key_strategy(), 0usize..40_000, any::<u64>()),
-        |(k, other, len, seed)| {
-            prop_assume!(k != other);
-            let file = v2_file(&k, len, seed)?;
-            prop_assert_eq!(v2_decrypt(&other, &file).err(), Some("v2.WrongKey"));
-            Ok(())
-        },
-    ))
+    done(runner.run(&(key_strategy(), key_strategy(), 0usize..40_000, any::<u64>()), |(k, other, len, seed)| {
+        prop_assume!(k != other);
+        let file = v2_file(&k, len, seed)?;
+        prop_assert_eq!(v2_decrypt(&other, &file).err(), Some("v2.WrongKey"));
+        Ok(())
+    }))
 }
 
 fn v2_random_access(runner: &mut TestRunner) -> Result<(), String> {
     done(runner.run(
-        &(
-            key_strategy(),
-            1usize..200_000,
-            any::<u64>(),
-            any::<prop::sample::Index>(),
-            any::<prop::sample::Index>(),
-        ),
+        &(key_strategy(), 1usize..200_000, any::<u64>(), any::<prop::sample::Index>(), any::<prop::sample::Index>()),
         |(k, len, seed, a, b)| {
             let pt = payload(seed, len, false);
             let file = v2::encrypt_to_vec(&k, &v2_opts(Compression::None), &pt)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let mut r = v2::V2Reader::open(&k, std::io::Cursor::new(&file))
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut r =
+                v2::V2Reader::open(&k, std::io::Cursor::new(&file)).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(r.len(), len as u64);
             let start = a.index(len);
             let n = b.index(len - start + 1);
-            let got = r
-                .read_at(start as u64, n)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert!(
-                got[..] == pt[start..start + n],
-                "range {}+{} differs",
-                start,
-                n
-            );
-            prop_assert!(
-                r.read_at(len as u64, 1).is_err(),
-                "read past the end succeeded"
-            );
+            let got = r.read_at(start as u64, n).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(got[..] == pt[start..start + n], "range {}+{} differs", start, n);
+            prop_assert!(r.read_at(len as u64, 1).is_err(), "read past the end succeeded");
             Ok(())
         },
     ))
@@ -785,29 +592,17 @@ fn metadata_round_trip_and_tamper(runner: &mut TestRunner) -> Result<(), String>
             use base64::Engine as _;
             let b64 = base64::engine::general_purpose::STANDARD;
             let blob = metadata::encrypt_with_iv(&k, &iv, &json);
-            prop_assert_eq!(
-                metadata::decrypt(&k, &blob).map_err(|e| TestCaseError::fail(e.to_string()))?,
-                json
-            );
-            let mut raw = b64
-                .decode(&blob)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(metadata::decrypt(&k, &blob).map_err(|e| TestCaseError::fail(e.to_string()))?, json);
+            let mut raw = b64.decode(&blob).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let pos = at.index(raw.len());
             raw[pos] ^= 1 << bit;
-            let got = metadata::decrypt_bytes(&k, &raw)
-                .map_err(|e| error_kind::metadata(&e))
-                .err();
-            let expected = if pos == 0 || pos == 1 + metadata::IV_LEN {
-                "metadata.BadMarker"
-            } else {
-                "metadata.MacMismatch"
-            };
+            let got = metadata::decrypt_bytes(&k, &raw).map_err(|e| error_kind::metadata(&e)).err();
+            let expected =
+                if pos == 0 || pos == 1 + metadata::IV_LEN { "metadata.BadMarker" } else { "metadata.MacMismatch" };
             prop_assert_eq!(got, Some(expected), "flip at {}", pos);
             if k != other {
                 prop_assert_eq!(
-                    metadata::decrypt(&other, &blob)
-                        .map_err(|e| error_kind::metadata(&e))
-                        .err(),
+                    metadata::decrypt(&other, &blob).map_err(|e| error_kind::metadata(&e)).err(),
                     Some("metadata.MacMismatch")
                 );
             }

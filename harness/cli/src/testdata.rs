@@ -43,16 +43,7 @@ pub fn fast_bytes(seed: u64, len: usize) -> Vec<u8> {
 
 /// Compressible text-like bytes (so zlib paths see realistic input).
 pub fn text_bytes(seed: u64, len: usize) -> Vec<u8> {
-    const WORDS: [&[u8]; 8] = [
-        b"hello ",
-        b"backup ",
-        b"chat ",
-        b"message ",
-        b"photo ",
-        b"ok ",
-        b"see you ",
-        b"\n",
-    ];
+    const WORDS: [&[u8]; 8] = [b"hello ", b"backup ", b"chat ", b"message ", b"photo ", b"ok ", b"see you ", b"\n"];
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 16);
     while out.len() < len {

@@ -16,11 +16,7 @@ fn e2eb(args: &[&str], env_key: Option<&str>) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
@@ -41,9 +37,7 @@ struct Setup {
 
 impl Setup {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { dir: tempfile::tempdir().unwrap() }
     }
     fn p(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -72,18 +66,12 @@ fn key_generate_show_and_keyfile() {
     let t = Setup::new();
     let grid = ok(&e2eb(&["key", "generate"], None));
     assert_eq!(grid.lines().count(), 4);
-    assert!(
-        grid.lines()
-            .all(|l| l.split(' ').count() == 4 && l.len() == 19)
-    );
+    assert!(grid.lines().all(|l| l.split(' ').count() == 4 && l.len() == 19));
     let text = t.key("k.txt");
     let digits = std::fs::read_to_string(&text).unwrap();
     assert_eq!(digits.trim().len(), 64);
     let kf = t.p("encrypted_backup.key");
-    ok(&e2eb(
-        &["key", "generate", "--out", s(&kf), "--keyfile"],
-        None,
-    ));
+    ok(&e2eb(&["key", "generate", "--out", s(&kf), "--keyfile"], None));
     assert_eq!(std::fs::read(&kf).unwrap().len(), 59);
     let shown = ok(&e2eb(&["key", "show", s(&kf), "--json"], None));
     let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
@@ -102,11 +90,7 @@ fn both_formats_round_trip_through_the_cli() {
     let t = Setup::new();
     let key = t.key("k.txt");
     let plain = t.plain(300_000);
-    for args in [
-        vec!["--format", "crypt15"],
-        vec!["--format", "v2"],
-        vec!["--format", "v2", "--compress", "zlib"],
-    ] {
+    for args in [vec!["--format", "crypt15"], vec!["--format", "v2"], vec!["--format", "v2", "--compress", "zlib"]] {
         let enc = t.p("enc");
         let dec = t.p("dec");
         let mut a = vec!["backup", "encrypt", "--key-file", s(&key)];
@@ -114,15 +98,8 @@ fn both_formats_round_trip_through_the_cli() {
         a.extend([s(&plain), s(&enc), "--json"]);
         let summary: serde_json::Value = serde_json::from_str(&ok(&e2eb(&a, None))).unwrap();
         assert_eq!(summary["plaintext_bytes"], 300_000);
-        ok(&e2eb(
-            &["backup", "decrypt", "--key-file", s(&key), s(&enc), s(&dec)],
-            None,
-        ));
-        assert_eq!(
-            std::fs::read(&dec).unwrap(),
-            std::fs::read(&plain).unwrap(),
-            "{args:?}"
-        );
+        ok(&e2eb(&["backup", "decrypt", "--key-file", s(&key), s(&enc), s(&dec)], None));
+        assert_eq!(std::fs::read(&dec).unwrap(), std::fs::read(&plain).unwrap(), "{args:?}");
     }
     assert!(t.leftovers().is_empty());
 }
@@ -131,45 +108,15 @@ fn both_formats_round_trip_through_the_cli() {
 fn e2eb_key_environment_variable_and_android_key_file() {
     let t = Setup::new();
     let kf = t.p("encrypted_backup.key");
-    ok(&e2eb(
-        &["key", "generate", "--out", s(&kf), "--keyfile"],
-        None,
-    ));
+    ok(&e2eb(&["key", "generate", "--out", s(&kf), "--keyfile"], None));
     let digits = ok(&e2eb(&["key", "show", s(&kf)], None));
     let plain = t.plain(1000);
     let enc = t.p("enc");
-    ok(&e2eb(
-        &[
-            "backup",
-            "encrypt",
-            "--key-file",
-            s(&kf),
-            "--format",
-            "crypt15",
-            s(&plain),
-            s(&enc),
-        ],
-        None,
-    ));
-    ok(&e2eb(
-        &["backup", "decrypt", s(&enc), s(&t.p("dec"))],
-        Some(digits.trim()),
-    ));
-    assert_eq!(
-        std::fs::read(t.p("dec")).unwrap(),
-        std::fs::read(&plain).unwrap()
-    );
-    fails(
-        &e2eb(&["backup", "decrypt", s(&enc), s(&t.p("dec2"))], None),
-        "E2EB_KEY",
-    );
-    fails(
-        &e2eb(
-            &["backup", "decrypt", s(&enc), s(&t.p("dec2"))],
-            Some("1234"),
-        ),
-        "E2EB_KEY",
-    );
+    ok(&e2eb(&["backup", "encrypt", "--key-file", s(&kf), "--format", "crypt15", s(&plain), s(&enc)], None));
+    ok(&e2eb(&["backup", "decrypt", s(&enc), s(&t.p("dec"))], Some(digits.trim())));
+    assert_eq!(std::fs::read(t.p("dec")).unwrap(), std::fs::read(&plain).unwrap());
+    fails(&e2eb(&["backup", "decrypt", s(&enc), s(&t.p("dec2"))], None), "E2EB_KEY");
+    fails(&e2eb(&["backup", "decrypt", s(&enc), s(&t.p("dec2"))], Some("1234")), "E2EB_KEY");
 }
 
 #[test]
@@ -180,38 +127,13 @@ fn failures_leave_no_output_and_keep_an_existing_one() {
     let plain = t.plain(100_000);
     for format in ["crypt15", "v2"] {
         let enc = t.p(&format!("enc.{format}"));
-        ok(&e2eb(
-            &[
-                "backup",
-                "encrypt",
-                "--key-file",
-                s(&key),
-                "--format",
-                format,
-                s(&plain),
-                s(&enc),
-            ],
-            None,
-        ));
+        ok(&e2eb(&["backup", "encrypt", "--key-file", s(&key), "--format", format, s(&plain), s(&enc)], None));
         let bytes = std::fs::read(&enc).unwrap();
 
         // Wrong key: no output appears.
         let out = t.p("out");
         let _ = std::fs::remove_file(&out);
-        fails(
-            &e2eb(
-                &[
-                    "backup",
-                    "decrypt",
-                    "--key-file",
-                    s(&other),
-                    s(&enc),
-                    s(&out),
-                ],
-                None,
-            ),
-            "wrong key",
-        );
+        fails(&e2eb(&["backup", "decrypt", "--key-file", s(&other), s(&enc), s(&out)], None), "wrong key");
         assert!(!out.exists());
 
         // An existing output survives a failed run unchanged.
@@ -221,25 +143,8 @@ fn failures_leave_no_output_and_keep_an_existing_one() {
         let mid = d.len() / 2;
         d[mid] ^= 1;
         std::fs::write(&damaged, &d).unwrap();
-        let o = e2eb(
-            &[
-                "backup",
-                "decrypt",
-                "--key-file",
-                s(&key),
-                s(&damaged),
-                s(&out),
-            ],
-            None,
-        );
-        fails(
-            &o,
-            if format == "v2" {
-                "damaged"
-            } else {
-                "authentication failed"
-            },
-        );
+        let o = e2eb(&["backup", "decrypt", "--key-file", s(&key), s(&damaged), s(&out)], None);
+        fails(&o, if format == "v2" { "damaged" } else { "authentication failed" });
         if format == "v2" {
             fails(&o, "offset");
         }
@@ -247,17 +152,7 @@ fn failures_leave_no_output_and_keep_an_existing_one() {
 
         // Truncated.
         std::fs::write(&damaged, &bytes[..bytes.len() / 2]).unwrap();
-        let o = e2eb(
-            &[
-                "backup",
-                "decrypt",
-                "--key-file",
-                s(&key),
-                s(&damaged),
-                s(&out),
-            ],
-            None,
-        );
+        let o = e2eb(&["backup", "decrypt", "--key-file", s(&key), s(&damaged), s(&out)], None);
         assert!(!o.status.success());
         assert_eq!(std::fs::read(&out).unwrap(), b"previous good file");
     }
@@ -267,45 +162,12 @@ fn failures_leave_no_output_and_keep_an_existing_one() {
     d[4] = 9;
     std::fs::write(t.p("v9"), &d).unwrap();
     fails(
-        &e2eb(
-            &[
-                "backup",
-                "decrypt",
-                "--key-file",
-                s(&key),
-                s(&t.p("v9")),
-                s(&t.p("o")),
-            ],
-            None,
-        ),
+        &e2eb(&["backup", "decrypt", "--key-file", s(&key), s(&t.p("v9")), s(&t.p("o"))], None),
         "unsupported e2eb format version 9",
     );
+    fails(&e2eb(&["backup", "decrypt", "--key-file", s(&key), s(&t.p("missing")), s(&t.p("o"))], None), "missing");
     fails(
-        &e2eb(
-            &[
-                "backup",
-                "decrypt",
-                "--key-file",
-                s(&key),
-                s(&t.p("missing")),
-                s(&t.p("o")),
-            ],
-            None,
-        ),
-        "missing",
-    );
-    fails(
-        &e2eb(
-            &[
-                "backup",
-                "encrypt",
-                "--key-file",
-                s(&key),
-                s(&plain),
-                s(&t.p("no/such/dir/out")),
-            ],
-            None,
-        ),
+        &e2eb(&["backup", "encrypt", "--key-file", s(&key), s(&plain), s(&t.p("no/such/dir/out"))], None),
         "no/such/dir",
     );
     assert!(!t.p("o").exists());
@@ -318,79 +180,34 @@ fn inspect_reads_headers_without_the_key() {
     let key = t.key("k.txt");
     let plain = t.plain(5000);
     let c15 = t.p("c15");
-    ok(&e2eb(
-        &[
-            "backup",
-            "encrypt",
-            "--key-file",
-            s(&key),
-            "--format",
-            "crypt15",
-            s(&plain),
-            s(&c15),
-        ],
-        None,
-    ));
+    ok(&e2eb(&["backup", "encrypt", "--key-file", s(&key), "--format", "crypt15", s(&plain), s(&c15)], None));
     let v: serde_json::Value =
         serde_json::from_str(&ok(&e2eb(&["backup", "inspect", s(&c15), "--json"], None))).unwrap();
     assert_eq!(v["format"], "crypt15");
     assert_eq!(v["iv"].as_str().unwrap().len(), 32);
-    assert!(
-        v["findings"][0]
-            .as_str()
-            .unwrap()
-            .contains("not authenticated")
-    );
+    assert!(v["findings"][0].as_str().unwrap().contains("not authenticated"));
     let text = ok(&e2eb(&["backup", "inspect", s(&c15)], None));
     assert!(text.contains("FINDING"));
     let v2f = t.p("v2f");
-    ok(&e2eb(
-        &[
-            "backup",
-            "encrypt",
-            "--key-file",
-            s(&key),
-            s(&plain),
-            s(&v2f),
-        ],
-        None,
-    ));
+    ok(&e2eb(&["backup", "encrypt", "--key-file", s(&key), s(&plain), s(&v2f)], None));
     let v: serde_json::Value =
         serde_json::from_str(&ok(&e2eb(&["backup", "inspect", s(&v2f), "--json"], None))).unwrap();
     assert_eq!(v["format"], "v2");
     assert_eq!(v["plaintext_bytes"], 5000);
     assert_eq!(v["findings"].as_array().unwrap().len(), 0);
     std::fs::write(t.p("empty"), b"").unwrap();
-    fails(
-        &e2eb(&["backup", "inspect", s(&t.p("empty"))], None),
-        "empty file",
-    );
+    fails(&e2eb(&["backup", "inspect", s(&t.p("empty"))], None), "empty file");
 }
 
 #[test]
 fn vectors_verify_counts_every_family() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors");
     let out = ok(&e2eb(&["vectors", "verify", "--dir", s(&dir)], None));
-    for family in [
-        "key",
-        "kdf",
-        "crypt15",
-        "v2",
-        "metadata",
-        "aes_gcm",
-        "hkdf_sha256",
-        "hmac_sha256",
-        "Cobblestone-256",
-    ] {
-        assert!(
-            out.lines()
-                .any(|l| l.contains(family) && l.contains("passed")),
-            "{family} missing in\n{out}"
-        );
+    for family in
+        ["key", "kdf", "crypt15", "v2", "metadata", "aes_gcm", "hkdf_sha256", "hmac_sha256", "Cobblestone-256"]
+    {
+        assert!(out.lines().any(|l| l.contains(family) && l.contains("passed")), "{family} missing in\n{out}");
     }
     assert!(out.contains(" 0 failed"));
-    ok(&e2eb(
-        &["vectors", "generate", "--dir", s(&dir), "--check"],
-        None,
-    ));
+    ok(&e2eb(&["vectors", "generate", "--dir", s(&dir), "--check"], None));
 }

@@ -6,15 +6,9 @@
 fn run(name: &str) {
     let cases = e2eb::properties::cases_from_env(32);
     let property = e2eb::properties::all().into_iter().find(|p| p.name == name);
-    let Some(property) = property else {
-        panic!("no property named {name}")
-    };
+    let Some(property) = property else { panic!("no property named {name}") };
     let outcome = property.run(cases);
-    assert!(
-        outcome.passed,
-        "{name} failed: {}",
-        outcome.message.unwrap_or_default()
-    );
+    assert!(outcome.passed, "{name} failed: {}", outcome.message.unwrap_or_default());
 }
 
 macro_rules! properties {

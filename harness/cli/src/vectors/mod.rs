@@ -100,13 +100,7 @@ fn map<const N: usize>(pairs: [(&str, String); N]) -> Map {
 }
 
 fn case(id: &str, description: &str, op: &str, input: Map, expect: Expect) -> Case {
-    Case {
-        id: id.to_owned(),
-        description: description.to_owned(),
-        op: op.to_owned(),
-        input,
-        expect,
-    }
+    Case { id: id.to_owned(), description: description.to_owned(), op: op.to_owned(), input, expect }
 }
 
 fn ok(pairs: Map) -> Expect {
@@ -118,12 +112,7 @@ fn err(kind: &str) -> Expect {
 }
 
 fn file(family: &str, description: &str, cases: Vec<Case>) -> VectorFile {
-    VectorFile {
-        schema: SCHEMA.to_owned(),
-        family: family.to_owned(),
-        description: description.to_owned(),
-        cases,
-    }
+    VectorFile { schema: SCHEMA.to_owned(), family: family.to_owned(), description: description.to_owned(), cases }
 }
 
 const CHECK_KEY: &str = "6730a595a1484d0c39c101dc0ac82ec5e401bb6f0e1b8ee2dc104a6b3687f017";
@@ -134,13 +123,7 @@ fn test_key(label: &str) -> BackupKey {
 
 /// Builds every family in memory, deterministically.
 pub fn generate_all() -> Vec<VectorFile> {
-    vec![
-        gen_key(),
-        gen_kdf(),
-        gen_crypt15(),
-        gen_v2(),
-        gen_metadata(),
-    ]
+    vec![gen_key(), gen_kdf(), gen_crypt15(), gen_v2(), gen_metadata()]
 }
 
 fn gen_key() -> VectorFile {
@@ -217,13 +200,7 @@ fn gen_key() -> VectorFile {
         map([("text", format!("{digits}0"))]),
         err("key.WrongLength"),
     ));
-    cases.push(case(
-        "key-104",
-        "empty",
-        "parse_digits",
-        map([("text", String::new())]),
-        err("key.WrongLength"),
-    ));
+    cases.push(case("key-104", "empty", "parse_digits", map([("text", String::new())]), err("key.WrongLength")));
     let mut bad = k.to_android_keyfile().to_vec();
     bad[5] ^= 0x01;
     cases.push(case(
@@ -241,41 +218,17 @@ fn gen_key() -> VectorFile {
         map([("keyfile", hex::encode(&kf[..58]))]),
         err("keyfile.WrongLength"),
     ));
-    file(
-        "key",
-        "The 64-digit backup key and the Android key file (DESIGN.md §3)",
-        cases,
-    )
+    file("key", "The 64-digit backup key and the Android key file (DESIGN.md §3)", cases)
 }
 
 fn gen_kdf() -> VectorFile {
     let mut cases = Vec::new();
     let labels: [(&str, &[u8], &str); 6] = [
-        (
-            "kdf-001",
-            kdf::LABEL_BACKUP_ENCRYPTION,
-            "public check value: crypt15 key",
-        ),
-        (
-            "kdf-002",
-            kdf::LABEL_METADATA_ENCRYPTION,
-            "public check value: metadata AES-256-CBC key",
-        ),
-        (
-            "kdf-003",
-            kdf::LABEL_METADATA_AUTHENTICATION,
-            "public check value: metadata HMAC key",
-        ),
-        (
-            "kdf-004",
-            kdf::LABEL_V2_BACKUP,
-            "e2eb v2 Cobblestone input key",
-        ),
-        (
-            "kdf-005",
-            kdf::LABEL_KEY_ID,
-            "e2eb key id (full 32 bytes; headers keep 8)",
-        ),
+        ("kdf-001", kdf::LABEL_BACKUP_ENCRYPTION, "public check value: crypt15 key"),
+        ("kdf-002", kdf::LABEL_METADATA_ENCRYPTION, "public check value: metadata AES-256-CBC key"),
+        ("kdf-003", kdf::LABEL_METADATA_AUTHENTICATION, "public check value: metadata HMAC key"),
+        ("kdf-004", kdf::LABEL_V2_BACKUP, "e2eb v2 Cobblestone input key"),
+        ("kdf-005", kdf::LABEL_KEY_ID, "e2eb key id (full 32 bytes; headers keep 8)"),
         ("kdf-006", kdf::LABEL_VAULT_OWNER, "e2eb vault owner token"),
     ];
     let k = match BackupKey::parse_digits(CHECK_KEY) {
@@ -288,10 +241,7 @@ fn gen_kdf() -> VectorFile {
             id,
             desc,
             "derive",
-            map([
-                ("key_text", CHECK_KEY.to_owned()),
-                ("info", hex::encode(info)),
-            ]),
+            map([("key_text", CHECK_KEY.to_owned()), ("info", hex::encode(info))]),
             ok(map([("okm", hex::encode(out.expose_secret()))])),
         ));
     }
@@ -307,10 +257,7 @@ fn gen_kdf() -> VectorFile {
         "kdf-101",
         "a key of 62 digits cannot be derived from",
         "derive",
-        map([
-            ("key_text", CHECK_KEY[..62].to_owned()),
-            ("info", hex::encode(kdf::LABEL_BACKUP_ENCRYPTION)),
-        ]),
+        map([("key_text", CHECK_KEY[..62].to_owned()), ("info", hex::encode(kdf::LABEL_BACKUP_ENCRYPTION))]),
         err("key.WrongLength"),
     ));
     cases.push(case(
@@ -320,20 +267,10 @@ fn gen_kdf() -> VectorFile {
         map([("key_text", format!("x{}", &CHECK_KEY[1..]))]),
         err("key.InvalidCharacter"),
     ));
-    file(
-        "kdf",
-        "HKDF-SHA256 key hierarchy derived from K (DESIGN.md §3)",
-        cases,
-    )
+    file("kdf", "HKDF-SHA256 key hierarchy derived from K (DESIGN.md §3)", cases)
 }
 
-fn crypt15_file(
-    k: &BackupKey,
-    iv: [u8; 16],
-    variant: crypt15::Variant,
-    pt: &[u8],
-    app: &str,
-) -> Vec<u8> {
+fn crypt15_file(k: &BackupKey, iv: [u8; 16], variant: crypt15::Variant, pt: &[u8], app: &str) -> Vec<u8> {
     let opts = crypt15::EncryptOptions {
         variant,
         iv: Some(iv),
@@ -374,24 +311,9 @@ fn gen_crypt15() -> VectorFile {
     let kh = hex::encode(k.expose_secret());
     let mut cases = Vec::new();
     let plains: [(&str, Vec<u8>, crypt15::Variant, &str); 5] = [
-        (
-            "crypt15-001",
-            Vec::new(),
-            crypt15::Variant::SingleFile,
-            "empty database",
-        ),
-        (
-            "crypt15-002",
-            b"x".to_vec(),
-            crypt15::Variant::SingleFile,
-            "one byte",
-        ),
-        (
-            "crypt15-003",
-            testdata::text_bytes(3, 5000),
-            crypt15::Variant::SingleFile,
-            "5000 bytes of text",
-        ),
+        ("crypt15-001", Vec::new(), crypt15::Variant::SingleFile, "empty database"),
+        ("crypt15-002", b"x".to_vec(), crypt15::Variant::SingleFile, "one byte"),
+        ("crypt15-003", testdata::text_bytes(3, 5000), crypt15::Variant::SingleFile, "5000 bytes of text"),
         (
             "crypt15-004",
             testdata::bytes("e2eb/vectors/crypt15/random", 3000),
@@ -435,49 +357,28 @@ fn gen_crypt15() -> VectorFile {
         }
     }
     let dec = |id: &str, desc: &str, f: &[u8], key: &str, expect: Expect| {
-        case(
-            id,
-            desc,
-            "decrypt",
-            map([("key", key.to_owned()), ("file", hex::encode(f))]),
-            expect,
-        )
+        case(id, desc, "decrypt", map([("key", key.to_owned()), ("file", hex::encode(f))]), expect)
     };
     // The finding: an edited prefix with a recomputed MD5 still decrypts.
-    if let Some(edited) = crypt15_edit_prefix(&base_file, |m| {
-        m.app_version = Some("9.99.99.99".to_owned())
-    }) {
-        cases.push(dec("crypt15-006", "FINDING: the prefix is unauthenticated; an edited app version with a recomputed MD5 decrypts",
-            &edited, &kh, ok(map([("plaintext", hex::encode(&base_plain)), ("app_version", "9.99.99.99".to_owned())]))));
+    if let Some(edited) = crypt15_edit_prefix(&base_file, |m| m.app_version = Some("9.99.99.99".to_owned())) {
+        cases.push(dec(
+            "crypt15-006",
+            "FINDING: the prefix is unauthenticated; an edited app version with a recomputed MD5 decrypts",
+            &edited,
+            &kh,
+            ok(map([("plaintext", hex::encode(&base_plain)), ("app_version", "9.99.99.99".to_owned())])),
+        ));
     }
     let other = hex::encode(test_key("e2eb/vectors/crypt15/other").expose_secret());
-    cases.push(dec(
-        "crypt15-101",
-        "wrong key, MD5 intact",
-        &base_file,
-        &other,
-        err("crypt15.WrongKey"),
-    ));
+    cases.push(dec("crypt15-101", "wrong key, MD5 intact", &base_file, &other, err("crypt15.WrongKey")));
     let mut flipped = base_file.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x40;
-    cases.push(dec(
-        "crypt15-102",
-        "one bit flipped in the body",
-        &flipped,
-        &kh,
-        err("crypt15.AuthenticationFailed"),
-    ));
+    cases.push(dec("crypt15-102", "one bit flipped in the body", &flipped, &kh, err("crypt15.AuthenticationFailed")));
     let mut tag = base_file.clone();
     let t = tag.len() - 20;
     tag[t] ^= 1;
-    cases.push(dec(
-        "crypt15-103",
-        "one bit flipped in the tag",
-        &tag,
-        &kh,
-        err("crypt15.AuthenticationFailed"),
-    ));
+    cases.push(dec("crypt15-103", "one bit flipped in the tag", &tag, &kh, err("crypt15.AuthenticationFailed")));
     cases.push(dec(
         "crypt15-104",
         "truncated by 1 byte",
@@ -487,23 +388,9 @@ fn gen_crypt15() -> VectorFile {
     ));
     let mut ext = base_file.clone();
     ext.push(0);
-    cases.push(dec(
-        "crypt15-105",
-        "one byte appended",
-        &ext,
-        &kh,
-        err("crypt15.AuthenticationFailed"),
-    ));
-    cases.push(dec(
-        "crypt15-106",
-        "empty file",
-        &[],
-        &kh,
-        err("crypt15.HeaderTruncated"),
-    ));
-    let plen = crypt15::parse_header(&base_file)
-        .map(|h| h.encoded_len)
-        .unwrap_or(0);
+    cases.push(dec("crypt15-105", "one byte appended", &ext, &kh, err("crypt15.AuthenticationFailed")));
+    cases.push(dec("crypt15-106", "empty file", &[], &kh, err("crypt15.HeaderTruncated")));
+    let plen = crypt15::parse_header(&base_file).map(|h| h.encoded_len).unwrap_or(0);
     cases.push(dec(
         "crypt15-107",
         "ends inside the prefix",
@@ -519,31 +406,17 @@ fn gen_crypt15() -> VectorFile {
         err("crypt15.Truncated"),
     ));
     // A prefix with an 8-byte IV.
-    let mut p = crypt15::parse_header(&base_file)
-        .map(|h| h.prefix)
-        .unwrap_or_default();
+    let mut p = crypt15::parse_header(&base_file).map(|h| h.prefix).unwrap_or_default();
     if let Some(d) = p.crypt15_key_data.as_mut() {
         d.iv = Some(vec![0; 8]);
     }
     let mut bad_iv = prost::Message::encode_length_delimited_to_vec(&p);
     bad_iv.extend_from_slice(&base_file[plen..]);
-    cases.push(dec(
-        "crypt15-109",
-        "IV of 8 bytes",
-        &bad_iv,
-        &kh,
-        err("crypt15.BadIvLength"),
-    ));
+    cases.push(dec("crypt15-109", "IV of 8 bytes", &bad_iv, &kh, err("crypt15.BadIvLength")));
     p.key_type = Some(0);
     let mut c14 = prost::Message::encode_length_delimited_to_vec(&p);
     c14.extend_from_slice(&base_file[plen..]);
-    cases.push(dec(
-        "crypt15-110",
-        "key type 0 (crypt14)",
-        &c14,
-        &kh,
-        err("crypt15.UnsupportedKeyType"),
-    ));
+    cases.push(dec("crypt15-110", "key type 0 (crypt14)", &c14, &kh, err("crypt15.UnsupportedKeyType")));
     cases.push(dec(
         "crypt15-111",
         "prefix length of 2^40",
@@ -585,18 +458,10 @@ fn gen_v2() -> VectorFile {
         (0, Compression::None, "empty: one empty final chunk"),
         (1, Compression::None, "one byte"),
         (16383, Compression::None, "one byte short of a chunk"),
-        (
-            16384,
-            Compression::None,
-            "exactly one chunk: a full chunk and an empty final chunk",
-        ),
+        (16384, Compression::None, "exactly one chunk: a full chunk and an empty final chunk"),
         (16385, Compression::None, "one byte past a chunk"),
         (40000, Compression::None, "three chunks"),
-        (
-            40000,
-            Compression::Zlib,
-            "three chunks of text, zlib-compressed",
-        ),
+        (40000, Compression::Zlib, "three chunks of text, zlib-compressed"),
     ];
     let mut base = Vec::new();
     for (i, (len, comp, desc)) in lens.iter().enumerate() {
@@ -604,11 +469,7 @@ fn gen_v2() -> VectorFile {
         let salt_label = format!("e2eb/vectors/v2/salt/{i}");
         let opts = v2_opts(&salt_label, *comp);
         let f = v2::encrypt_to_vec(&k, &opts, &pt).unwrap_or_default();
-        let c = if *comp == Compression::Zlib {
-            "zlib"
-        } else {
-            "none"
-        };
+        let c = if *comp == Compression::Zlib { "zlib" } else { "none" };
         cases.push(case(
             &format!("v2-{:03}", i + 1),
             desc,
@@ -630,27 +491,13 @@ fn gen_v2() -> VectorFile {
         }
     }
     let dec = |id: &str, desc: &str, f: &[u8], key: &str, kind: &str| {
-        case(
-            id,
-            desc,
-            "decrypt",
-            map([("key", key.to_owned()), ("file", hex::encode(f))]),
-            err(kind),
-        )
+        case(id, desc, "decrypt", map([("key", key.to_owned()), ("file", hex::encode(f))]), err(kind))
     };
     let hlen = v2::parse_header(&base).map(|h| h.raw.len()).unwrap_or(0);
     let other = hex::encode(test_key("e2eb/vectors/v2/other").expose_secret());
-    cases.push(dec(
-        "v2-101",
-        "wrong key (key id differs)",
-        &base,
-        &other,
-        "v2.WrongKey",
-    ));
+    cases.push(dec("v2-101", "wrong key (key id differs)", &base, &other, "v2.WrongKey"));
     // Header edit: re-encode the header with another app version; key id intact.
-    let mut h = v2::parse_header(&base)
-        .map(|h| h.fields)
-        .unwrap_or_default();
+    let mut h = v2::parse_header(&base).map(|h| h.fields).unwrap_or_default();
     h.app_version = "edited".to_owned();
     let mut edited = v2::encode_header(&h).unwrap_or_default();
     edited.extend_from_slice(&base[hlen..]);
@@ -663,13 +510,7 @@ fn gen_v2() -> VectorFile {
     ));
     let mut salt = base.clone();
     salt[hlen] ^= 1;
-    cases.push(dec(
-        "v2-103",
-        "salt bit flipped",
-        &salt,
-        &kh,
-        "body.CommitmentMismatch",
-    ));
+    cases.push(dec("v2-103", "salt bit flipped", &salt, &kh, "body.CommitmentMismatch"));
     let chunk0 = hlen + cobblestone::PREFIX_LEN;
     let sealed = cobblestone::SEALED_CHUNK_LEN;
     cases.push(dec(
@@ -679,69 +520,27 @@ fn gen_v2() -> VectorFile {
         &kh,
         "body.Truncated",
     ));
-    cases.push(dec(
-        "v2-105",
-        "truncated inside the final chunk",
-        &base[..base.len() - 1],
-        &kh,
-        "body.ChunkDamaged",
-    ));
+    cases.push(dec("v2-105", "truncated inside the final chunk", &base[..base.len() - 1], &kh, "body.ChunkDamaged"));
     let mut swapped = base.clone();
     let (a, b) = swapped[chunk0..chunk0 + 2 * sealed].split_at_mut(sealed);
     a.swap_with_slice(b);
-    cases.push(dec(
-        "v2-106",
-        "chunks 0 and 1 swapped",
-        &swapped,
-        &kh,
-        "body.ChunkDamaged",
-    ));
+    cases.push(dec("v2-106", "chunks 0 and 1 swapped", &swapped, &kh, "body.ChunkDamaged"));
     let mut flip = base.clone();
     flip[chunk0 + sealed + 100] ^= 0x08;
-    cases.push(dec(
-        "v2-107",
-        "bit flipped in chunk 1",
-        &flip,
-        &kh,
-        "body.ChunkDamaged",
-    ));
+    cases.push(dec("v2-107", "bit flipped in chunk 1", &flip, &kh, "body.ChunkDamaged"));
     let mut ext = base.clone();
     ext.extend_from_slice(&[0; 16]);
-    cases.push(dec(
-        "v2-108",
-        "16 bytes appended",
-        &ext,
-        &kh,
-        "body.ChunkDamaged",
-    ));
+    cases.push(dec("v2-108", "16 bytes appended", &ext, &kh, "body.ChunkDamaged"));
     let mut magic = base.clone();
     magic[0] = b'X';
     cases.push(dec("v2-109", "bad magic", &magic, &kh, "v2.BadMagic"));
     let mut ver = base.clone();
     ver[4] = 3;
-    cases.push(dec(
-        "v2-110",
-        "format version 3",
-        &ver,
-        &kh,
-        "v2.UnsupportedVersion",
-    ));
+    cases.push(dec("v2-110", "format version 3", &ver, &kh, "v2.UnsupportedVersion"));
     let mut long = base.clone();
     long[5..7].copy_from_slice(&5000u16.to_be_bytes());
-    cases.push(dec(
-        "v2-111",
-        "header length 5000 > 4096",
-        &long,
-        &kh,
-        "v2.HeaderTooLong",
-    ));
-    cases.push(dec(
-        "v2-112",
-        "ends inside the header",
-        &base[..hlen - 1],
-        &kh,
-        "v2.HeaderTruncated",
-    ));
+    cases.push(dec("v2-111", "header length 5000 > 4096", &long, &kh, "v2.HeaderTooLong"));
+    cases.push(dec("v2-112", "ends inside the header", &base[..hlen - 1], &kh, "v2.HeaderTruncated"));
     cases.push(dec(
         "v2-113",
         "header, then 40 bytes: shorter than salt and commitment",
@@ -751,13 +550,7 @@ fn gen_v2() -> VectorFile {
     ));
     let mut dup = base[..chunk0 + sealed].to_vec();
     dup.extend_from_slice(&base[chunk0..]);
-    cases.push(dec(
-        "v2-114",
-        "chunk 0 duplicated",
-        &dup,
-        &kh,
-        "body.ChunkDamaged",
-    ));
+    cases.push(dec("v2-114", "chunk 0 duplicated", &dup, &kh, "body.ChunkDamaged"));
     file(
         "v2",
         "e2eb v2 files (DESIGN.md §4.2): Cobblestone-256 body, header bound through the context, and must-fail files",
@@ -771,11 +564,7 @@ fn gen_metadata() -> VectorFile {
     let mut cases = Vec::new();
     let jsons = [
         ("metadata-001", r#"{}"#, "empty JSON object"),
-        (
-            "metadata-002",
-            r#"{"backupSize":123456789,"chatDbSize":4096,"mediaCount":17}"#,
-            "typical metadata",
-        ),
+        ("metadata-002", r#"{"backupSize":123456789,"chatDbSize":4096,"mediaCount":17}"#, "typical metadata"),
         (
             "metadata-003",
             r#"{"padding":"0123456789abcde"}"#,
@@ -790,11 +579,7 @@ fn gen_metadata() -> VectorFile {
             id,
             desc,
             "encrypt",
-            map([
-                ("key", kh.clone()),
-                ("iv", hex::encode(iv)),
-                ("plaintext", json.to_string()),
-            ]),
+            map([("key", kh.clone()), ("iv", hex::encode(iv)), ("plaintext", json.to_string())]),
             ok(map([("blob", blob.clone())])),
         ));
         if i == 1 {
@@ -805,23 +590,11 @@ fn gen_metadata() -> VectorFile {
     let b64 = base64::engine::general_purpose::STANDARD;
     let raw = b64.decode(&base).unwrap_or_default();
     let dec = |id: &str, desc: &str, blob: String, key: &str, kind: &str| {
-        case(
-            id,
-            desc,
-            "decrypt",
-            map([("key", key.to_owned()), ("blob", blob)]),
-            err(kind),
-        )
+        case(id, desc, "decrypt", map([("key", key.to_owned()), ("blob", blob)]), err(kind))
     };
     let mut mac = raw.clone();
     mac[20] ^= 1;
-    cases.push(dec(
-        "metadata-101",
-        "MAC bit flipped",
-        b64.encode(&mac),
-        &kh,
-        "metadata.MacMismatch",
-    ));
+    cases.push(dec("metadata-101", "MAC bit flipped", b64.encode(&mac), &kh, "metadata.MacMismatch"));
     let mut ct = raw.clone();
     let last = ct.len() - 1;
     ct[last] ^= 1;
@@ -833,22 +606,10 @@ fn gen_metadata() -> VectorFile {
         "metadata.MacMismatch",
     ));
     let other = hex::encode(test_key("e2eb/vectors/metadata/other").expose_secret());
-    cases.push(dec(
-        "metadata-103",
-        "wrong key",
-        base.clone(),
-        &other,
-        "metadata.MacMismatch",
-    ));
+    cases.push(dec("metadata-103", "wrong key", base.clone(), &other, "metadata.MacMismatch"));
     let mut marker = raw.clone();
     marker[0] = 0x11;
-    cases.push(dec(
-        "metadata-104",
-        "IV marker 0x11",
-        b64.encode(&marker),
-        &kh,
-        "metadata.BadMarker",
-    ));
+    cases.push(dec("metadata-104", "IV marker 0x11", b64.encode(&marker), &kh, "metadata.BadMarker"));
     cases.push(dec(
         "metadata-105",
         "ciphertext not whole blocks",
@@ -863,18 +624,8 @@ fn gen_metadata() -> VectorFile {
         &kh,
         "metadata.TooShort",
     ));
-    cases.push(dec(
-        "metadata-107",
-        "not base64",
-        "@@not base64@@".to_owned(),
-        &kh,
-        "metadata.Base64",
-    ));
-    file(
-        "metadata",
-        "The encrypted backup metadata blob (DESIGN.md §4.3)",
-        cases,
-    )
+    cases.push(dec("metadata-107", "not base64", "@@not base64@@".to_owned(), &kh, "metadata.Base64"));
+    file("metadata", "The encrypted backup metadata blob (DESIGN.md §4.3)", cases)
 }
 
 /// Serialises a file the way it is committed (pretty JSON, trailing newline).
@@ -908,10 +659,7 @@ fn h(input: &Map, k: &str) -> Result<Vec<u8>, String> {
 }
 
 fn s<'a>(input: &'a Map, k: &str) -> Result<&'a str, String> {
-    input
-        .get(k)
-        .map(String::as_str)
-        .ok_or_else(|| format!("missing input {k}"))
+    input.get(k).map(String::as_str).ok_or_else(|| format!("missing input {k}"))
 }
 
 fn key_from(input: &Map) -> Result<Result<BackupKey, &'static str>, String> {
@@ -919,10 +667,7 @@ fn key_from(input: &Map) -> Result<Result<BackupKey, &'static str>, String> {
         return Ok(BackupKey::parse_digits(text).map_err(|e| error_kind::key(&e)));
     }
     let raw = h(input, "key")?;
-    let arr: [u8; 32] = raw
-        .as_slice()
-        .try_into()
-        .map_err(|_| "key is not 32 bytes".to_owned())?;
+    let arr: [u8; 32] = raw.as_slice().try_into().map_err(|_| "key is not 32 bytes".to_owned())?;
     Ok(Ok(BackupKey::from_bytes(arr)))
 }
 
@@ -930,8 +675,7 @@ fn key_from(input: &Map) -> Result<Result<BackupKey, &'static str>, String> {
 /// `Result` is for malformed cases.
 fn run_case(family: &str, c: &Case) -> Result<Result<Map, String>, String> {
     let i = &c.input;
-    let key =
-        || -> Result<Result<BackupKey, String>, String> { Ok(key_from(i)?.map_err(str::to_owned)) };
+    let key = || -> Result<Result<BackupKey, String>, String> { Ok(key_from(i)?.map_err(str::to_owned)) };
     Ok(match (family, c.op.as_str()) {
         ("key", "parse_digits") => BackupKey::parse_digits(s(i, "text")?)
             .map(|k| map([("key", hex::encode(k.expose_secret()))]))
@@ -946,29 +690,18 @@ fn run_case(family: &str, c: &Case) -> Result<Result<Map, String>, String> {
                 ("grid", k.to_grid().to_string()),
             ])
         }),
-        ("kdf", "derive") => key()?.map(|k| {
-            map([(
-                "okm",
-                hex::encode(kdf::derive(&k, &h(i, "info").unwrap_or_default()).expose_secret()),
-            )])
-        }),
+        ("kdf", "derive") => key()?
+            .map(|k| map([("okm", hex::encode(kdf::derive(&k, &h(i, "info").unwrap_or_default()).expose_secret()))])),
         ("kdf", "key_id") => key()?.map(|k| map([("key_id", hex::encode(kdf::key_id(&k)))])),
         ("crypt15", "encrypt") => {
             let k = match key()? {
                 Ok(k) => k,
                 Err(e) => return Ok(Err(e)),
             };
-            let iv: [u8; 16] = h(i, "iv")?
-                .try_into()
-                .map_err(|_| "iv is not 16 bytes".to_owned())?;
-            let variant = if s(i, "variant")? == "multi" {
-                crypt15::Variant::MultiFile
-            } else {
-                crypt15::Variant::SingleFile
-            };
-            let bv = s(i, "backup_version")?
-                .parse::<i32>()
-                .map_err(|e| e.to_string())?;
+            let iv: [u8; 16] = h(i, "iv")?.try_into().map_err(|_| "iv is not 16 bytes".to_owned())?;
+            let variant =
+                if s(i, "variant")? == "multi" { crypt15::Variant::MultiFile } else { crypt15::Variant::SingleFile };
+            let bv = s(i, "backup_version")?.parse::<i32>().map_err(|e| e.to_string())?;
             let opts = crypt15::EncryptOptions {
                 variant,
                 iv: Some(iv),
@@ -981,8 +714,7 @@ fn run_case(family: &str, c: &Case) -> Result<Result<Map, String>, String> {
             };
             let pt = h(i, "plaintext")?;
             let mut out = Vec::new();
-            crypt15::encrypt(&k, &opts, &mut &pt[..], &mut out, &mut |_| {})
-                .map_err(|e| e.to_string())?;
+            crypt15::encrypt(&k, &opts, &mut &pt[..], &mut out, &mut |_| {}).map_err(|e| e.to_string())?;
             // Encryption must also decrypt back, through the streaming reader.
             let mut back = Vec::new();
             let sum = crypt15::decrypt(&k, &mut &out[..], &mut back, &mut |_| {})
@@ -1016,44 +748,30 @@ fn run_case(family: &str, c: &Case) -> Result<Result<Map, String>, String> {
                 Ok(k) => k,
                 Err(e) => return Ok(Err(e)),
             };
-            let salt: [u8; 24] = h(i, "salt")?
-                .try_into()
-                .map_err(|_| "salt is not 24 bytes".to_owned())?;
+            let salt: [u8; 24] = h(i, "salt")?.try_into().map_err(|_| "salt is not 24 bytes".to_owned())?;
             let flags = s(i, "feature_flags")?
                 .split(',')
                 .filter(|x| !x.is_empty())
                 .map(|x| x.parse::<u32>().map_err(|e| e.to_string()))
                 .collect::<Result<Vec<_>, _>>()?;
             let opts = v2::EncryptOptions {
-                compression: if s(i, "compression")? == "zlib" {
-                    Compression::Zlib
-                } else {
-                    Compression::None
-                },
+                compression: if s(i, "compression")? == "zlib" { Compression::Zlib } else { Compression::None },
                 app_version: s(i, "app_version")?.to_owned(),
-                backup_version: s(i, "backup_version")?
-                    .parse()
-                    .map_err(|e: std::num::ParseIntError| e.to_string())?,
+                backup_version: s(i, "backup_version")?.parse().map_err(|e: std::num::ParseIntError| e.to_string())?,
                 feature_flags: flags,
-                created_unix: Some(
-                    s(i, "created_unix")?
-                        .parse()
-                        .map_err(|e: std::num::ParseIntError| e.to_string())?,
-                ),
+                created_unix: Some(s(i, "created_unix")?.parse().map_err(|e: std::num::ParseIntError| e.to_string())?),
                 salt: Some(salt),
                 passkey_metadata: None,
             };
             let pt = h(i, "plaintext")?;
             let mut streamed = Vec::new();
-            v2::encrypt(&k, &opts, &mut &pt[..], &mut streamed, &mut |_| {})
-                .map_err(|e| e.to_string())?;
+            v2::encrypt(&k, &opts, &mut &pt[..], &mut streamed, &mut |_| {}).map_err(|e| e.to_string())?;
             let whole = v2::encrypt_to_vec(&k, &opts, &pt).map_err(|e| e.to_string())?;
             if streamed != whole {
                 return Err("streaming and in-memory encryption disagree".to_owned());
             }
             let mut back = Vec::new();
-            v2::decrypt(&k, &mut &whole[..], &mut back, &mut |_| {})
-                .map_err(|e| format!("own file fails: {e}"))?;
+            v2::decrypt(&k, &mut &whole[..], &mut back, &mut |_| {}).map_err(|e| format!("own file fails: {e}"))?;
             if back != pt {
                 return Err("own file does not decrypt back to the plaintext".to_owned());
             }
@@ -1070,9 +788,7 @@ fn run_case(family: &str, c: &Case) -> Result<Result<Map, String>, String> {
             let whole = v2::decrypt_slice(&k, &f);
             match (streamed, whole) {
                 (Ok(_), Ok((_, w))) if w == out => Ok(map([("plaintext", hex::encode(out))])),
-                (Err(a), Err(b)) if error_kind::v2(&a) == error_kind::v2(&b) => {
-                    Err(error_kind::v2(&a).to_owned())
-                }
+                (Err(a), Err(b)) if error_kind::v2(&a) == error_kind::v2(&b) => Err(error_kind::v2(&a).to_owned()),
                 (a, b) => {
                     return Err(format!(
                         "streaming and in-memory decryption disagree: {:?} vs {:?}",
@@ -1084,14 +800,7 @@ fn run_case(family: &str, c: &Case) -> Result<Result<Map, String>, String> {
         }
         ("metadata", "encrypt") => key()?.map(|k| {
             let iv: [u8; 16] = h(i, "iv").unwrap_or_default().try_into().unwrap_or([0; 16]);
-            map([(
-                "blob",
-                metadata::encrypt_with_iv(
-                    &k,
-                    &iv,
-                    s(i, "plaintext").unwrap_or_default().as_bytes(),
-                ),
-            )])
+            map([("blob", metadata::encrypt_with_iv(&k, &iv, s(i, "plaintext").unwrap_or_default().as_bytes()))])
         }),
         ("metadata", "decrypt") => {
             let k = match key()? {
@@ -1107,13 +816,9 @@ fn run_case(family: &str, c: &Case) -> Result<Result<Map, String>, String> {
 }
 
 fn check_family(file: &VectorFile, expected_family: &str) -> FamilyResult {
-    let mut r = FamilyResult {
-        family: expected_family.to_owned(),
-        ..Default::default()
-    };
+    let mut r = FamilyResult { family: expected_family.to_owned(), ..Default::default() };
     if file.schema != SCHEMA {
-        r.failures
-            .push(format!("schema is {:?}, expected {SCHEMA}", file.schema));
+        r.failures.push(format!("schema is {:?}, expected {SCHEMA}", file.schema));
         return r;
     }
     let mut negatives = 0;
@@ -1122,15 +827,8 @@ fn check_family(file: &VectorFile, expected_family: &str) -> FamilyResult {
         let verdict = match (&c.expect, outcome) {
             (_, Err(bad)) => Err(format!("malformed case: {bad}")),
             (Expect::Output(want), Ok(Ok(got))) => {
-                let diff: Vec<&String> = want
-                    .keys()
-                    .filter(|k| got.get(*k) != want.get(*k))
-                    .collect();
-                if diff.is_empty() {
-                    Ok(())
-                } else {
-                    Err(format!("outputs differ: {diff:?}"))
-                }
+                let diff: Vec<&String> = want.keys().filter(|k| got.get(*k) != want.get(*k)).collect();
+                if diff.is_empty() { Ok(()) } else { Err(format!("outputs differ: {diff:?}")) }
             }
             (Expect::Output(_), Ok(Err(kind))) => Err(format!("expected success, got {kind}")),
             (Expect::Error(want), Ok(Ok(_))) => Err(format!("expected {want}, but it succeeded")),
@@ -1151,8 +849,7 @@ fn check_family(file: &VectorFile, expected_family: &str) -> FamilyResult {
         }
     }
     if negatives == 0 {
-        r.failures
-            .push("the family has no must-fail case".to_owned());
+        r.failures.push("the family has no must-fail case".to_owned());
     }
     r
 }
@@ -1162,36 +859,20 @@ pub fn verify(dir: &Path) -> VerifyReport {
     let mut report = VerifyReport::default();
     for family in FAMILIES {
         let path = dir.join(format!("{family}.json"));
-        let parsed = std::fs::File::open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|mut f| {
-                let mut s = String::new();
-                f.read_to_string(&mut s)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-                serde_json::from_str::<VectorFile>(&s)
-                    .map_err(|e| format!("{}: {e}", path.display()))
-            });
+        let parsed = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display())).and_then(|mut f| {
+            let mut s = String::new();
+            f.read_to_string(&mut s).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str::<VectorFile>(&s).map_err(|e| format!("{}: {e}", path.display()))
+        });
         match parsed {
             Ok(file) => report.families.push(check_family(&file, family)),
-            Err(e) => report.families.push(FamilyResult {
-                family: family.to_owned(),
-                passed: 0,
-                failures: vec![e],
-            }),
+            Err(e) => report.families.push(FamilyResult { family: family.to_owned(), passed: 0, failures: vec![e] }),
         }
     }
-    report
-        .families
-        .push(crate::vectors::external::wycheproof_aes_gcm());
-    report
-        .families
-        .push(crate::vectors::external::wycheproof_hkdf_sha256());
-    report
-        .families
-        .push(crate::vectors::external::wycheproof_hmac_sha256());
-    report
-        .families
-        .push(crate::vectors::external::wycheproof_cobblestone256());
+    report.families.push(crate::vectors::external::wycheproof_aes_gcm());
+    report.families.push(crate::vectors::external::wycheproof_hkdf_sha256());
+    report.families.push(crate::vectors::external::wycheproof_hmac_sha256());
+    report.families.push(crate::vectors::external::wycheproof_cobblestone256());
     report
 }
 

@@ -100,9 +100,7 @@ pub struct Header {
 #[non_exhaustive]
 pub enum HeaderError {
     /// The file ends inside the prefix.
-    #[error(
-        "the file is truncated inside the crypt15 prefix: {needed} bytes needed, {found} present"
-    )]
+    #[error("the file is truncated inside the crypt15 prefix: {needed} bytes needed, {found} present")]
     Truncated {
         /// Bytes needed.
         needed: usize,
@@ -169,9 +167,7 @@ pub enum DecryptError {
     #[error(transparent)]
     Header(#[from] HeaderError),
     /// Too short to hold a tag.
-    #[error(
-        "the file is truncated: the encrypted body is {found} bytes, shorter than a 16-byte tag"
-    )]
+    #[error("the file is truncated: the encrypted body is {found} bytes, shorter than a 16-byte tag")]
     Truncated {
         /// Body bytes found.
         found: u64,
@@ -226,9 +222,7 @@ pub struct DecryptSummary {
 pub fn encode_prefix(iv: &[u8; IV_LEN], metadata: &BackupMetadata) -> Vec<u8> {
     let prefix = BackupPrefix {
         key_type: Some(KEY_TYPE_CRYPT15),
-        crypt15_key_data: Some(Crypt15KeyData {
-            iv: Some(iv.to_vec()),
-        }),
+        crypt15_key_data: Some(Crypt15KeyData { iv: Some(iv.to_vec()) }),
         backup_metadata: Some(metadata.clone()),
         ..Default::default()
     };
@@ -240,53 +234,28 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, HeaderError> {
     let mut cursor = bytes;
     let len = prost::encoding::decode_varint(&mut cursor).map_err(|_| {
         if bytes.len() < 10 && bytes.iter().all(|b| b & 0x80 != 0) {
-            HeaderError::Truncated {
-                needed: bytes.len() + 1,
-                found: bytes.len(),
-            }
+            HeaderError::Truncated { needed: bytes.len() + 1, found: bytes.len() }
         } else {
             HeaderError::BadLength
         }
     })?;
     let varint_len = bytes.len() - cursor.len();
     if len > MAX_PREFIX_LEN as u64 {
-        return Err(HeaderError::TooLong {
-            len,
-            max: MAX_PREFIX_LEN,
-        });
+        return Err(HeaderError::TooLong { len, max: MAX_PREFIX_LEN });
     }
     let len = len as usize;
     if cursor.len() < len {
-        return Err(HeaderError::Truncated {
-            needed: varint_len + len,
-            found: bytes.len(),
-        });
+        return Err(HeaderError::Truncated { needed: varint_len + len, found: bytes.len() });
     }
     let prefix = BackupPrefix::decode(&cursor[..len])?;
-    let key_type = prefix
-        .key_type_v2
-        .or(prefix.key_type)
-        .unwrap_or(KEY_TYPE_CRYPT15);
+    let key_type = prefix.key_type_v2.or(prefix.key_type).unwrap_or(KEY_TYPE_CRYPT15);
     if key_type != KEY_TYPE_CRYPT15 {
         return Err(HeaderError::UnsupportedKeyType { found: key_type });
     }
-    let iv_bytes = prefix
-        .crypt15_key_data
-        .as_ref()
-        .and_then(|d| d.iv.as_ref())
-        .ok_or(HeaderError::MissingIv)?;
+    let iv_bytes = prefix.crypt15_key_data.as_ref().and_then(|d| d.iv.as_ref()).ok_or(HeaderError::MissingIv)?;
     let iv: [u8; IV_LEN] =
-        iv_bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| HeaderError::BadIvLength {
-                found: iv_bytes.len(),
-            })?;
-    Ok(Header {
-        prefix,
-        iv,
-        encoded_len: varint_len + len,
-    })
+        iv_bytes.as_slice().try_into().map_err(|_| HeaderError::BadIvLength { found: iv_bytes.len() })?;
+    Ok(Header { prefix, iv, encoded_len: varint_len + len })
 }
 
 /// Reads the prefix from a stream, consuming exactly its bytes.
@@ -295,10 +264,7 @@ pub fn read_header<R: Read + ?Sized>(reader: &mut R) -> Result<(Header, Vec<u8>)
     let mut byte = [0u8; 1];
     loop {
         if read_full(reader, &mut byte)? == 0 {
-            return Err(HeaderError::Truncated {
-                needed: raw.len() + 1,
-                found: raw.len(),
-            });
+            return Err(HeaderError::Truncated { needed: raw.len() + 1, found: raw.len() });
         }
         raw.push(byte[0]);
         if byte[0] & 0x80 == 0 {
@@ -311,19 +277,13 @@ pub fn read_header<R: Read + ?Sized>(reader: &mut R) -> Result<(Header, Vec<u8>)
     let mut cursor = &raw[..];
     let len = prost::encoding::decode_varint(&mut cursor).map_err(|_| HeaderError::BadLength)?;
     if len > MAX_PREFIX_LEN as u64 {
-        return Err(HeaderError::TooLong {
-            len,
-            max: MAX_PREFIX_LEN,
-        });
+        return Err(HeaderError::TooLong { len, max: MAX_PREFIX_LEN });
     }
     let start = raw.len();
     raw.resize(start + len as usize, 0);
     let got = read_full(reader, &mut raw[start..])?;
     if got < len as usize {
-        return Err(HeaderError::Truncated {
-            needed: start + len as usize,
-            found: start + got,
-        });
+        return Err(HeaderError::Truncated { needed: start + len as usize, found: start + got });
     }
     let header = parse_header(&raw)?;
     Ok((header, raw))
@@ -355,13 +315,8 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
         None => rng::array::<IV_LEN>()?,
     };
     let body_key = kdf::backup_encryption_key(key);
-    let Ok(mut gcm) = GcmStream::new(body_key.expose_secret(), &iv) else {
-        unreachable!("the crypt15 IV is 16 bytes")
-    };
-    let mut out = Md5Writer {
-        inner: writer,
-        md5: Md5::new(),
-    };
+    let Ok(mut gcm) = GcmStream::new(body_key.expose_secret(), &iv) else { unreachable!("the crypt15 IV is 16 bytes") };
+    let mut out = Md5Writer { inner: writer, md5: Md5::new() };
     out.put(&encode_prefix(&iv, &options.metadata))?;
 
     let mut input = vec![0u8; IO_BUF];
@@ -384,11 +339,7 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
             Some(z) => {
                 let mut consumed = 0usize;
                 loop {
-                    let flush = if last {
-                        FlushCompress::Finish
-                    } else {
-                        FlushCompress::None
-                    };
+                    let flush = if last { FlushCompress::Finish } else { FlushCompress::None };
                     let (in_before, out_before) = (z.total_in(), z.total_out());
                     let status = z
                         .compress(&input[consumed..n], &mut staged, flush)
@@ -398,11 +349,8 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
                     let chunk = &mut staged[..produced];
                     gcm.encrypt(chunk)?;
                     out.put(chunk)?;
-                    let done = if last {
-                        status == Status::StreamEnd
-                    } else {
-                        consumed == n && produced < staged.len()
-                    };
+                    let done =
+                        if last { status == Status::StreamEnd } else { consumed == n && produced < staged.len() };
                     if done {
                         break;
                     }
@@ -430,11 +378,7 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
 enum Sink {
     Undecided,
     Raw,
-    Inflate {
-        z: Box<Decompress>,
-        ended: bool,
-        failed: Option<DecryptError>,
-    },
+    Inflate { z: Box<Decompress>, ended: bool, failed: Option<DecryptError> },
 }
 
 struct PayloadWriter<'a, W: ?Sized> {
@@ -448,10 +392,7 @@ struct PayloadWriter<'a, W: ?Sized> {
 
 /// A zlib header: CM = 8 (deflate), CINFO ≤ 7, and the FCHECK multiple of 31.
 fn looks_like_zlib(b: &[u8]) -> bool {
-    b.len() >= 2
-        && b[0] & 0x0f == 8
-        && b[0] >> 4 <= 7
-        && (u16::from(b[0]) << 8 | u16::from(b[1])) % 31 == 0
+    b.len() >= 2 && b[0] & 0x0f == 8 && b[0] >> 4 <= 7 && (u16::from(b[0]) << 8 | u16::from(b[1])) % 31 == 0
 }
 
 impl<W: Write + ?Sized> PayloadWriter<'_, W> {
@@ -464,11 +405,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                 return Ok(());
             }
             self.sink = if looks_like_zlib(&self.first) {
-                Sink::Inflate {
-                    z: Box::new(Decompress::new(true)),
-                    ended: false,
-                    failed: None,
-                }
+                Sink::Inflate { z: Box::new(Decompress::new(true)), ended: false, failed: None }
             } else {
                 Sink::Raw
             };
@@ -498,8 +435,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                 let mut consumed = 0usize;
                 while consumed < data.len() {
                     let (ib, ob) = (z.total_in(), z.total_out());
-                    match z.decompress(&data[consumed..], &mut self.scratch, FlushDecompress::None)
-                    {
+                    match z.decompress(&data[consumed..], &mut self.scratch, FlushDecompress::None) {
                         Ok(status) => {
                             consumed += (z.total_in() - ib) as usize;
                             let produced = (z.total_out() - ob) as usize;
@@ -517,9 +453,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                         Err(_) => {
                             // Keep going through the body: the tag decides
                             // whether this is damage or a bad payload.
-                            *failed = Some(DecryptError::CorruptPayload {
-                                offset: z.total_in(),
-                            });
+                            *failed = Some(DecryptError::CorruptPayload { offset: z.total_in() });
                             break;
                         }
                     }
@@ -538,11 +472,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
         }
         match self.sink {
             Sink::Raw => Ok((false, self.written)),
-            Sink::Inflate {
-                z: _,
-                ended,
-                failed,
-            } => {
+            Sink::Inflate { z: _, ended, failed } => {
                 if let Some(e) = failed {
                     return Err(e);
                 }
@@ -550,9 +480,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                     return Err(DecryptError::IncompletePayload);
                 }
                 if self.trailing > 0 {
-                    return Err(DecryptError::TrailingData {
-                        extra: self.trailing,
-                    });
+                    return Err(DecryptError::TrailingData { extra: self.trailing });
                 }
                 Ok((true, self.written))
             }
@@ -619,10 +547,7 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     let md5_intact = held == HOLD && {
         md5.update(&tail[..TAG_LEN]);
         let digest = md5.finalize();
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            digest.as_slice(),
-            &tail[TAG_LEN..],
-        ))
+        bool::from(subtle::ConstantTimeEq::ct_eq(digest.as_slice(), &tail[TAG_LEN..]))
     };
     let (variant, authentic) = if md5_intact {
         (Variant::SingleFile, gcm.verify(&tail[..TAG_LEN]))
@@ -634,18 +559,9 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     };
     buf.zeroize();
     if !authentic {
-        return Err(if md5_intact {
-            DecryptError::WrongKey
-        } else {
-            DecryptError::AuthenticationFailed
-        });
+        return Err(if md5_intact { DecryptError::WrongKey } else { DecryptError::AuthenticationFailed });
     }
     let trailer = if md5_intact { HOLD } else { TAG_LEN };
     let (compressed, plaintext_len) = payload.finish()?;
-    Ok(DecryptSummary {
-        variant,
-        compressed,
-        plaintext_len,
-        ciphertext_len: body_len - trailer as u64,
-    })
+    Ok(DecryptSummary { variant, compressed, plaintext_len, ciphertext_len: body_len - trailer as u64 })
 }

@@ -41,9 +41,7 @@ pub enum MetadataError {
     #[error("the metadata blob is not valid base64: {0}")]
     Base64(String),
     /// Too short to hold markers, IV, MAC and one block.
-    #[error(
-        "the metadata blob is {found} bytes after base64, shorter than the {min} of the smallest valid blob"
-    )]
+    #[error("the metadata blob is {found} bytes after base64, shorter than the {min} of the smallest valid blob")]
     TooShort {
         /// Bytes found.
         found: usize,
@@ -51,9 +49,7 @@ pub enum MetadataError {
         min: usize,
     },
     /// A marker byte is wrong.
-    #[error(
-        "the metadata blob has byte {found:#04x} at offset {offset} where {expected:#04x} belongs"
-    )]
+    #[error("the metadata blob has byte {found:#04x} at offset {offset} where {expected:#04x} belongs")]
     BadMarker {
         /// Offset.
         offset: usize,
@@ -108,9 +104,7 @@ pub fn encrypt(key: &BackupKey, plaintext: &[u8]) -> Result<String, RngError> {
 
 /// Checks the MAC, then decrypts.
 pub fn decrypt(key: &BackupKey, blob: &str) -> Result<Vec<u8>, MetadataError> {
-    let raw = STANDARD
-        .decode(blob.trim())
-        .map_err(|e| MetadataError::Base64(e.to_string()))?;
+    let raw = STANDARD.decode(blob.trim()).map_err(|e| MetadataError::Base64(e.to_string()))?;
     decrypt_bytes(key, &raw)
 }
 
@@ -118,18 +112,11 @@ pub fn decrypt(key: &BackupKey, blob: &str) -> Result<Vec<u8>, MetadataError> {
 pub fn decrypt_bytes(key: &BackupKey, raw: &[u8]) -> Result<Vec<u8>, MetadataError> {
     let min = OVERHEAD + 16;
     if raw.len() < min {
-        return Err(MetadataError::TooShort {
-            found: raw.len(),
-            min,
-        });
+        return Err(MetadataError::TooShort { found: raw.len(), min });
     }
     for (offset, expected) in [(0, IV_MARKER), (1 + IV_LEN, MAC_MARKER)] {
         if raw[offset] != expected {
-            return Err(MetadataError::BadMarker {
-                offset,
-                found: raw[offset],
-                expected,
-            });
+            return Err(MetadataError::BadMarker { offset, found: raw[offset], expected });
         }
     }
     let iv = &raw[1..1 + IV_LEN];
@@ -139,9 +126,7 @@ pub fn decrypt_bytes(key: &BackupKey, raw: &[u8]) -> Result<Vec<u8>, MetadataErr
         return Err(MetadataError::NotBlockAligned { len: ct.len() });
     }
     // verify_slice compares in constant time.
-    mac_of(key, iv, ct)
-        .verify_slice(tag)
-        .map_err(|_| MetadataError::MacMismatch)?;
+    mac_of(key, iv, ct).verify_slice(tag).map_err(|_| MetadataError::MacMismatch)?;
     let enc_key = kdf::metadata_encryption_key(key);
     cbc::Decryptor::<Aes256>::new(enc_key.expose_secret().into(), iv.into())
         .decrypt_padded_vec_mut::<Pkcs7>(ct)
@@ -157,10 +142,7 @@ mod tests {
         let k = BackupKey::from_bytes([1; 32]);
         let blob = encrypt(&k, br#"{"size":1}"#).unwrap();
         assert_eq!(decrypt(&k, &blob).unwrap(), br#"{"size":1}"#);
-        assert_eq!(
-            decrypt(&BackupKey::from_bytes([2; 32]), &blob),
-            Err(MetadataError::MacMismatch)
-        );
+        assert_eq!(decrypt(&BackupKey::from_bytes([2; 32]), &blob), Err(MetadataError::MacMismatch));
         let mut raw = STANDARD.decode(&blob).unwrap();
         let last = raw.len() - 1;
         raw[last] ^= 1;

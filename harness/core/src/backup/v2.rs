@@ -202,10 +202,7 @@ pub struct DecryptSummary {
 pub fn encode_header(fields: &V2Header) -> Result<Vec<u8>, EncryptError> {
     let body = fields.encode_to_vec();
     if body.len() > MAX_HEADER_LEN {
-        return Err(EncryptError::HeaderTooLong {
-            len: body.len(),
-            max: MAX_HEADER_LEN,
-        });
+        return Err(EncryptError::HeaderTooLong { len: body.len(), max: MAX_HEADER_LEN });
     }
     let mut raw = Vec::with_capacity(FIXED_LEN + body.len());
     raw.extend_from_slice(MAGIC);
@@ -218,14 +215,10 @@ pub fn encode_header(fields: &V2Header) -> Result<Vec<u8>, EncryptError> {
 
 fn validate(fields: V2Header, raw: Vec<u8>) -> Result<Header, HeaderError> {
     if fields.key_id.len() != KEY_ID_LEN {
-        return Err(HeaderError::BadKeyId {
-            found: fields.key_id.len(),
-        });
+        return Err(HeaderError::BadKeyId { found: fields.key_id.len() });
     }
     if Compression::try_from(fields.compression).is_err() {
-        return Err(HeaderError::UnknownCompression {
-            found: fields.compression,
-        });
+        return Err(HeaderError::UnknownCompression { found: fields.compression });
     }
     Ok(Header { fields, raw })
 }
@@ -239,10 +232,7 @@ fn check_fixed(fixed: &[u8]) -> Result<usize, HeaderError> {
     }
     let len = usize::from(u16::from_be_bytes([fixed[5], fixed[6]]));
     if len > MAX_HEADER_LEN {
-        return Err(HeaderError::TooLong {
-            len,
-            max: MAX_HEADER_LEN,
-        });
+        return Err(HeaderError::TooLong { len, max: MAX_HEADER_LEN });
     }
     Ok(len)
 }
@@ -253,18 +243,12 @@ pub fn parse_header(bytes: &[u8]) -> Result<Header, HeaderError> {
         if !MAGIC.starts_with(&bytes[..bytes.len().min(4)]) {
             return Err(HeaderError::BadMagic);
         }
-        return Err(HeaderError::Truncated {
-            needed: FIXED_LEN,
-            found: bytes.len(),
-        });
+        return Err(HeaderError::Truncated { needed: FIXED_LEN, found: bytes.len() });
     }
     let len = check_fixed(&bytes[..FIXED_LEN])?;
     let end = FIXED_LEN + len;
     if bytes.len() < end {
-        return Err(HeaderError::Truncated {
-            needed: end,
-            found: bytes.len(),
-        });
+        return Err(HeaderError::Truncated { needed: end, found: bytes.len() });
     }
     let fields = V2Header::decode(&bytes[FIXED_LEN..end])?;
     validate(fields, bytes[..end].to_vec())
@@ -281,20 +265,14 @@ pub fn read_header<R: Read + ?Sized>(reader: &mut R) -> Result<Header, HeaderErr
     raw.resize(FIXED_LEN + len, 0);
     let got = read_full(reader, &mut raw[FIXED_LEN..])?;
     if got < len {
-        return Err(HeaderError::Truncated {
-            needed: FIXED_LEN + len,
-            found: FIXED_LEN + got,
-        });
+        return Err(HeaderError::Truncated { needed: FIXED_LEN + len, found: FIXED_LEN + got });
     }
     let fields = V2Header::decode(&raw[FIXED_LEN..])?;
     validate(fields, raw)
 }
 
 fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn build_header(key: &BackupKey, options: &EncryptOptions) -> V2Header {
@@ -319,10 +297,7 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, EncryptError> {
     let raw = encode_header(&build_header(key, options))?;
-    let header = Header {
-        fields: V2Header::default(),
-        raw,
-    };
+    let header = Header { fields: V2Header::default(), raw };
     let salt = match options.salt {
         Some(s) => s,
         None => rng::array::<SALT_LEN>()?,
@@ -331,26 +306,13 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     let input_key = kdf::v2_input_key(key);
     let context = header.context();
     match options.compression {
-        Compression::None => Ok(cobblestone::seal_stream(
-            input_key.expose_secret(),
-            &salt,
-            &context,
-            reader,
-            writer,
-            progress,
-        )?),
+        Compression::None => {
+            Ok(cobblestone::seal_stream(input_key.expose_secret(), &salt, &context, reader, writer, progress)?)
+        }
         Compression::Zlib => {
             let mut counted = crate::io_util::CountingReader::new(reader);
-            let mut z =
-                flate2::read::ZlibEncoder::new(&mut counted, flate2::Compression::new(ZLIB_LEVEL));
-            cobblestone::seal_stream(
-                input_key.expose_secret(),
-                &salt,
-                &context,
-                &mut z,
-                writer,
-                progress,
-            )?;
+            let mut z = flate2::read::ZlibEncoder::new(&mut counted, flate2::Compression::new(ZLIB_LEVEL));
+            cobblestone::seal_stream(input_key.expose_secret(), &salt, &context, &mut z, writer, progress)?;
             drop(z);
             Ok(counted.count())
         }
@@ -358,11 +320,7 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
 }
 
 /// Encrypts a buffer in memory on all cores.
-pub fn encrypt_to_vec(
-    key: &BackupKey,
-    options: &EncryptOptions,
-    plaintext: &[u8],
-) -> Result<Vec<u8>, EncryptError> {
+pub fn encrypt_to_vec(key: &BackupKey, options: &EncryptOptions, plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
     if options.compression != Compression::None {
         let mut out = Vec::new();
         encrypt(key, options, &mut &plaintext[..], &mut out, &mut |_| {})?;
@@ -373,16 +331,8 @@ pub fn encrypt_to_vec(
         Some(s) => s,
         None => rng::array::<SALT_LEN>()?,
     };
-    let header = Header {
-        fields: V2Header::default(),
-        raw,
-    };
-    let body = cobblestone::seal(
-        kdf::v2_input_key(key).expose_secret(),
-        &salt,
-        &header.context(),
-        plaintext,
-    );
+    let header = Header { fields: V2Header::default(), raw };
+    let body = cobblestone::seal(kdf::v2_input_key(key).expose_secret(), &salt, &header.context(), plaintext);
     let mut out = header.raw;
     out.extend_from_slice(&body);
     Ok(out)
@@ -400,19 +350,14 @@ pub fn decrypt_slice(key: &BackupKey, file: &[u8]) -> Result<(Header, Vec<u8>), 
     let header = parse_header(file)?;
     check_key(key, &header)?;
     let base = header.raw.len() as u64;
-    let body = cobblestone::open(
-        kdf::v2_input_key(key).expose_secret(),
-        &header.context(),
-        &file[header.raw.len()..],
-    )
-    .map_err(|e| e.shifted(base))?;
+    let body = cobblestone::open(kdf::v2_input_key(key).expose_secret(), &header.context(), &file[header.raw.len()..])
+        .map_err(|e| e.shifted(base))?;
     let plain = match header.compression() {
         Compression::None => body,
         Compression::Zlib => {
             let mut out = Vec::new();
             let mut w = InflateWriter::new(&mut out);
-            w.write_all(&body)
-                .map_err(|_| DecryptError::CorruptPayload)?;
+            w.write_all(&body).map_err(|_| DecryptError::CorruptPayload)?;
             w.finish()?;
             out
         }
@@ -436,23 +381,11 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     let context = header.context();
     let mut report = |n: u64| progress(base + n);
     let plaintext_len = match header.compression() {
-        Compression::None => cobblestone::open_stream(
-            input_key.expose_secret(),
-            &context,
-            reader,
-            writer,
-            &mut report,
-        )
-        .map_err(|e| e.shifted(base))?,
+        Compression::None => cobblestone::open_stream(input_key.expose_secret(), &context, reader, writer, &mut report)
+            .map_err(|e| e.shifted(base))?,
         Compression::Zlib => {
             let mut w = InflateWriter::new(writer);
-            let r = cobblestone::open_stream(
-                input_key.expose_secret(),
-                &context,
-                reader,
-                &mut w,
-                &mut report,
-            );
+            let r = cobblestone::open_stream(input_key.expose_secret(), &context, reader, &mut w, &mut report);
             if w.corrupt {
                 return Err(DecryptError::CorruptPayload);
             }
@@ -460,10 +393,7 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
             w.finish()?
         }
     };
-    Ok(DecryptSummary {
-        header,
-        plaintext_len,
-    })
+    Ok(DecryptSummary { header, plaintext_len })
 }
 
 /// Random-access reader over an uncompressed v2 file.
@@ -477,22 +407,15 @@ impl<R: Read + Seek> V2Reader<R> {
     /// Opens a v2 file: parses the header, checks the key id and commitment,
     /// and authenticates the final chunk (and so the length).
     pub fn open(key: &BackupKey, mut source: R) -> Result<Self, DecryptError> {
-        source
-            .seek(io::SeekFrom::Start(0))
-            .map_err(HeaderError::Io)?;
+        source.seek(io::SeekFrom::Start(0)).map_err(HeaderError::Io)?;
         let header = read_header(&mut source)?;
         check_key(key, &header)?;
         if header.compression() != Compression::None {
             return Err(DecryptError::CompressedBody);
         }
         let base = header.raw.len() as u64;
-        let body = RandomAccess::open(
-            kdf::v2_input_key(key).expose_secret(),
-            &header.context(),
-            source,
-            base,
-        )
-        .map_err(|e| e.shifted(base))?;
+        let body = RandomAccess::open(kdf::v2_input_key(key).expose_secret(), &header.context(), source, base)
+            .map_err(|e| e.shifted(base))?;
         Ok(Self { header, body })
     }
 
@@ -514,9 +437,7 @@ impl<R: Read + Seek> V2Reader<R> {
     /// Reads `len` bytes of plaintext at `offset`.
     pub fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, DecryptError> {
         let base = self.header.raw.len() as u64;
-        self.body
-            .read_at(offset, len)
-            .map_err(|e| e.shifted(base).into())
+        self.body.read_at(offset, len).map_err(|e| e.shifted(base).into())
     }
 }
 
@@ -531,13 +452,7 @@ struct InflateWriter<'a, W: ?Sized> {
 
 impl<'a, W: Write + ?Sized> InflateWriter<'a, W> {
     fn new(out: &'a mut W) -> Self {
-        Self {
-            z: Decompress::new(true),
-            out,
-            scratch: vec![0; 64 * 1024],
-            ended: false,
-            corrupt: false,
-        }
+        Self { z: Decompress::new(true), out, scratch: vec![0; 64 * 1024], ended: false, corrupt: false }
     }
 
     fn finish(self) -> Result<u64, DecryptError> {
@@ -561,9 +476,7 @@ impl<W: Write + ?Sized> Write for InflateWriter<'_, W> {
         let mut consumed = 0;
         while consumed < data.len() {
             let (ib, ob) = (self.z.total_in(), self.z.total_out());
-            let status =
-                self.z
-                    .decompress(&data[consumed..], &mut self.scratch, FlushDecompress::None);
+            let status = self.z.decompress(&data[consumed..], &mut self.scratch, FlushDecompress::None);
             let Ok(status) = status else {
                 self.corrupt = true;
                 return Err(bad());
