@@ -10,7 +10,9 @@
 //! - [`backup::crypt15`]: the deployed crypt15 format, streaming (§4.1);
 //! - [`backup::v2`]: our hardened v2 format over Cobblestone-256 (§4.2);
 //! - [`backup::metadata`]: the encrypted metadata blob (§4.3);
-//! - [`cobblestone`]: the C2SP chunked-encryption body layer used by v2.
+//! - [`cobblestone`]: the C2SP chunked-encryption body layer used by v2;
+//! - [`vault`]: the Backup Key Vault — OPAQUE client and site, account state
+//!   machine, wire messages and durable site storage (§5).
 //!
 //! Secrets ([`key::BackupKey`], [`kdf::SubKey`]) are zeroized on drop, print as
 //! `<redacted>` in `Debug`, and compare in constant time.
@@ -25,5 +27,6 @@ pub mod kdf;
 pub mod key;
 pub mod proto;
 pub mod rng;
+pub mod vault;
 
 pub use key::BackupKey;

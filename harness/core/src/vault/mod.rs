@@ -1,0 +1,109 @@
+//! The Backup Key Vault (`DESIGN.md` §5): OPAQUE (RFC 9807) over opaque-ke 4
+//! with the suite ristretto255-SHA512 OPRF, 3DH over ristretto255 with
+//! SHA-512, and Argon2id as key stretching function.
+//!
+//! - [`wire`]: versioned protobuf messages between client and vault;
+//! - [`state`]: the deterministic account state machine every site applies
+//!   (registrations, charged attempts, resets, lockout);
+//! - [`site`]: the request handler that runs on the serving site: it charges
+//!   an attempt durably *before* KE2 leaves, checks KE3, releases K sealed
+//!   under the session key, enforces the owner token, and answers unknown
+//!   accounts with dummy KE2s;
+//! - [`client`]: registration (K wrapped under the export key), recovery
+//!   (server key pinned), owner-token operations;
+//! - [`storage`]: one redb file per site, fsync before any reply.
+
+pub mod client;
+pub mod site;
+pub mod state;
+pub mod storage;
+pub mod wire;
+
+use opaque_ke::argon2::{Algorithm, Argon2, Params, Version};
+use opaque_ke::{CipherSuite, Ristretto255, TripleDh};
+
+/// Default number of password verifications allowed between two resets.
+pub const DEFAULT_ATTEMPT_LIMIT: u32 = 10;
+/// OPAQUE context string bound into every key exchange.
+pub const CONTEXT: &[u8] = b"e2eb vault v1";
+/// OPAQUE server identity.
+pub const SERVER_ID: &[u8] = b"e2eb backup key vault";
+/// HKDF info prefix of the key that wraps K under the export key (the account id follows).
+pub const LABEL_WRAP: &[u8] = b"e2eb vault wrap";
+/// HKDF info of the key that seals the released wrapped K under the session key.
+pub const LABEL_RELEASE: &[u8] = b"e2eb vault release";
+
+/// The OPAQUE cipher suite of the vault.
+#[derive(Debug, Clone, Copy)]
+pub struct Suite;
+
+impl CipherSuite for Suite {
+    type OprfCs = Ristretto255;
+    type KeyExchange = TripleDh<Ristretto255, sha2::Sha512>;
+    type Ksf = Argon2<'static>;
+}
+
+/// Named Argon2id parameter sets. The profile is recorded with each
+/// registration so the client stretches with the same parameters at recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KsfProfile {
+    /// RFC 9807's recommendation: 2 GiB, t = 1, p = 4.
+    Rfc9807,
+    /// The default: 64 MiB, t = 3, p = 4.
+    Moderate,
+    /// Tiny parameters for tests and simulations only (64 KiB, t = 1, p = 1).
+    Test,
+}
+
+impl KsfProfile {
+    /// Memory in KiB, iterations, parallelism.
+    pub fn parameters(self) -> (u32, u32, u32) {
+        match self {
+            Self::Rfc9807 => (2 * 1024 * 1024, 1, 4),
+            Self::Moderate => (64 * 1024, 3, 4),
+            Self::Test => (64, 1, 1),
+        }
+    }
+
+    /// The Argon2id instance.
+    pub fn ksf(self) -> Argon2<'static> {
+        let (m, t, p) = self.parameters();
+        // The three parameter sets above are all within Argon2's bounds.
+        let params = Params::new(m, t, p, None).unwrap_or_default();
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+
+    /// Wire code.
+    pub fn code(self) -> i32 {
+        match self {
+            Self::Rfc9807 => 1,
+            Self::Moderate => 2,
+            Self::Test => 3,
+        }
+    }
+
+    /// From a wire code.
+    pub fn from_code(code: i32) -> Option<Self> {
+        match code {
+            1 => Some(Self::Rfc9807),
+            2 => Some(Self::Moderate),
+            3 => Some(Self::Test),
+            _ => None,
+        }
+    }
+
+    /// Name used in reports and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rfc9807 => "rfc9807",
+            Self::Moderate => "moderate",
+            Self::Test => "test",
+        }
+    }
+
+    /// True when the memory cost is below RFC 9807's recommendation (a report finding).
+    pub fn below_rfc_recommendation(self) -> bool {
+        self.parameters().0 < Self::Rfc9807.parameters().0
+    }
+}

@@ -1,0 +1,330 @@
+//! The vault's request handler on the serving site (`DESIGN.md` §5).
+//!
+//! Order of operations is the security argument:
+//! - **KE1**: the site commits a `Charge` through its [`Ledger`] (durably, on
+//!   a majority in a fleet) and only then computes and returns KE2. A crash,
+//!   a lost reply or an abandoned login leaves the attempt charged.
+//! - **KE3**: a valid KE3 commits `Success` (reset) and releases the wrapped
+//!   K sealed under a key derived from the session key; an invalid one
+//!   commits `Failure`, which erases the record when nothing is left.
+//! - **Unknown accounts** get a KE2 from opaque-ke's dummy record, after the
+//!   same durable commit (a charge on nothing), so they cost the same time.
+//! - **Owner token**: replacing or deleting a record needs the token whose
+//!   SHA-256 was stored at registration, compared in constant time; the
+//!   command carries the version the check saw, so a race cannot slip past.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use opaque_ke::{
+    CredentialFinalization, CredentialRequest, Identifiers, RegistrationRequest, RegistrationUpload, ServerLogin,
+    ServerLoginParameters, ServerRegistration, ServerSetup,
+};
+use rand_core::OsRng;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::state::{AccountRecord, Command, Outcome, Register, command, command::Op};
+use super::wire::{self, ErrorCode, Ke2Reply, Reply, Request, reply, request};
+use super::{CONTEXT, DEFAULT_ATTEMPT_LIMIT, KsfProfile, LABEL_RELEASE, SERVER_ID, Suite};
+use crate::kdf;
+
+/// Logins awaiting KE3 that a site remembers; older ones are dropped
+/// (their attempts stay charged).
+pub const MAX_PENDING_LOGINS: usize = 65_536;
+
+/// Where a site commits changes: a single durable store, or the fleet's log.
+pub trait Ledger {
+    /// The committed record of `account`.
+    fn record(&self, account: &[u8]) -> Option<AccountRecord>;
+    /// Commits `cmd` durably (on a majority, for a fleet) and returns what
+    /// applying it did. An error means the change may not be committed.
+    fn commit(&mut self, cmd: Command) -> Result<Outcome, String>;
+}
+
+struct Pending {
+    account: Vec<u8>,
+    /// `None` for a dummy login (unknown account).
+    version: Option<u64>,
+    login: ServerLogin<Suite>,
+}
+
+/// The vault handler of one site.
+pub struct Site {
+    setup: ServerSetup<Suite>,
+    limit: u32,
+    default_profile: KsfProfile,
+    pending: BTreeMap<u64, Pending>,
+    order: VecDeque<u64>,
+    next_login: u64,
+}
+
+impl core::fmt::Debug for Site {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Site").field("limit", &self.limit).field("pending", &self.pending.len()).finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of an owner token, as stored.
+pub fn owner_hash(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
+/// The key sealing the released wrapped K, from the session key.
+pub fn release_key(session_key: &[u8]) -> kdf::SubKey {
+    kdf::hkdf_sha256(&[], session_key, LABEL_RELEASE)
+}
+
+fn server_params() -> ServerLoginParameters<'static, 'static> {
+    ServerLoginParameters { context: Some(CONTEXT), identifiers: Identifiers { client: None, server: Some(SERVER_ID) } }
+}
+
+impl Site {
+    /// A site with the fleet's OPAQUE keys and an attempt limit.
+    pub fn new(setup: ServerSetup<Suite>, limit: u32) -> Self {
+        Self {
+            setup,
+            limit,
+            default_profile: KsfProfile::Moderate,
+            pending: BTreeMap::new(),
+            order: VecDeque::new(),
+            next_login: rand_core::RngCore::next_u64(&mut OsRng) >> 16,
+        }
+    }
+
+    /// Sets the KSF profile shown to unknown accounts (the fleet's usual one),
+    /// so that dummy replies look like real ones.
+    pub fn with_default_profile(mut self, profile: KsfProfile) -> Self {
+        self.default_profile = profile;
+        self
+    }
+
+    /// A site with the default limit.
+    pub fn with_default_limit(setup: ServerSetup<Suite>) -> Self {
+        Self::new(setup, DEFAULT_ATTEMPT_LIMIT)
+    }
+
+    /// The fleet's OPAQUE public key (what clients pin).
+    pub fn public_key(&self) -> Vec<u8> {
+        self.setup.keypair().public().serialize().to_vec()
+    }
+
+    /// Handles an encoded request and returns the encoded reply.
+    pub fn handle_bytes(&mut self, ledger: &mut dyn Ledger, bytes: &[u8]) -> Vec<u8> {
+        use prost::Message;
+        let reply = match wire::decode_request(bytes) {
+            Ok(req) => self.handle(ledger, req),
+            Err(e) => wire::error(ErrorCode::BadRequest, &e.to_string()),
+        };
+        reply.encode_to_vec()
+    }
+
+    /// Handles a decoded request.
+    pub fn handle(&mut self, ledger: &mut dyn Ledger, req: Request) -> Reply {
+        let account = req.account;
+        match req.body {
+            Some(request::Body::RegisterStart(m)) => self.register_start(&account, &m.registration_request),
+            Some(request::Body::RegisterFinish(m)) => self.register_finish(ledger, &account, m),
+            Some(request::Body::LoginStart(m)) => self.login_start(ledger, &account, &m.ke1),
+            Some(request::Body::LoginFinish(m)) => self.login_finish(ledger, &account, m.login_id, &m.ke3),
+            Some(request::Body::Delete(m)) => self.delete(ledger, &account, &m.owner_token),
+            None => wire::error(ErrorCode::BadRequest, "no body"),
+        }
+    }
+
+    fn register_start(&self, account: &[u8], msg: &[u8]) -> Reply {
+        let Ok(req) = RegistrationRequest::<Suite>::deserialize(msg) else {
+            return wire::error(ErrorCode::BadRequest, "RegistrationRequest does not decode");
+        };
+        match ServerRegistration::<Suite>::start(&self.setup, req, account) {
+            Ok(r) => wire::reply(reply::Body::RegistrationResponse(r.message.serialize().to_vec())),
+            Err(_) => wire::error(ErrorCode::BadRequest, "RegistrationRequest rejected"),
+        }
+    }
+
+    fn owner_ok(record: &AccountRecord, token: Option<&[u8]>) -> bool {
+        token.is_some_and(|t| bool::from(owner_hash(t).ct_eq(record.owner_hash.as_slice())))
+    }
+
+    fn register_finish(&mut self, ledger: &mut dyn Ledger, account: &[u8], m: wire::RegisterFinish) -> Reply {
+        if RegistrationUpload::<Suite>::deserialize(&m.registration_upload).is_err() {
+            return wire::error(ErrorCode::BadRequest, "RegistrationUpload does not decode");
+        }
+        if m.owner_token_hash.len() != 32 || m.wrapped_key.len() != 12 + 32 + 16 {
+            return wire::error(ErrorCode::BadRequest, "owner token hash or wrapped key has the wrong length");
+        }
+        let current = ledger.record(account);
+        if let Some(rec) = &current
+            && !Self::owner_ok(rec, m.owner_token.as_deref())
+        {
+            return wire::error(ErrorCode::OwnerTokenRequired, "a record exists: the owner token is required");
+        }
+        let cmd = command(
+            account,
+            Op::Register(Register {
+                opaque_record: m.registration_upload,
+                wrapped_key: m.wrapped_key,
+                owner_hash: m.owner_token_hash,
+                ksf_profile: m.ksf_profile,
+                limit: self.limit,
+                expected_version: current.map(|r| r.version),
+            }),
+        );
+        match ledger.commit(cmd) {
+            Ok(Outcome::Registered { version }) => wire::reply(reply::Body::Registered(version)),
+            Ok(Outcome::Conflict) => wire::error(ErrorCode::Conflict, "the record changed meanwhile; retry"),
+            Ok(other) => wire::error(ErrorCode::Unspecified, &format!("unexpected outcome {other:?}")),
+            Err(e) => wire::error(ErrorCode::Unavailable, &e),
+        }
+    }
+
+    fn remember(&mut self, pending: Pending) -> u64 {
+        self.next_login = self.next_login.wrapping_add(1);
+        let id = self.next_login;
+        self.pending.insert(id, pending);
+        self.order.push_back(id);
+        while self.order.len() > MAX_PENDING_LOGINS {
+            if let Some(old) = self.order.pop_front() {
+                self.pending.remove(&old);
+            }
+        }
+        id
+    }
+
+    fn login_start(&mut self, ledger: &mut dyn Ledger, account: &[u8], ke1: &[u8]) -> Reply {
+        let Ok(request) = CredentialRequest::<Suite>::deserialize(ke1) else {
+            return wire::error(ErrorCode::BadRequest, "KE1 does not decode");
+        };
+        let current = ledger.record(account);
+        if current.as_ref().is_some_and(|r| r.locked) {
+            return wire::reply(reply::Body::Locked(true));
+        }
+        // Charge first, durably: no KE2 leaves before the attempt is counted.
+        let outcome = match ledger.commit(command(account, Op::Charge(true))) {
+            Ok(o) => o,
+            Err(e) => return wire::error(ErrorCode::Unavailable, &e),
+        };
+        let (record, version, profile) = match (outcome, ledger.record(account)) {
+            (Outcome::Locked, _) => return wire::reply(reply::Body::Locked(true)),
+            (Outcome::Charged { version, .. }, Some(rec)) => {
+                let Ok(file) = ServerRegistration::<Suite>::deserialize(&rec.opaque_record) else {
+                    return wire::error(ErrorCode::Unspecified, "stored record does not decode");
+                };
+                let profile = KsfProfile::from_code(rec.ksf_profile).unwrap_or(self.default_profile);
+                (Some(file), Some(version), profile)
+            }
+            (Outcome::NoRecord, _) => (None, None, self.default_profile),
+            (other, _) => return wire::error(ErrorCode::Conflict, &format!("unexpected outcome {other:?}")),
+        };
+        let started = ServerLogin::start(&mut OsRng, &self.setup, record, request, account, server_params());
+        let Ok(started) = started else {
+            return wire::error(ErrorCode::BadRequest, "KE1 rejected");
+        };
+        let ke2 = started.message.serialize().to_vec();
+        let login_id = self.remember(Pending { account: account.to_vec(), version, login: started.state });
+        wire::reply(reply::Body::Ke2(Ke2Reply { login_id, ke2, ksf_profile: profile.code() }))
+    }
+
+    fn login_finish(&mut self, ledger: &mut dyn Ledger, account: &[u8], login_id: u64, ke3: &[u8]) -> Reply {
+        let pending = match self.pending.get(&login_id) {
+            Some(p) if p.account == account => self.pending.remove(&login_id),
+            _ => None,
+        };
+        let Some(pending) = pending else {
+            return wire::error(ErrorCode::UnknownLogin, "unknown login id (expired or served by another site)");
+        };
+        let Ok(fin) = CredentialFinalization::<Suite>::deserialize(ke3) else {
+            // A malformed KE3 is a failed verification: the attempt stays charged.
+            return self.fail(ledger, account);
+        };
+        let (Some(version), Ok(done)) = (pending.version, pending.login.finish(fin, server_params())) else {
+            return self.fail(ledger, account);
+        };
+        let committed = ledger.commit(command(account, Op::Success(version)));
+        match (committed, ledger.record(account)) {
+            (Ok(Outcome::Reset { .. }), Some(rec)) => {
+                let key = release_key(&done.session_key);
+                let Ok(cipher) = Aes256Gcm::new_from_slice(key.expose_secret()) else {
+                    return wire::error(ErrorCode::Unspecified, "release key");
+                };
+                let nonce: [u8; 12] = match crate::rng::array() {
+                    Ok(n) => n,
+                    Err(e) => return wire::error(ErrorCode::Unavailable, &e.to_string()),
+                };
+                let mut sealed = rec.wrapped_key.clone();
+                match cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), account, &mut sealed) {
+                    Ok(tag) => {
+                        let mut out = nonce.to_vec();
+                        out.extend_from_slice(&sealed);
+                        out.extend_from_slice(&tag);
+                        wire::reply(reply::Body::Released(out))
+                    }
+                    Err(_) => wire::error(ErrorCode::Unspecified, "sealing failed"),
+                }
+            }
+            (Ok(Outcome::Locked), _) => wire::reply(reply::Body::Locked(true)),
+            (Ok(_), _) => wire::error(ErrorCode::Conflict, "the record changed during the login; retry"),
+            (Err(e), _) => wire::error(ErrorCode::Unavailable, &e),
+        }
+    }
+
+    fn fail(&mut self, ledger: &mut dyn Ledger, account: &[u8]) -> Reply {
+        match ledger.commit(command(account, Op::Failure(true))) {
+            Ok(Outcome::Locked) => wire::reply(reply::Body::Locked(true)),
+            Ok(_) => wire::reply(reply::Body::LoginFailed(true)),
+            Err(e) => wire::error(ErrorCode::Unavailable, &e),
+        }
+    }
+
+    fn delete(&mut self, ledger: &mut dyn Ledger, account: &[u8], token: &[u8]) -> Reply {
+        let Some(rec) = ledger.record(account) else {
+            return wire::error(ErrorCode::NoRecord, "no record for this account");
+        };
+        if !Self::owner_ok(&rec, Some(token)) {
+            return wire::error(ErrorCode::OwnerTokenRequired, "the owner token is wrong");
+        }
+        match ledger.commit(command(account, Op::Delete(rec.version))) {
+            Ok(Outcome::Deleted) => wire::reply(reply::Body::Deleted(true)),
+            Ok(Outcome::Conflict) => wire::error(ErrorCode::Conflict, "the record changed meanwhile; retry"),
+            Ok(other) => wire::error(ErrorCode::Unspecified, &format!("unexpected outcome {other:?}")),
+            Err(e) => wire::error(ErrorCode::Unavailable, &e),
+        }
+    }
+}
+
+/// A [`Ledger`] over one durable site (redb): each commit is fsynced before
+/// it returns. The single-site vault, and the reference the fleet is tested against.
+impl Ledger for super::storage::DurableSite {
+    fn record(&self, account: &[u8]) -> Option<AccountRecord> {
+        super::storage::DurableSite::record(self, account).cloned()
+    }
+    fn commit(&mut self, cmd: Command) -> Result<Outcome, String> {
+        self.apply_next(&cmd).map_err(|e| e.to_string())
+    }
+}
+
+/// An in-memory [`Ledger`] (tests, models, simulations).
+#[derive(Debug, Default, Clone)]
+pub struct MemoryLedger {
+    /// Records.
+    pub accounts: BTreeMap<Vec<u8>, AccountRecord>,
+    /// Every command committed, in order.
+    pub log: Vec<Command>,
+}
+
+impl Ledger for MemoryLedger {
+    fn record(&self, account: &[u8]) -> Option<AccountRecord> {
+        self.accounts.get(account).cloned()
+    }
+    fn commit(&mut self, cmd: Command) -> Result<Outcome, String> {
+        let mut rec = self.accounts.get(&cmd.account).cloned();
+        let outcome = super::state::apply(&mut rec, &cmd);
+        match rec {
+            Some(r) => self.accounts.insert(cmd.account.clone(), r),
+            None => self.accounts.remove(&cmd.account),
+        };
+        self.log.push(cmd);
+        Ok(outcome)
+    }
+}
