@@ -27,16 +27,16 @@ fn register(
     k: &BackupKey,
     owner: Option<&BackupKey>,
 ) -> Result<u64, ClientError> {
-    let (reg, req) = c.register_start(pw)?;
+    let (reg, req) = c.register_start(&mut OsRng, pw)?;
     let r = site.handle(ledger, req);
-    let req = reg.finish(pw, &r, k, KsfProfile::Test, owner)?;
+    let req = reg.finish(&mut OsRng, pw, &r, k, KsfProfile::Test, owner)?;
     client::registered(&site.handle(ledger, req))
 }
 
 fn recover(site: &mut Site, ledger: &mut dyn Ledger, c: &VaultClient, pw: &[u8]) -> Result<BackupKey, ClientError> {
-    let (login, req) = c.login_start(pw)?;
+    let (login, req) = c.login_start(&mut OsRng, pw)?;
     let ke2 = site.handle(ledger, req);
-    let (waiting, ke3) = login.finish(pw, &ke2)?;
+    let (waiting, ke3) = login.finish(&mut OsRng, pw, &ke2)?;
     let released = site.handle(ledger, ke3);
     waiting.open(&released)
 }
@@ -87,7 +87,7 @@ fn success_resets_and_abandoned_attempts_stay_charged() {
     let c = VaultClient::new(b"carol", &s.public_key());
     register(&mut s, &mut l, &c, b"pw", &k, None).unwrap();
     // Abandoned: KE1 sent, KE2 received, nothing more.
-    let (_login, req) = c.login_start(b"pw").unwrap();
+    let (_login, req) = c.login_start(&mut OsRng, b"pw").unwrap();
     let r = s.handle(&mut l, req);
     assert!(matches!(r.body, Some(reply::Body::Ke2(_))));
     assert_eq!(attempts(&l, b"carol"), LIMIT - 1);
@@ -131,8 +131,8 @@ fn unknown_accounts_get_replies_shaped_like_real_ones() {
     let real = VaultClient::new(b"erin", &s.public_key());
     register(&mut s, &mut l, &real, b"pw", &k, None).unwrap();
     let ghost = VaultClient::new(b"nobody", &s.public_key());
-    let (_, req_real) = real.login_start(b"x").unwrap();
-    let (_, req_ghost) = ghost.login_start(b"x").unwrap();
+    let (_, req_real) = real.login_start(&mut OsRng, b"x").unwrap();
+    let (_, req_ghost) = ghost.login_start(&mut OsRng, b"x").unwrap();
     let log_before = l.log.len();
     let a = s.handle(&mut l, req_real);
     let b = s.handle(&mut l, req_ghost);

@@ -12,7 +12,7 @@ use opaque_ke::{
     ClientLogin, ClientLoginFinishParameters, ClientRegistration, ClientRegistrationFinishParameters,
     CredentialResponse, Identifiers, RegistrationResponse,
 };
-use rand_core::OsRng;
+use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroizing;
@@ -85,9 +85,10 @@ pub fn wrap_key(export_key: &[u8], account: &[u8]) -> kdf::SubKey {
     kdf::hkdf_sha256(&[], export_key, &info)
 }
 
-fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, ClientError> {
+fn seal(rng: &mut dyn CryptoRngCore, key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, ClientError> {
     let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| ClientError::Unwrap("key length"))?;
-    let nonce: [u8; 12] = crate::rng::array()?;
+    let mut nonce = [0u8; 12];
+    rng.fill_bytes(&mut nonce);
     let mut buf = plain.to_vec();
     let tag = cipher
         .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut buf)
@@ -163,8 +164,12 @@ impl VaultClient {
     }
 
     /// Starts setting (or changing) the password.
-    pub fn register_start(&self, password: &[u8]) -> Result<(Registration, Request), ClientError> {
-        let start = ClientRegistration::<Suite>::start(&mut OsRng, password)
+    pub fn register_start(
+        &self,
+        mut rng: &mut dyn CryptoRngCore,
+        password: &[u8],
+    ) -> Result<(Registration, Request), ClientError> {
+        let start = ClientRegistration::<Suite>::start(&mut rng, password)
             .map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
         let req = request(
             &self.account,
@@ -176,9 +181,13 @@ impl VaultClient {
     }
 
     /// Starts a recovery.
-    pub fn login_start(&self, password: &[u8]) -> Result<(Login, Request), ClientError> {
+    pub fn login_start(
+        &self,
+        mut rng: &mut dyn CryptoRngCore,
+        password: &[u8],
+    ) -> Result<(Login, Request), ClientError> {
         let start =
-            ClientLogin::<Suite>::start(&mut OsRng, password).map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
+            ClientLogin::<Suite>::start(&mut rng, password).map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
         let req = request(
             &self.account,
             request::Body::LoginStart(wire::LoginStart { ke1: start.message.serialize().to_vec() }),
@@ -199,6 +208,7 @@ impl Registration {
     /// record being replaced (its owner token), if there is one.
     pub fn finish(
         self,
+        mut rng: &mut dyn CryptoRngCore,
         password: &[u8],
         reply: &Reply,
         key: &BackupKey,
@@ -211,13 +221,13 @@ impl Registration {
         let ksf = profile.ksf();
         let done = self
             .state
-            .finish(&mut OsRng, password, response, ClientRegistrationFinishParameters::new(identifiers(), Some(&ksf)))
+            .finish(&mut rng, password, response, ClientRegistrationFinishParameters::new(identifiers(), Some(&ksf)))
             .map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
         if !bool::from(done.server_s_pk.serialize().as_slice().ct_eq(&self.pinned)) {
             return Err(ClientError::ServerKeyMismatch);
         }
         let wrap = wrap_key(&done.export_key, &self.account);
-        let wrapped_key = seal(wrap.expose_secret(), &self.account, key.expose_secret())?;
+        let wrapped_key = seal(rng, wrap.expose_secret(), &self.account, key.expose_secret())?;
         let new_token = kdf::derive(key, kdf::LABEL_VAULT_OWNER);
         let owner_token = current_owner.map(|k| kdf::derive(k, kdf::LABEL_VAULT_OWNER).expose_secret().to_vec());
         Ok(request(
@@ -253,7 +263,12 @@ impl Login {
     /// Processes KE2: stretches the password with the record's KSF profile,
     /// opens the envelope, checks the pinned server key, and builds KE3.
     /// A wrong password is detected here; the attempt is already charged.
-    pub fn finish(self, password: &[u8], reply: &Reply) -> Result<(AwaitingRelease, Request), ClientError> {
+    pub fn finish(
+        self,
+        mut rng: &mut dyn CryptoRngCore,
+        password: &[u8],
+        reply: &Reply,
+    ) -> Result<(AwaitingRelease, Request), ClientError> {
         let Some(reply::Body::Ke2(ke2)) = &reply.body else { return Err(refused(reply)) };
         let profile =
             KsfProfile::from_code(ke2.ksf_profile).ok_or(ClientError::UnexpectedReply("unknown KSF profile"))?;
@@ -263,7 +278,7 @@ impl Login {
         let done = self
             .state
             .finish(
-                &mut OsRng,
+                &mut rng,
                 password,
                 response,
                 ClientLoginFinishParameters::new(Some(CONTEXT), identifiers(), Some(&ksf)),

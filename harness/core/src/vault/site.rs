@@ -21,7 +21,7 @@ use opaque_ke::{
     CredentialFinalization, CredentialRequest, Identifiers, RegistrationRequest, RegistrationUpload, ServerLogin,
     ServerLoginParameters, ServerRegistration, ServerSetup,
 };
-use rand_core::OsRng;
+use rand_core::{CryptoRngCore, OsRng};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -58,6 +58,7 @@ pub struct Site {
     pending: BTreeMap<u64, Pending>,
     order: VecDeque<u64>,
     next_login: u64,
+    rng: Box<dyn CryptoRngCore + Send>,
 }
 
 impl core::fmt::Debug for Site {
@@ -90,7 +91,15 @@ impl Site {
             pending: BTreeMap::new(),
             order: VecDeque::new(),
             next_login: rand_core::RngCore::next_u64(&mut OsRng) >> 16,
+            rng: Box::new(OsRng),
         }
+    }
+
+    /// Replaces the OS RNG (for reproducible transcripts and simulations only).
+    pub fn with_rng(mut self, mut rng: Box<dyn CryptoRngCore + Send>) -> Self {
+        self.next_login = rng.next_u64() >> 16;
+        self.rng = rng;
+        self
     }
 
     /// Sets the KSF profile shown to unknown accounts (the fleet's usual one),
@@ -217,7 +226,8 @@ impl Site {
             (Outcome::NoRecord, _) => (None, None, self.default_profile),
             (other, _) => return wire::error(ErrorCode::Conflict, &format!("unexpected outcome {other:?}")),
         };
-        let started = ServerLogin::start(&mut OsRng, &self.setup, record, request, account, server_params());
+        let mut rng: &mut dyn CryptoRngCore = &mut *self.rng;
+        let started = ServerLogin::start(&mut rng, &self.setup, record, request, account, server_params());
         let Ok(started) = started else {
             return wire::error(ErrorCode::BadRequest, "KE1 rejected");
         };
@@ -248,10 +258,8 @@ impl Site {
                 let Ok(cipher) = Aes256Gcm::new_from_slice(key.expose_secret()) else {
                     return wire::error(ErrorCode::Unspecified, "release key");
                 };
-                let nonce: [u8; 12] = match crate::rng::array() {
-                    Ok(n) => n,
-                    Err(e) => return wire::error(ErrorCode::Unavailable, &e.to_string()),
-                };
+                let mut nonce = [0u8; 12];
+                self.rng.fill_bytes(&mut nonce);
                 let mut sealed = rec.wrapped_key.clone();
                 match cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), account, &mut sealed) {
                     Ok(tag) => {
