@@ -14,6 +14,7 @@
 //! - [`storage`]: one redb file per site, fsync before any reply.
 
 pub mod client;
+pub mod fleet;
 pub mod site;
 pub mod state;
 pub mod storage;

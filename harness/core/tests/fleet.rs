@@ -1,0 +1,110 @@
+//! The five-site fleet (`DESIGN.md` §5): replies only after commit, recovery
+//! through the leader, followers redirect, two sites down and still serving,
+//! state identical on every site, and the rollback defence.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::time::Duration;
+
+use e2eb_core::key::BackupKey;
+use e2eb_core::vault::client::{self, ClientError, VaultClient};
+use e2eb_core::vault::fleet::{Fleet, FleetOptions};
+use e2eb_core::vault::wire::{ErrorCode, reply};
+use e2eb_core::vault::{KsfProfile, Suite};
+use opaque_ke::ServerSetup;
+use rand_core::OsRng;
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn fleet(dir: &std::path::Path, limit: u32) -> Fleet {
+    let options = FleetOptions { limit, default_profile: KsfProfile::Test, ..Default::default() };
+    Fleet::start(dir, ServerSetup::<Suite>::new(&mut OsRng), options).unwrap()
+}
+
+fn register(f: &mut Fleet, c: &VaultClient, pw: &[u8], k: &BackupKey) -> Result<u64, ClientError> {
+    let (reg, req) = c.register_start(&mut OsRng, pw)?;
+    let r = f.submit(req, PATIENCE);
+    let req = reg.finish(&mut OsRng, pw, &r, k, KsfProfile::Test, None)?;
+    client::registered(&f.submit(req, PATIENCE))
+}
+
+fn recover(f: &mut Fleet, c: &VaultClient, pw: &[u8]) -> Result<BackupKey, ClientError> {
+    let (login, req) = c.login_start(&mut OsRng, pw)?;
+    let ke2 = f.submit(req, PATIENCE);
+    let (waiting, ke3) = login.finish(&mut OsRng, pw, &ke2)?;
+    let released = f.submit(ke3, PATIENCE);
+    waiting.open(&released)
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn five_sites_serve_through_two_outages_and_agree() {
+    let dir = tmp();
+    let mut f = fleet(dir.path(), 10);
+    let k = BackupKey::generate().unwrap();
+    let c = VaultClient::new(b"alice", &f.public_key());
+    register(&mut f, &c, b"pw", &k).unwrap();
+    assert!(recover(&mut f, &c, b"wrong").is_err());
+    // Followers redirect to the leader.
+    let leader = f.leader().unwrap();
+    let follower = (leader + 1) % f.len();
+    let (_, req) = c.login_start(&mut OsRng, b"pw").unwrap();
+    let r = f.request(follower, req);
+    let Some(reply::Body::Error(e)) = r.body else { panic!("{r:?}") };
+    assert_eq!(e.code, ErrorCode::NotLeader as i32);
+    assert_eq!(e.leader, Some(leader as u64 + 1));
+    // Two sites down, the leader among them: a new leader serves.
+    f.crash(leader);
+    f.crash(follower);
+    assert_eq!(recover(&mut f, &c, b"pw").unwrap(), k);
+    // Every running site holds the same committed record.
+    std::thread::sleep(Duration::from_millis(300));
+    let records: Vec<_> = f.up_sites().into_iter().map(|i| f.record(i, b"alice")).collect();
+    assert!(records.iter().all(|r| r == &records[0] && r.is_some()), "{records:?}");
+    // The crashed sites catch up after restarting.
+    f.restart(leader).unwrap();
+    f.restart(follower).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(f.record(leader, b"alice"), records[0]);
+}
+
+#[test]
+fn lockout_holds_across_leader_changes() {
+    let dir = tmp();
+    let mut f = fleet(dir.path(), 3);
+    let k = BackupKey::generate().unwrap();
+    let c = VaultClient::new(b"bob", &f.public_key());
+    register(&mut f, &c, b"pw", &k).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(recover(&mut f, &c, b"guess"), Err(ClientError::WrongPassword)));
+        let l = f.leader().unwrap();
+        f.crash(l);
+        f.restart(l).unwrap();
+    }
+    assert!(matches!(recover(&mut f, &c, b"pw"), Err(ClientError::Locked)));
+    std::thread::sleep(Duration::from_millis(300));
+    for i in f.up_sites() {
+        let r = f.record(i, b"bob").unwrap();
+        assert!(r.locked && r.wrapped_key.is_empty(), "site {i}: {r:?}");
+    }
+}
+
+#[test]
+fn no_majority_means_no_ke2() {
+    let dir = tmp();
+    let mut f = fleet(dir.path(), 10);
+    let k = BackupKey::generate().unwrap();
+    let c = VaultClient::new(b"carol", &f.public_key());
+    register(&mut f, &c, b"pw", &k).unwrap();
+    let leader = f.leader().unwrap();
+    let others: Vec<usize> = (0..f.len()).filter(|&i| i != leader).collect();
+    // The leader is cut off with one follower: it cannot commit a charge, so no KE2 leaves.
+    f.partition(&[vec![leader, others[0]], others[1..].to_vec()]);
+    let (_, req) = c.login_start(&mut OsRng, b"pw").unwrap();
+    let r = f.request(leader, req);
+    assert!(!matches!(r.body, Some(reply::Body::Ke2(_))), "{r:?}");
+    f.heal();
+    assert_eq!(recover(&mut f, &c, b"pw").unwrap(), k);
+}
