@@ -39,6 +39,9 @@ enum Command {
     /// Generate and verify the test vectors.
     #[command(subcommand)]
     Vectors(VectorsCommand),
+    /// The Backup Key Vault: fault simulation and a guided demo.
+    #[command(subcommand)]
+    Vault(VaultCommand),
     /// Run the audit: vectors and properties, with findings and a verdict.
     Audit {
         /// Quick depth (what the README's main command runs).
@@ -57,6 +60,56 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Run fault-injection schedules against a fleet and check the invariants.
+    Sim {
+        /// Sites per fleet.
+        #[arg(long, default_value_t = 5)]
+        sites: u64,
+        /// First seed (run i uses seed + i).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of runs.
+        #[arg(long, default_value_t = 20)]
+        runs: u64,
+        /// Steps per random schedule.
+        #[arg(long, default_value_t = 30)]
+        steps: u32,
+        /// Attempt limit.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// Schedule: random faults, or the targeted rollback attack.
+        #[arg(long, value_enum, default_value = "random")]
+        schedule: ScheduleArg,
+        /// Switch the HSM monotonic counter off (negative control).
+        #[arg(long)]
+        no_hsm_counter: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A guided run on five in-process sites under a temporary directory.
+    Demo {
+        /// KSF profile (moderate is the default of real registrations).
+        #[arg(long, value_enum, default_value = "moderate")]
+        profile: ProfileArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScheduleArg {
+    Random,
+    Rollback,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    Rfc9807,
+    Moderate,
+    Test,
 }
 
 #[derive(Subcommand)]
@@ -165,6 +218,16 @@ enum VectorsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Convert the RFC 9807 (OPAQUE) ristretto255 test vectors into DIR/external/rfc9807.json.
+    #[command(name = "convert-rfc9807")]
+    ConvertRfc9807 {
+        /// The RFC's JSON list of test vectors.
+        #[arg(long, default_value = vectors::rfc9807::DEFAULT_SOURCE)]
+        from: PathBuf,
+        /// Vector directory.
+        #[arg(long, default_value = "vectors")]
+        dir: PathBuf,
+    },
 }
 
 /// A failure, printed as one line.
@@ -193,6 +256,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Key(k) => key_command(k),
         Command::Backup(b) => backup_command(b),
         Command::Vectors(v) => vectors_command(v),
+        Command::Vault(v) => vault_command(v),
         Command::Audit { quick, cases, vectors, out, json } => audit_command(quick, cases, &vectors, out, json),
     }
 }
@@ -439,6 +503,17 @@ fn vectors_command(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
             }
             Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        VectorsCommand::ConvertRfc9807 { from, dir } => {
+            let rfc = std::fs::read_to_string(&from).map_err(|e| PathError::new(&from, e))?;
+            let file = vectors::rfc9807::convert(&rfc).map_err(|e| Failure(format!("{}: {e}", from.display())))?;
+            let path = vectors::rfc9807::output_path(&dir);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| PathError::new(parent, e))?;
+            }
+            atomic::write(&path, vectors::to_json(&file).as_bytes(), false)?;
+            println!("wrote {} ({} cases)", path.display(), file.cases.len());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -476,4 +551,61 @@ fn audit_command(
         println!("\nreport written to {}", dir.display());
     }
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
+    match cmd {
+        VaultCommand::Sim { sites, seed, runs, steps, limit, schedule, no_hsm_counter, json } => {
+            let opts = e2eb::vault_sim::SimOptions {
+                sites,
+                seed,
+                runs,
+                steps,
+                limit,
+                hsm_counter: !no_hsm_counter,
+                kind: match schedule {
+                    ScheduleArg::Random => e2eb::vault_sim::ScheduleKind::Random,
+                    ScheduleArg::Rollback => e2eb::vault_sim::ScheduleKind::Rollback,
+                },
+            };
+            let bar = if std::io::stderr().is_terminal() { ProgressBar::new(runs) } else { ProgressBar::hidden() };
+            if let Ok(style) = ProgressStyle::with_template("vault sim [{bar:30}] {pos}/{len} runs {elapsed}") {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            let report = e2eb::vault_sim::simulate(&opts, &mut |n| bar.set_position(n)).map_err(Failure)?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("runs                          {}", report.runs);
+                println!("faults injected               {}", report.faults);
+                println!("recoveries                    {}", report.recoveries);
+                println!("refused (no majority)         {}", report.unavailable);
+                println!(
+                    "max verifications per record  {} (limit {})",
+                    report.max_verifications_per_record, report.limit
+                );
+                println!("HSM counter                   {}", if report.hsm_counter { "on" } else { "OFF" });
+                println!("violations                    {}", report.violations.len());
+                println!("wall time                     {:.1} s", report.seconds);
+            }
+            for v in &report.violations {
+                eprintln!("VIOLATION (seed {}): {}: {}", v.seed, v.invariant, v.detail);
+                eprintln!("  reproduce: e2eb vault sim --seed {} --runs 1 --sites {sites} --steps {steps}", v.seed);
+                for step in &v.schedule {
+                    eprintln!("    {step}");
+                }
+            }
+            Ok(if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        VaultCommand::Demo { profile } => {
+            let profile = match profile {
+                ProfileArg::Rfc9807 => e2eb_core::vault::KsfProfile::Rfc9807,
+                ProfileArg::Moderate => e2eb_core::vault::KsfProfile::Moderate,
+                ProfileArg::Test => e2eb_core::vault::KsfProfile::Test,
+            };
+            e2eb::vault_demo::run(profile, &mut std::io::stdout()).map_err(Failure)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

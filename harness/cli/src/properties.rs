@@ -36,6 +36,15 @@ pub struct Property {
 }
 
 impl Property {
+    /// Declares a property.
+    pub const fn new(
+        name: &'static str,
+        description: &'static str,
+        run: fn(&mut TestRunner) -> Result<(), String>,
+    ) -> Self {
+        Self { name, description, run }
+    }
+
     /// Runs the property for `cases` cases.
     pub fn run(&self, cases: u32) -> Outcome {
         let start = Instant::now();

@@ -994,6 +994,21 @@ impl Fleet {
         }
     }
 
+    /// The record of `account` as of now, read linearizably through the
+    /// leader (`None` when there is no record or no leader can confirm).
+    pub fn linearizable_record(&self, account: &[u8]) -> Option<Option<AccountRecord>> {
+        let l = self.leader()?;
+        let up = self.slots[l].up.as_ref()?;
+        let raft = up.raft.clone();
+        let fresh = self
+            .rt
+            .block_on(async { tokio::time::timeout(self.options.commit_timeout, raft.ensure_linearizable()).await });
+        if !matches!(fresh, Ok(Ok(_))) {
+            return None;
+        }
+        Some(lock(&up.state).get(account).cloned())
+    }
+
     /// The committed record of `account` at site `i`.
     pub fn record(&self, i: usize, account: &[u8]) -> Option<AccountRecord> {
         self.slots.get(i)?.up.as_ref().and_then(|u| lock(&u.state).get(account).cloned())

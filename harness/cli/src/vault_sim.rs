@@ -1,0 +1,549 @@
+//! Fault simulation of the five-site vault fleet (`DESIGN.md` §5).
+//!
+//! Each run starts a fresh fleet (redb files under a temporary directory,
+//! in `/dev/shm` when it exists so fsync costs nothing), registers honest
+//! users, and then follows a schedule drawn from the seed: honest
+//! recoveries, an attacker guessing passwords through every reachable site
+//! (logins started on one site and finished after faults), crashes and
+//! restarts, partitions, message loss, duplication and delay (reordering),
+//! leader crashes in the middle of a login, and one site restarted from an
+//! older copy of its disk. After every step the four invariants are checked:
+//!
+//! 1. at most `limit` KE2 answers (password verifications) per record
+//!    between two resets (a successful recovery or an owner registration);
+//! 2. an acknowledged registration survives while a majority is up;
+//! 3. a locked record never unlocks;
+//! 4. the attempt count only goes down, except on those resets.
+//!
+//! The `rollback` schedule is the targeted negative control: with the HSM
+//! counter switched off, a site restarted from an old disk lets the fleet
+//! forget charged attempts, and the invariants must catch it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use e2eb_core::key::BackupKey;
+use e2eb_core::vault::client::{self, VaultClient};
+use e2eb_core::vault::fleet::{Fleet, FleetOptions, SimRng};
+use e2eb_core::vault::wire::{Reply, reply};
+use e2eb_core::vault::{KsfProfile, Suite};
+use opaque_ke::ServerSetup;
+use rand_core::OsRng;
+use serde::Serialize;
+
+/// Which schedules to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ScheduleKind {
+    /// Random faults and operations from the seed.
+    Random,
+    /// The targeted rollback attack (negative control when the counter is off).
+    Rollback,
+}
+
+/// Simulation settings.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Sites per fleet.
+    pub sites: u64,
+    /// First seed; run `i` uses `seed + i`.
+    pub seed: u64,
+    /// Number of runs.
+    pub runs: u64,
+    /// Steps per random schedule.
+    pub steps: u32,
+    /// Attempt limit.
+    pub limit: u32,
+    /// Use the HSM monotonic counter.
+    pub hsm_counter: bool,
+    /// Schedule kind.
+    pub kind: ScheduleKind,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self { sites: 5, seed: 1, runs: 10, steps: 30, limit: 10, hsm_counter: true, kind: ScheduleKind::Random }
+    }
+}
+
+/// An invariant violation, with what reproduces it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    /// Seed of the run.
+    pub seed: u64,
+    /// Which invariant.
+    pub invariant: &'static str,
+    /// What was seen.
+    pub detail: String,
+    /// The schedule up to the violation.
+    pub schedule: Vec<String>,
+}
+
+/// Summary of a simulation.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimReport {
+    /// Runs completed.
+    pub runs: u64,
+    /// Faults injected over all runs.
+    pub faults: u64,
+    /// Invariant violations found.
+    pub violations: Vec<Violation>,
+    /// The most KE2 answers seen for any record between two resets.
+    pub max_verifications_per_record: u32,
+    /// The attempt limit.
+    pub limit: u32,
+    /// Recoveries that released K.
+    pub recoveries: u64,
+    /// Requests refused because no majority was reachable.
+    pub unavailable: u64,
+    /// Whether the HSM counter was on.
+    pub hsm_counter: bool,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+struct User {
+    client: VaultClient,
+    password: Vec<u8>,
+    key: BackupKey,
+}
+
+/// Per-account observations for the invariants.
+#[derive(Default, Debug)]
+struct Watch {
+    verifications: u32,
+    max_verifications: u32,
+    acked: bool,
+    locked: bool,
+    last_attempts: Option<u32>,
+    last_version: Option<u64>,
+}
+
+struct Run {
+    fleet: Fleet,
+    rng: SimRng,
+    users: Vec<User>,
+    watch: BTreeMap<Vec<u8>, Watch>,
+    schedule: Vec<String>,
+    faults: u64,
+    recoveries: u64,
+    unavailable: u64,
+    limit: u32,
+    seed: u64,
+    violations: Vec<Violation>,
+    old_disk: Option<(usize, PathBuf)>,
+    _dir: tempfile::TempDir,
+}
+
+const PATIENCE: Duration = Duration::from_millis(1500);
+
+fn temp_dir() -> std::io::Result<tempfile::TempDir> {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() { tempfile::Builder::new().prefix("e2eb-sim-").tempdir_in(shm) } else { tempfile::tempdir() }
+}
+
+impl Run {
+    fn new(opts: &SimOptions, seed: u64) -> Result<Self, String> {
+        let dir = temp_dir().map_err(|e| e.to_string())?;
+        let options = FleetOptions {
+            sites: opts.sites,
+            limit: opts.limit,
+            hsm_counter: opts.hsm_counter,
+            default_profile: KsfProfile::Test,
+            seed,
+            heartbeat_ms: 20,
+            commit_timeout: Duration::from_millis(800),
+        };
+        let fleet =
+            Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options).map_err(|e| e.to_string())?;
+        let pk = fleet.public_key();
+        let users = (0..3)
+            .map(|i| User {
+                client: VaultClient::new(format!("user-{i}").as_bytes(), &pk),
+                password: format!("password {i} {seed}").into_bytes(),
+                key: BackupKey::from_bytes([i as u8 + 1; 32]),
+            })
+            .collect();
+        Ok(Self {
+            fleet,
+            rng: SimRng::new(seed),
+            users,
+            watch: BTreeMap::new(),
+            schedule: Vec::new(),
+            faults: 0,
+            recoveries: 0,
+            unavailable: 0,
+            limit: opts.limit,
+            seed,
+            violations: Vec::new(),
+            old_disk: None,
+            _dir: dir,
+        })
+    }
+
+    fn note(&mut self, s: String) {
+        self.schedule.push(s);
+    }
+
+    fn violate(&mut self, invariant: &'static str, detail: String) {
+        self.violations.push(Violation { seed: self.seed, invariant, detail, schedule: self.schedule.clone() });
+    }
+
+    /// Observes a reply for `account` and checks invariants 1 and 3.
+    fn observe(&mut self, account: &[u8], r: &Reply) {
+        let limit = self.limit;
+        let w = self.watch.entry(account.to_vec()).or_default();
+        let mut problems = Vec::new();
+        match &r.body {
+            Some(reply::Body::Ke2(_)) => {
+                w.verifications += 1;
+                w.max_verifications = w.max_verifications.max(w.verifications);
+                if w.verifications > limit {
+                    problems.push((
+                        "at most limit verifications between resets",
+                        format!(
+                            "{} KE2 answers for {:?} since the last reset (limit {limit})",
+                            w.verifications,
+                            String::from_utf8_lossy(account)
+                        ),
+                    ));
+                }
+                if w.locked {
+                    problems.push(("a locked record never unlocks", "a KE2 after Locked".to_owned()));
+                }
+            }
+            Some(reply::Body::Released(_)) => {
+                if w.locked {
+                    problems.push(("a locked record never unlocks", "a release after Locked".to_owned()));
+                }
+                w.verifications = 0;
+                w.last_attempts = None;
+            }
+            Some(reply::Body::Locked(_)) => w.locked = true,
+            Some(reply::Body::Registered(_)) => {
+                w.acked = true;
+                w.verifications = 0;
+                w.last_attempts = None;
+            }
+            Some(reply::Body::Error(e)) if e.code == e2eb_core::vault::wire::ErrorCode::Unavailable as i32 => {
+                self.unavailable += 1;
+            }
+            _ => {}
+        }
+        for (inv, d) in problems {
+            self.violate(inv, d);
+        }
+    }
+
+    /// Invariant 4: the leader's committed count only goes down between resets.
+    fn check_counts(&mut self) {
+        let accounts: Vec<Vec<u8>> = self.watch.keys().cloned().collect();
+        for a in accounts {
+            // Read through the leader after a read barrier: a newly elected
+            // leader may not have applied every committed entry yet.
+            let Some(Some(rec)) = self.fleet.linearizable_record(&a) else { continue };
+            let w = self.watch.entry(a.clone()).or_default();
+            if w.last_version != Some(rec.version) {
+                // The version moves only on a registration, a reset or an
+                // erasure: a reset the clients did not hear about (its reply
+                // was lost after the commit) is still a reset.
+                if w.last_version.is_some() {
+                    w.verifications = 0;
+                }
+                w.last_version = Some(rec.version);
+                w.last_attempts = Some(rec.attempts_left);
+                continue;
+            }
+            if let Some(prev) = w.last_attempts
+                && rec.attempts_left > prev
+            {
+                let d = format!(
+                    "{:?}: attempts left went from {prev} to {} without a reset",
+                    String::from_utf8_lossy(&a),
+                    rec.attempts_left
+                );
+                w.last_attempts = Some(rec.attempts_left);
+                self.violate("the attempt count only goes down except on resets", d);
+                continue;
+            }
+            w.last_attempts = Some(rec.attempts_left);
+        }
+    }
+
+    fn send(&mut self, account: &[u8], req: e2eb_core::vault::wire::Request, via: Option<usize>) -> Reply {
+        let r = match via {
+            Some(v) => {
+                let first = self.fleet.request(v, req.clone());
+                match &first.body {
+                    // Followers redirect; the attacker follows the hint like anyone.
+                    Some(reply::Body::Error(e)) if e.code == e2eb_core::vault::wire::ErrorCode::NotLeader as i32 => {
+                        self.fleet.submit(req, PATIENCE)
+                    }
+                    _ => first,
+                }
+            }
+            None => self.fleet.submit(req, PATIENCE),
+        };
+        self.observe(account, &r);
+        r
+    }
+
+    fn register(&mut self, u: usize) {
+        let (c, pw, k) = (self.users[u].client.clone(), self.users[u].password.clone(), self.users[u].key.clone());
+        let Ok((reg, req)) = c.register_start(&mut OsRng, &pw) else { return };
+        let r = self.send(c.account(), req, None);
+        let Ok(req) = reg.finish(&mut OsRng, &pw, &r, &k, KsfProfile::Test, Some(&k)) else { return };
+        let r = self.send(c.account(), req, None);
+        if client::registered(&r).is_ok() {
+            self.note(format!("register user-{u}"));
+        }
+    }
+
+    /// A full recovery; `guess` replaces the password for the attacker.
+    fn recover(&mut self, u: usize, guess: Option<&[u8]>, via: Option<usize>, crash_leader_midway: bool) {
+        let c = self.users[u].client.clone();
+        let pw = guess.map(<[u8]>::to_vec).unwrap_or_else(|| self.users[u].password.clone());
+        let Ok((login, req)) = c.login_start(&mut OsRng, &pw) else { return };
+        let ke2 = self.send(c.account(), req, via);
+        if crash_leader_midway && let Some(l) = self.fleet.leader() {
+            self.fleet.crash(l);
+            self.faults += 1;
+            self.note(format!("crash leader site {} between KE2 and KE3", l + 1));
+        }
+        let next = login.finish(&mut OsRng, &pw, &ke2);
+        let Ok((waiting, ke3)) = next else { return };
+        let released = self.send(c.account(), ke3, via);
+        // Refusals (no majority, lost login) and wrong passwords are expected outcomes.
+        if let Ok(k) = waiting.open(&released) {
+            self.recoveries += 1;
+            if k != self.users[u].key {
+                self.violate("recovery returns the registered key", format!("user-{u} recovered another key"));
+            }
+        }
+    }
+
+    fn random_step(&mut self, step: u32) {
+        let n = self.fleet.len();
+        let down = n - self.fleet.up_sites().len();
+        let choice = self.rng.below(100);
+        let site = self.rng.below(n as u64) as usize;
+        let user = self.rng.below(self.users.len() as u64) as usize;
+        match choice {
+            0..=24 => {
+                self.note(format!("{step}: attacker guesses user-{user} via site {}", site + 1));
+                self.recover(user, Some(b"guess"), Some(site), false);
+            }
+            25..=39 => {
+                self.note(format!("{step}: user-{user} recovers"));
+                self.recover(user, None, None, false);
+            }
+            40..=44 => {
+                self.note(format!("{step}: attacker guesses user-{user}; leader crashes mid-login"));
+                self.recover(user, Some(b"guess"), None, true);
+            }
+            45..=54 if down < 2 => {
+                self.fleet.crash(site);
+                self.faults += 1;
+                self.note(format!("{step}: crash site {}", site + 1));
+            }
+            55..=64 => {
+                let _ = self.fleet.restart(site);
+                self.note(format!("{step}: restart site {}", site + 1));
+            }
+            65..=71 => {
+                let cut = 1 + self.rng.below(2) as usize;
+                let mut order: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    order.swap(i, self.rng.below(i as u64 + 1) as usize);
+                }
+                let (a, b) = order.split_at(cut);
+                self.fleet.partition(&[a.to_vec(), b.to_vec()]);
+                self.faults += 1;
+                self.note(format!(
+                    "{step}: partition {:?} | {:?}",
+                    a.iter().map(|x| x + 1).collect::<Vec<_>>(),
+                    b.iter().map(|x| x + 1).collect::<Vec<_>>()
+                ));
+            }
+            72..=77 => {
+                self.fleet.heal();
+                self.note(format!("{step}: heal"));
+            }
+            78..=84 => {
+                let (loss, dup, delay) =
+                    (self.rng.below(15) as f64 / 100.0, self.rng.below(20) as f64 / 100.0, self.rng.below(8));
+                self.fleet.router().with_faults(|f| {
+                    f.loss = loss;
+                    f.duplicate = dup;
+                    f.max_delay_ms = delay;
+                });
+                self.faults += 1;
+                self.note(format!("{step}: network loss {loss:.2} duplicate {dup:.2} delay ≤{delay} ms"));
+            }
+            85..=89 => {
+                if self.old_disk.is_none() {
+                    if let Ok(p) = self.fleet.copy_disk(site) {
+                        self.old_disk = Some((site, p));
+                        self.note(format!("{step}: copy the disk of site {}", site + 1));
+                    }
+                } else if let Some((s, p)) = self.old_disk.take() {
+                    if self.fleet.restart_from_copy(s, &p).is_ok() {
+                        self.faults += 1;
+                        self.note(format!("{step}: restart site {} from its old disk", s + 1));
+                    }
+                }
+            }
+            _ => {
+                self.note(format!("{step}: user-{user} changes the password"));
+                self.register(user);
+            }
+        }
+        self.check_counts();
+    }
+
+    /// Invariant 2, at the end: heal, restart all, and look for every acknowledged registration.
+    fn final_check(&mut self) {
+        self.fleet.heal();
+        self.fleet.router().with_faults(|f| {
+            f.loss = 0.0;
+            f.duplicate = 0.0;
+            f.max_delay_ms = 0;
+        });
+        for i in 0..self.fleet.len() {
+            let _ = self.fleet.restart(i);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let leader = loop {
+            self.fleet.release_caught_up_sites();
+            if let Some(l) = self.fleet.wait_for_leader(Duration::from_millis(100)) {
+                break Some(l);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+        };
+        let Some(l) = leader else {
+            self.violate("the fleet recovers when every site is back", "no leader after healing".to_owned());
+            return;
+        };
+        // A read barrier through a request: an unknown account's KE1 commits nothing harmful.
+        let probe = VaultClient::new(b"probe", &self.fleet.public_key());
+        if let Ok((_, req)) = probe.login_start(&mut OsRng, b"x") {
+            let _ = self.fleet.submit(req, PATIENCE);
+        }
+        self.check_counts();
+        let acked: Vec<Vec<u8>> = self.watch.iter().filter(|(_, w)| w.acked).map(|(a, _)| a.clone()).collect();
+        for a in acked {
+            if self.fleet.record(l, &a).is_none() {
+                self.violate(
+                    "an acknowledged registration survives",
+                    format!("{:?} is gone", String::from_utf8_lossy(&a)),
+                );
+            }
+        }
+        let locked: Vec<Vec<u8>> = self.watch.iter().filter(|(_, w)| w.locked).map(|(a, _)| a.clone()).collect();
+        for a in locked {
+            if self.fleet.record(l, &a).is_some_and(|r| !r.locked) {
+                self.violate("a locked record never unlocks", format!("{:?} is unlocked", String::from_utf8_lossy(&a)));
+            }
+        }
+    }
+
+    fn rollback_schedule(&mut self) {
+        // Register, copy the disk of a follower, charge three guesses with the
+        // other two sites cut off, then lose the two sites that saw the charges
+        // and bring the follower back from its old disk.
+        let Some(l) = self.fleet.wait_for_leader(Duration::from_secs(5)) else { return };
+        let n = self.fleet.len();
+        let others: Vec<usize> = (0..n).filter(|&i| i != l).collect();
+        let (b, c, rest) = (others[0], others[1], others[2..].to_vec());
+        let Ok(old) = self.fleet.copy_disk(c) else { return };
+        self.note(format!("copy the disk of site {}", c + 1));
+        let mut group = vec![l, b, c];
+        group.sort_unstable();
+        self.fleet.partition(&[group, rest.clone()]);
+        self.faults += 1;
+        self.note(format!("partition sites {},{},{} from the rest", l + 1, b + 1, c + 1));
+        for _ in 0..3 {
+            self.note("attacker guesses user-0".to_owned());
+            self.recover(0, Some(b"guess"), None, false);
+        }
+        self.check_counts();
+        self.fleet.crash(l);
+        self.fleet.crash(b);
+        self.faults += 2;
+        self.note(format!("crash sites {} and {}", l + 1, b + 1));
+        if self.fleet.restart_from_copy(c, &old).is_ok() {
+            self.faults += 1;
+            self.note(format!("restart site {} from its old disk", c + 1));
+        }
+        self.fleet.heal();
+        self.note("heal".to_owned());
+        if self.fleet.wait_for_leader(Duration::from_secs(2)).is_none() {
+            // With the counter, the rolled-back site may not vote: no majority, no service, no loss.
+            self.note("no leader: the rolled-back site may not vote before catching up".to_owned());
+            let _ = self.fleet.restart(l);
+            let _ = self.fleet.restart(b);
+            self.note(format!("restart sites {} and {}", l + 1, b + 1));
+            self.fleet.release_caught_up_sites();
+        }
+        for _ in 0..(self.limit + 2) {
+            self.note("attacker guesses user-0".to_owned());
+            self.recover(0, Some(b"guess"), None, false);
+            self.check_counts();
+        }
+    }
+}
+
+fn run_one(opts: &SimOptions, seed: u64) -> Result<Run, String> {
+    let mut run = Run::new(opts, seed)?;
+    for u in 0..run.users.len() {
+        run.register(u);
+    }
+    match opts.kind {
+        ScheduleKind::Random => {
+            for step in 0..opts.steps {
+                run.random_step(step);
+                if !run.violations.is_empty() {
+                    break;
+                }
+            }
+        }
+        ScheduleKind::Rollback => run.rollback_schedule(),
+    }
+    if run.violations.is_empty() {
+        run.final_check();
+    }
+    Ok(run)
+}
+
+/// Runs the simulation; `progress` is called after each run.
+pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimReport, String> {
+    let start = Instant::now();
+    let mut report = SimReport {
+        runs: 0,
+        faults: 0,
+        violations: Vec::new(),
+        max_verifications_per_record: 0,
+        limit: opts.limit,
+        recoveries: 0,
+        unavailable: 0,
+        hsm_counter: opts.hsm_counter,
+        seconds: 0.0,
+    };
+    for i in 0..opts.runs {
+        let seed = opts.seed.wrapping_add(i);
+        let run = run_one(opts, seed)?;
+        report.runs += 1;
+        report.faults += run.faults;
+        report.recoveries += run.recoveries;
+        report.unavailable += run.unavailable;
+        report.max_verifications_per_record =
+            report.max_verifications_per_record.max(run.watch.values().map(|w| w.max_verifications).max().unwrap_or(0));
+        report.violations.extend(run.violations.iter().cloned());
+        drop(run);
+        progress(i + 1);
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
