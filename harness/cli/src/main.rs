@@ -87,6 +87,9 @@ enum VaultCommand {
         /// Switch the HSM monotonic counter off (negative control).
         #[arg(long)]
         no_hsm_counter: bool,
+        /// Runs in flight at once (runs mostly wait on Raft timers).
+        #[arg(long, default_value_t = 6)]
+        jobs: usize,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -555,7 +558,7 @@ fn audit_command(
 
 fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        VaultCommand::Sim { sites, seed, runs, steps, limit, schedule, no_hsm_counter, json } => {
+        VaultCommand::Sim { sites, seed, runs, steps, limit, schedule, no_hsm_counter, jobs, json } => {
             let opts = e2eb::vault_sim::SimOptions {
                 sites,
                 seed,
@@ -563,6 +566,7 @@ fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
                 steps,
                 limit,
                 hsm_counter: !no_hsm_counter,
+                jobs,
                 kind: match schedule {
                     ScheduleArg::Random => e2eb::vault_sim::ScheduleKind::Random,
                     ScheduleArg::Rollback => e2eb::vault_sim::ScheduleKind::Rollback,
@@ -591,7 +595,15 @@ fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
             }
             for v in &report.violations {
                 eprintln!("VIOLATION (seed {}): {}: {}", v.seed, v.invariant, v.detail);
-                eprintln!("  reproduce: e2eb vault sim --seed {} --runs 1 --sites {sites} --steps {steps}", v.seed);
+                eprintln!(
+                    "  reproduce: e2eb vault sim --seed {} --runs 1 --sites {sites} --steps {steps} --limit {limit} --schedule {}{}",
+                    v.seed,
+                    match schedule {
+                        ScheduleArg::Random => "random",
+                        ScheduleArg::Rollback => "rollback",
+                    },
+                    if no_hsm_counter { " --no-hsm-counter" } else { "" }
+                );
                 for step in &v.schedule {
                     eprintln!("    {step}");
                 }

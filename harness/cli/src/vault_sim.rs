@@ -58,11 +58,23 @@ pub struct SimOptions {
     pub hsm_counter: bool,
     /// Schedule kind.
     pub kind: ScheduleKind,
+    /// Runs in flight at once. A run mostly waits on timers (elections,
+    /// timeouts), so several share the two cores well.
+    pub jobs: usize,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        Self { sites: 5, seed: 1, runs: 10, steps: 30, limit: 10, hsm_counter: true, kind: ScheduleKind::Random }
+        Self {
+            sites: 5,
+            seed: 1,
+            runs: 10,
+            steps: 30,
+            limit: 10,
+            hsm_counter: true,
+            kind: ScheduleKind::Random,
+            jobs: 6,
+        }
     }
 }
 
@@ -132,10 +144,16 @@ struct Run {
     seed: u64,
     violations: Vec<Violation>,
     old_disk: Option<(usize, PathBuf)>,
+    /// Steps since the current partition began (faults are transient).
+    partition_age: Option<u32>,
+    /// Step at which each crashed site went down.
+    down_since: BTreeMap<usize, u32>,
     _dir: tempfile::TempDir,
 }
 
-const PATIENCE: Duration = Duration::from_millis(1500);
+const PATIENCE: Duration = Duration::from_millis(600);
+/// Steps a partition or a crash lasts before the schedule undoes it.
+const FAULT_STEPS: u32 = 3;
 
 fn temp_dir() -> std::io::Result<tempfile::TempDir> {
     let shm = std::path::Path::new("/dev/shm");
@@ -151,8 +169,8 @@ impl Run {
             hsm_counter: opts.hsm_counter,
             default_profile: KsfProfile::Test,
             seed,
-            heartbeat_ms: 20,
-            commit_timeout: Duration::from_millis(800),
+            heartbeat_ms: 15,
+            commit_timeout: Duration::from_millis(300),
         };
         let fleet =
             Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options).map_err(|e| e.to_string())?;
@@ -177,6 +195,8 @@ impl Run {
             seed,
             violations: Vec::new(),
             old_disk: None,
+            partition_age: None,
+            down_since: BTreeMap::new(),
             _dir: dir,
         })
     }
@@ -323,6 +343,21 @@ impl Run {
     }
 
     fn random_step(&mut self, step: u32) {
+        // Faults are transient: partitions heal and crashed sites come back
+        // after a few steps, so schedules exercise recovery, not only outages.
+        if self.partition_age.is_some_and(|a| step >= a + FAULT_STEPS) {
+            self.fleet.heal();
+            self.partition_age = None;
+            self.note(format!("{step}: partition heals"));
+        }
+        let due: Vec<usize> =
+            self.down_since.iter().filter(|(_, s)| step >= **s + FAULT_STEPS).map(|(i, _)| *i).collect();
+        for i in due {
+            self.down_since.remove(&i);
+            if self.fleet.restart(i).is_ok() {
+                self.note(format!("{step}: site {} comes back", i + 1));
+            }
+        }
         let n = self.fleet.len();
         let down = n - self.fleet.up_sites().len();
         let choice = self.rng.below(100);
@@ -343,10 +378,12 @@ impl Run {
             }
             45..=54 if down < 2 => {
                 self.fleet.crash(site);
+                self.down_since.insert(site, step);
                 self.faults += 1;
                 self.note(format!("{step}: crash site {}", site + 1));
             }
             55..=64 => {
+                self.down_since.remove(&site);
                 let _ = self.fleet.restart(site);
                 self.note(format!("{step}: restart site {}", site + 1));
             }
@@ -358,6 +395,7 @@ impl Run {
                 }
                 let (a, b) = order.split_at(cut);
                 self.fleet.partition(&[a.to_vec(), b.to_vec()]);
+                self.partition_age = Some(step);
                 self.faults += 1;
                 self.note(format!(
                     "{step}: partition {:?} | {:?}",
@@ -367,6 +405,7 @@ impl Run {
             }
             72..=77 => {
                 self.fleet.heal();
+                self.partition_age = None;
                 self.note(format!("{step}: heal"));
             }
             78..=84 => {
@@ -495,6 +534,27 @@ impl Run {
     }
 }
 
+/// What a finished run contributes to the report.
+struct RunSummary {
+    faults: u64,
+    recoveries: u64,
+    unavailable: u64,
+    max_verifications: u32,
+    violations: Vec<Violation>,
+}
+
+impl RunSummary {
+    fn of(run: &Run) -> Self {
+        Self {
+            faults: run.faults,
+            recoveries: run.recoveries,
+            unavailable: run.unavailable,
+            max_verifications: run.watch.values().map(|w| w.max_verifications).max().unwrap_or(0),
+            violations: run.violations.clone(),
+        }
+    }
+}
+
 fn run_one(opts: &SimOptions, seed: u64) -> Result<Run, String> {
     let mut run = Run::new(opts, seed)?;
     for u in 0..run.users.len() {
@@ -517,6 +577,21 @@ fn run_one(opts: &SimOptions, seed: u64) -> Result<Run, String> {
     Ok(run)
 }
 
+/// Panics inside the fleet's tasks (a Raft core or replication task that
+/// died) since the process started; any is a failed run.
+static TASK_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn count_task_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            TASK_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            previous(info);
+        }));
+    });
+}
+
 /// Runs the simulation; `progress` is called after each run.
 pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimReport, String> {
     let start = Instant::now();
@@ -531,18 +606,57 @@ pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimR
         hsm_counter: opts.hsm_counter,
         seconds: 0.0,
     };
-    for i in 0..opts.runs {
-        let seed = opts.seed.wrapping_add(i);
-        let run = run_one(opts, seed)?;
-        report.runs += 1;
-        report.faults += run.faults;
-        report.recoveries += run.recoveries;
-        report.unavailable += run.unavailable;
-        report.max_verifications_per_record =
-            report.max_verifications_per_record.max(run.watch.values().map(|w| w.max_verifications).max().unwrap_or(0));
-        report.violations.extend(run.violations.iter().cloned());
-        drop(run);
-        progress(i + 1);
+    count_task_panics();
+    let panics_before = TASK_PANICS.load(std::sync::atomic::Ordering::Relaxed);
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<Result<RunSummary, String>>();
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= opts.runs {
+                        break;
+                    }
+                    let summary = run_one(opts, opts.seed.wrapping_add(i)).map(|run| RunSummary::of(&run));
+                    if tx.send(summary).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut first_error = None;
+        for summary in rx {
+            match summary {
+                Ok(run) => {
+                    report.runs += 1;
+                    report.faults += run.faults;
+                    report.recoveries += run.recoveries;
+                    report.unavailable += run.unavailable;
+                    report.max_verifications_per_record =
+                        report.max_verifications_per_record.max(run.max_verifications);
+                    report.violations.extend(run.violations);
+                    progress(report.runs);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    })?;
+    report.violations.sort_by_key(|v| v.seed);
+    let panics = TASK_PANICS.load(std::sync::atomic::Ordering::Relaxed) - panics_before;
+    if panics > 0 {
+        report.violations.push(Violation {
+            seed: opts.seed,
+            invariant: "no site task panics",
+            detail: format!("{panics} panics inside fleet tasks (see stderr)"),
+            schedule: Vec::new(),
+        });
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)

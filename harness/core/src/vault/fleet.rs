@@ -248,14 +248,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(disk)
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), SErr> {
-        self.disk.set_meta("committed", &committed)
-    }
-
-    async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, SErr> {
-        Ok(self.disk.meta::<Option<LogId<u64>>>("committed")?.flatten())
-    }
-
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), SErr>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + Send,
@@ -1026,6 +1018,15 @@ impl Fleet {
             let start = std::time::Instant::now();
             while slot.disk.strong_count() > 0 && start.elapsed() < Duration::from_secs(5) {
                 std::thread::sleep(Duration::from_millis(2));
+            }
+            // redb finishes closing the file (and drops its lock) a moment
+            // after the last handle goes; until then the file may not be
+            // copied or reopened.
+            while start.elapsed() < Duration::from_secs(5) {
+                match Database::create(&slot.path) {
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => std::thread::sleep(Duration::from_millis(2)),
+                    _ => break,
+                }
             }
         }
     }
