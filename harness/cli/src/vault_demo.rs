@@ -82,7 +82,9 @@ pub fn run(profile: KsfProfile, out: &mut dyn Write) -> Result<(), String> {
     .map_err(io)?;
     f.restart(l).map_err(|e| e.to_string())?;
     f.restart(other).map_err(|e| e.to_string())?;
-    writeln!(out, "   Both sites restarted and caught up.").map_err(io)?;
+    let caught_up = f.wait_replicated(Duration::from_secs(5));
+    writeln!(out, "   Both sites restarted{}.", if caught_up { " and caught up" } else { " (still catching up)" })
+        .map_err(io)?;
 
     writeln!(out, "\n4. Someone guesses passwords:").map_err(io)?;
     for i in 1..=10 {
@@ -102,6 +104,7 @@ pub fn run(profile: KsfProfile, out: &mut dyn Write) -> Result<(), String> {
         r.err().map(|e| e.to_string()).unwrap_or_else(|| "a key (BUG)".to_owned())
     )
     .map_err(io)?;
+    f.wait_replicated(Duration::from_secs(5));
     let erased: Vec<String> = f
         .up_sites()
         .into_iter()

@@ -29,3 +29,15 @@ fn negative_control_without_the_counter_shows_the_damage() {
     let r = simulate(&opts, &mut |_| {}).unwrap();
     assert!(!r.violations.is_empty(), "the rollback went unseen: the simulation cannot see lost charges");
 }
+
+#[test]
+fn the_demo_tells_the_whole_story() {
+    let mut out = Vec::new();
+    e2eb::vault_demo::run(e2eb_core::vault::KsfProfile::Test, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.matches("matches").count(), 2, "{text}");
+    assert!(text.contains("attempts left: 0 of 10"), "{text}");
+    assert!(text.contains("erased this key"), "{text}");
+    assert_eq!(text.matches(": erased").count(), 5, "{text}");
+    assert!(!text.contains("NOT ERASED") && !text.contains("MISMATCH") && !text.contains("BUG"), "{text}");
+}

@@ -60,13 +60,13 @@ fn five_sites_serve_through_two_outages_and_agree() {
     f.crash(follower);
     assert_eq!(recover(&mut f, &c, b"pw").unwrap(), k);
     // Every running site holds the same committed record.
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(f.wait_replicated(Duration::from_secs(5)));
     let records: Vec<_> = f.up_sites().into_iter().map(|i| f.record(i, b"alice")).collect();
     assert!(records.iter().all(|r| r == &records[0] && r.is_some()), "{records:?}");
     // The crashed sites catch up after restarting.
     f.restart(leader).unwrap();
     f.restart(follower).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(f.wait_replicated(Duration::from_secs(5)));
     assert_eq!(f.record(leader, b"alice"), records[0]);
 }
 
@@ -84,7 +84,7 @@ fn lockout_holds_across_leader_changes() {
         f.restart(l).unwrap();
     }
     assert!(matches!(recover(&mut f, &c, b"pw"), Err(ClientError::Locked)));
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(f.wait_replicated(Duration::from_secs(5)));
     for i in f.up_sites() {
         let r = f.record(i, b"bob").unwrap();
         assert!(r.locked && r.wrapped_key.is_empty(), "site {i}: {r:?}");

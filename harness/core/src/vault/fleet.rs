@@ -1001,6 +1001,30 @@ impl Fleet {
         Some(lock(&up.state).get(account).cloned())
     }
 
+    /// Waits up to `limit` until every running site has applied what the
+    /// leader has applied (followers learn the commit index with the next
+    /// heartbeat). Returns whether they all caught up.
+    pub fn wait_replicated(&self, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            let applied: Vec<Option<u64>> = self
+                .slots
+                .iter()
+                .filter_map(|s| s.up.as_ref())
+                .map(|u| u.raft.metrics().borrow().last_applied.map(|l| l.index))
+                .collect();
+            // Every running site at the highest applied index, and a leader in office.
+            let highest = applied.iter().max().copied().flatten();
+            if highest.is_some() && self.leader().is_some() && applied.iter().all(|a| *a == highest) {
+                return true;
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// The committed record of `account` at site `i`.
     pub fn record(&self, i: usize, account: &[u8]) -> Option<AccountRecord> {
         self.slots.get(i)?.up.as_ref().and_then(|u| lock(&u.state).get(account).cloned())
