@@ -1007,15 +1007,17 @@ impl Fleet {
     pub fn wait_replicated(&self, limit: Duration) -> bool {
         let start = std::time::Instant::now();
         loop {
-            let applied: Vec<Option<u64>> = self
+            // Compare what the sites hold, not their metrics: openraft may
+            // report an index as applied before the state machine finished it.
+            let states: Vec<BTreeMap<Vec<u8>, AccountRecord>> =
+                self.slots.iter().filter_map(|s| s.up.as_ref()).map(|u| lock(&u.state).clone()).collect();
+            let applied: BTreeSet<Option<u64>> = self
                 .slots
                 .iter()
                 .filter_map(|s| s.up.as_ref())
                 .map(|u| u.raft.metrics().borrow().last_applied.map(|l| l.index))
                 .collect();
-            // Every running site at the highest applied index, and a leader in office.
-            let highest = applied.iter().max().copied().flatten();
-            if highest.is_some() && self.leader().is_some() && applied.iter().all(|a| *a == highest) {
+            if self.leader().is_some() && applied.len() == 1 && states.windows(2).all(|w| w[0] == w[1]) {
                 return true;
             }
             if start.elapsed() > limit {
