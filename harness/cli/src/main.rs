@@ -94,6 +94,14 @@ enum VaultCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Test helper: applies charges to one durable site forever, printing
+    /// `ack <index> <attempts left>` after each fsync (for kill -9 tests).
+    #[command(hide = true)]
+    SiteStress {
+        /// The site's redb file.
+        #[arg(long)]
+        db: PathBuf,
+    },
     /// A guided run on five in-process sites under a temporary directory.
     Demo {
         /// KSF profile (moderate is the default of real registrations).
@@ -609,6 +617,22 @@ fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
                 }
             }
             Ok(if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        VaultCommand::SiteStress { db } => {
+            use e2eb_core::vault::state::{Register, command, command::Op};
+            let mut site = e2eb_core::vault::storage::DurableSite::open(&db)?;
+            if site.record(b"stress").is_none() {
+                let reg = Register { limit: 1_000_000, expected_version: None, ..Default::default() };
+                site.apply_next(&command(b"stress", Op::Register(reg)))?;
+            }
+            let mut out = std::io::stdout().lock();
+            for _ in 0..1_000_000u32 {
+                site.apply_next(&command(b"stress", Op::Charge(true)))?;
+                let left = site.record(b"stress").map(|r| r.attempts_left).unwrap_or(0);
+                writeln!(out, "ack {} {left}", site.applied_index())?;
+                out.flush()?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         VaultCommand::Demo { profile } => {
             let profile = match profile {
