@@ -1,7 +1,8 @@
 //! `e2eb audit` (`DESIGN.md` §8): the main job. Until the full audit lands
-//! (benchmarks, fuzz replay, vault simulation and the HTML report come with
-//! later issues), it runs what exists — vector verification and the property
-//! suite at a quick depth — and reports findings and a pass/fail verdict.
+//! (benchmarks, fuzz replay, the vault simulation in the report and the HTML
+//! report come with later issues), it runs what exists — vector verification
+//! and the backup and vault property suites at a bounded depth — and reports
+//! findings and a pass/fail verdict.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ pub fn run(vector_dir: &Path, cases: u32, on_step: &mut dyn FnMut(&str)) -> Audi
     on_step("vectors");
     let vectors = vectors::verify(vector_dir);
     let mut outcomes = Vec::new();
-    for p in properties::all() {
+    for p in properties::all().into_iter().chain(crate::vault_properties::all()) {
         on_step(p.name);
         outcomes.push(p.run(cases));
     }
@@ -62,6 +63,16 @@ pub fn run(vector_dir: &Path, cases: u32, on_step: &mut dyn FnMut(&str)) -> Audi
             severity: "medium",
             title: "crypt15's prefix (app version, feature flags, passkey metadata) is not authenticated: GCM has no AAD and the MD5 trailer is unkeyed",
             evidence: "property crypt15_header_edit_unnoticed and vector crypt15-006: an edited prefix with a recomputed MD5 decrypts".to_owned(),
+        });
+    }
+    let default = e2eb_core::vault::KsfProfile::Moderate;
+    if default.below_rfc_recommendation() {
+        let (m, t, p) = default.parameters();
+        findings.push(Finding {
+            id: "F3",
+            severity: "low",
+            title: "the vault's default KSF profile (moderate: Argon2id 64 MiB, t=3, p=4) is below RFC 9807's recommendation (2 GiB, t=1, p=4); offline guessing after a site compromise is cheaper",
+            evidence: format!("KsfProfile::Moderate.parameters() = ({m} KiB, {t}, {p})"),
         });
     }
     findings.push(Finding {

@@ -9,7 +9,7 @@ pub mod audit;
 pub mod error_kind;
 pub mod properties;
 pub mod testdata;
-pub mod vault_properties;
 pub mod vault_demo;
+pub mod vault_properties;
 pub mod vault_sim;
 pub mod vectors;

@@ -536,7 +536,7 @@ fn audit_command(
     as_json: bool,
 ) -> Result<ExitCode, Failure> {
     let cases = cases.unwrap_or(if quick { 16 } else { properties::cases_from_env(128) });
-    let steps = properties::all().len() as u64 + 1;
+    let steps = (properties::all().len() + e2eb::vault_properties::all().len()) as u64 + 1;
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(steps) } else { ProgressBar::hidden() };
     if let Ok(style) = ProgressStyle::with_template("audit [{bar:30}] {pos}/{len} {msg}") {
         bar.set_style(style.progress_chars("=> "));

@@ -24,7 +24,7 @@ use crate::testdata;
 /// Schema identifier written in every file.
 pub const SCHEMA: &str = "e2eb-vectors/1";
 /// Our families, in file order.
-pub const FAMILIES: [&str; 5] = ["key", "kdf", "crypt15", "v2", "metadata"];
+pub const FAMILIES: [&str; 6] = ["key", "kdf", "crypt15", "v2", "metadata", "vault"];
 
 /// One family's file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +123,7 @@ fn test_key(label: &str) -> BackupKey {
 
 /// Builds every family in memory, deterministically.
 pub fn generate_all() -> Vec<VectorFile> {
-    vec![gen_key(), gen_kdf(), gen_crypt15(), gen_v2(), gen_metadata()]
+    vec![gen_key(), gen_kdf(), gen_crypt15(), gen_v2(), gen_metadata(), vault::generate()]
 }
 
 fn gen_key() -> VectorFile {
@@ -865,6 +865,8 @@ pub fn verify(dir: &Path) -> VerifyReport {
             serde_json::from_str::<VectorFile>(&s).map_err(|e| format!("{}: {e}", path.display()))
         });
         match parsed {
+            // Vault transcripts replay a whole protocol run: their own checker.
+            Ok(file) if family == "vault" => report.families.push(vault::verify(&file)),
             Ok(file) => report.families.push(check_family(&file, family)),
             Err(e) => report.families.push(FamilyResult { family: family.to_owned(), passed: 0, failures: vec![e] }),
         }
@@ -873,7 +875,10 @@ pub fn verify(dir: &Path) -> VerifyReport {
     report.families.push(crate::vectors::external::wycheproof_hkdf_sha256());
     report.families.push(crate::vectors::external::wycheproof_hmac_sha256());
     report.families.push(crate::vectors::external::wycheproof_cobblestone256());
+    report.families.push(crate::vectors::rfc9807::verify(dir));
     report
 }
 
 pub mod external;
+pub mod rfc9807;
+pub mod vault;
