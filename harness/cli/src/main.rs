@@ -598,10 +598,10 @@ fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
                     report.max_verifications_per_record, report.limit
                 );
                 println!("HSM counter                   {}", if report.hsm_counter { "on" } else { "OFF" });
-                println!("violations                    {}", report.violations.len());
+                println!("violations                    {}", report.violations);
                 println!("wall time                     {:.1} s", report.seconds);
             }
-            for v in &report.violations {
+            for v in &report.violation_details {
                 eprintln!("VIOLATION (seed {}): {}: {}", v.seed, v.invariant, v.detail);
                 eprintln!(
                     "  reproduce: e2eb vault sim --seed {} --runs 1 --sites {sites} --steps {steps} --limit {limit} --schedule {}{}",
@@ -616,7 +616,7 @@ fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
                     eprintln!("    {step}");
                 }
             }
-            Ok(if report.violations.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         VaultCommand::SiteStress { db } => {
             use e2eb_core::vault::state::{Register, command, command::Op};

@@ -87,6 +87,12 @@ pub fn all() -> Vec<Property> {
              and attacker give the reference model's outcomes, counts, lock state and versions at every step",
             vault_state_machine_matches_model,
         ),
+        Property::new(
+            "vault_fleet_matches_model",
+            "random operation sequences against a five-site openraft fleet, with up to two sites crashed and \
+             restarted between operations, agree step by step with the reference model",
+            vault_fleet_matches_model,
+        ),
     ]
 }
 
@@ -1263,6 +1269,65 @@ fn vault_state_machine_matches_model(runner: &mut TestRunner) -> Result<(), Stri
                 }
                 let max = max_charges_between_resets(&b.ledger.trail, &account);
                 prop_assert!(max <= limit, "step {}: {} KE2 answers between resets, limit {}", i, max, limit);
+            }
+            Ok(())
+        },
+    ))
+}
+
+/// A fault between two operations of the fleet model test.
+#[derive(Debug, Clone, Copy)]
+enum FleetFault {
+    None,
+    Crash(usize),
+    RestartAll,
+}
+
+fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), String> {
+    use e2eb_core::vault::fleet::{Fleet, FleetOptions};
+    use std::time::Duration;
+    let fault = prop_oneof![
+        3 => Just(FleetFault::None),
+        1 => (0usize..5).prop_map(FleetFault::Crash),
+        1 => Just(FleetFault::RestartAll),
+    ];
+    done(runner.run(
+        &(
+            limit_strategy(),
+            account_strategy(),
+            (password_strategy(), password_strategy(), password_strategy()),
+            (key_strategy(), key_strategy()),
+            vec((model_op_strategy(), fault), 1..16),
+        ),
+        |(limit, account, (p0, p1, p2), (k, attacker), ops)| {
+            let (k, attacker) = distinct(k, attacker);
+            let dir = crate::vault_sim::temp_dir().map_err(tc)?;
+            let options = FleetOptions {
+                limit,
+                default_profile: KsfProfile::Test,
+                heartbeat_ms: 15,
+                commit_timeout: Duration::from_millis(800),
+                ..Default::default()
+            };
+            let mut fleet = Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options).map_err(tc)?;
+            let driver = VaultDriver::new(&account, &fleet.public_key(), k, attacker, all_different(vec![p0, p1, p2]));
+            let mut model = VaultModel::new(limit);
+            for (i, (op, fault)) in ops.iter().enumerate() {
+                let want = model.step(op);
+                let got = driver.step(&mut |req| fleet.submit(req, Duration::from_secs(5)), op).map_err(tc)?;
+                prop_assert_eq!(got, want, "step {}: {:?}", i, op);
+                let rec = fleet.linearizable_record(&account).ok_or_else(|| tc("no leader could confirm a read"))?;
+                model.check(rec.as_ref()).map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
+                match *fault {
+                    FleetFault::None => {}
+                    FleetFault::Crash(s) if fleet.up_sites().len() > 3 => fleet.crash(s),
+                    FleetFault::Crash(_) => {}
+                    FleetFault::RestartAll => {
+                        for s in 0..fleet.len() {
+                            fleet.restart(s).map_err(tc)?;
+                        }
+                    }
+                }
             }
             Ok(())
         },

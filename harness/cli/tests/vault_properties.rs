@@ -35,4 +35,5 @@ properties!(
     vault_unknown_accounts_indistinguishable,
     vault_wire_decoding_never_panics,
     vault_state_machine_matches_model,
+    vault_fleet_matches_model,
 );
