@@ -12,7 +12,8 @@
 //! 1. at most `limit` KE2 answers (password verifications) per record
 //!    between two resets (a successful recovery or an owner registration);
 //! 2. an acknowledged registration survives while a majority is up;
-//! 3. a locked record never unlocks;
+//! 3. a locked record never unlocks (its K is erased; only the owner, proving
+//!    K with the owner token, can register a new record under the account);
 //! 4. the attempt count only goes down, except on those resets.
 //!
 //! The `rollback` schedule is the targeted negative control: with the HSM
@@ -244,7 +245,11 @@ impl Run {
             }
             Some(reply::Body::Locked(_)) => w.locked = true,
             Some(reply::Body::Registered(_)) => {
+                // Only the owner (holding K) can register over an existing or
+                // erased record: that is a new record with a new count, not
+                // an unlock of the erased one, whose K is gone.
                 w.acked = true;
+                w.locked = false;
                 w.verifications = 0;
                 w.last_attempts = None;
             }
