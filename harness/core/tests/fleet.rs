@@ -108,3 +108,35 @@ fn no_majority_means_no_ke2() {
     f.heal();
     assert_eq!(recover(&mut f, &c, b"pw").unwrap(), k);
 }
+
+#[test]
+fn a_leader_restarted_from_an_old_disk_does_not_resume_with_a_stale_log() {
+    let dir = tmp();
+    let mut f = fleet(dir.path(), 10);
+    let k = BackupKey::generate().unwrap();
+    let c = VaultClient::new(b"dora", &f.public_key());
+    register(&mut f, &c, b"pw", &k).unwrap();
+    // Take a copy of the leader's disk while it is the leader (copying stops it briefly).
+    let mut copied = None;
+    for _ in 0..10 {
+        let l = f.wait_for_leader(PATIENCE).unwrap();
+        let copy = f.copy_disk(l).unwrap();
+        if f.wait_for_leader(PATIENCE) == Some(l) {
+            copied = Some((l, copy));
+            break;
+        }
+    }
+    let (l, copy) = copied.expect("could not copy the leader's disk while it led");
+    for _ in 0..3 {
+        assert!(matches!(recover(&mut f, &c, b"guess"), Err(ClientError::WrongPassword)));
+    }
+    let before = f.linearizable_record(b"dora").unwrap().unwrap().attempts_left;
+    assert_eq!(before, 7);
+    // The leader comes back at once from the old disk, before anyone times out.
+    f.restart_from_copy(l, &copy).unwrap();
+    for _ in 0..2 {
+        let _ = recover(&mut f, &c, b"guess");
+        let now = f.linearizable_record(b"dora").unwrap().unwrap().attempts_left;
+        assert!(now < before, "charged attempts came back: {before} -> {now}");
+    }
+}

@@ -238,12 +238,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, SErr> {
         let disk: Option<Vote<u64>> = self.disk.meta("vote")?;
         let c = lock(&self.counter).clone();
-        if c.enabled
-            && let Some(cv) = c.vote
-            && disk.as_ref().is_none_or(|d| cv > *d)
-        {
-            // The disk went back in time: trust the counter, never vote twice.
-            return Ok(Some(cv));
+        if !c.enabled {
+            return Ok(disk);
+        }
+        let disk_last = self.disk.last_log()?.map(|l| l.index).unwrap_or(0);
+        let older_vote = c.vote.is_some_and(|cv| disk.as_ref().is_none_or(|d| cv > *d));
+        if older_vote || disk_last < c.acked {
+            // The disk went back in time. Trust the counter's vote (never vote
+            // twice in a term), and drop its "committed" mark: openraft
+            // restores a committed leader at once on startup, and a leader
+            // whose log lost acknowledged entries would overwrite them.
+            let mut v = if older_vote { c.vote } else { disk.or(c.vote) };
+            if let Some(v) = v.as_mut() {
+                v.committed = false;
+            }
+            return Ok(v);
         }
         Ok(disk)
     }
