@@ -1018,7 +1018,8 @@ impl VaultModel {
                 if self.registered && token != Some(self.owner) {
                     return ModelOutcome::Refused(ErrorCode::OwnerTokenRequired);
                 }
-                self.version = if self.registered { self.version + 1 } else { 1 };
+                // Versions never restart: a deleted record leaves a tombstone.
+                self.version += 1;
                 self.registered = true;
                 self.locked = false;
                 self.attempts_left = self.limit;
@@ -1033,7 +1034,9 @@ impl VaultModel {
                 } else if token != self.owner {
                     ModelOutcome::Refused(ErrorCode::OwnerTokenRequired)
                 } else {
+                    let version = self.version + 1;
                     *self = Self::new(self.limit);
+                    self.version = version;
                     ModelOutcome::Deleted
                 }
             }
@@ -1072,6 +1075,15 @@ impl VaultModel {
 
     /// Compares the model with a site's committed record.
     pub fn check(&self, record: Option<&AccountRecord>) -> Result<(), String> {
+        if let Some(r) = record.filter(|r| r.deleted) {
+            if self.registered {
+                return Err(format!("the site deleted a record the model has: {r:?}"));
+            }
+            if r.version != self.version || !r.wrapped_key.is_empty() || !r.opaque_record.is_empty() {
+                return Err(format!("tombstone {r:?} does not match the model's version {}", self.version));
+            }
+            return Ok(());
+        }
         let Some(r) = record else {
             return if self.registered { Err("the model has a record, the site none".to_owned()) } else { Ok(()) };
         };
@@ -1259,7 +1271,7 @@ fn vault_state_machine_matches_model(runner: &mut TestRunner) -> Result<(), Stri
                 prop_assert_eq!(got, want, "step {}: {:?}", i, op);
                 let rec = b.ledger.record(&account);
                 model.check(rec.as_ref()).map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
-                if let Some(r) = &rec {
+                if let Some(r) = rec.as_ref().filter(|r| !r.deleted) {
                     prop_assert!(
                         r.owner_hash[..] == driver.owner_hash(model.owner)[..],
                         "step {}: the record's owner is not {:?}",
@@ -1316,7 +1328,16 @@ fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), String> {
                 let want = model.step(op);
                 let got = driver.step(&mut |req| fleet.submit(req, Duration::from_secs(5)), op).map_err(tc)?;
                 prop_assert_eq!(got, want, "step {}: {:?}", i, op);
-                let rec = fleet.linearizable_record(&account).ok_or_else(|| tc("no leader could confirm a read"))?;
+                // Under load an election may be under way: retry the read barrier for a while.
+                let mut rec = None;
+                for _ in 0..50 {
+                    rec = fleet.linearizable_record(&account);
+                    if rec.is_some() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let rec = rec.ok_or_else(|| tc("no leader could confirm a read within 5 s"))?;
                 model.check(rec.as_ref()).map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
                 match *fault {
                     FleetFault::None => {}

@@ -74,7 +74,10 @@ fn transcripts_show_the_protocol() {
     let again = outputs(&f, "vault-007");
     assert_eq!(again["attempt01.result"], "recovered");
     assert_eq!(again["attempt02.result"], "vault.WrongPassword");
-    assert_eq!(outputs(&f, "vault-008")["record"], "none");
+    // A deleted record stays as a tombstone (versions never restart).
+    let tomb = hex::decode(&outputs(&f, "vault-008")["record"]).unwrap();
+    let tomb = <e2eb_core::vault::state::AccountRecord as prost::Message>::decode(tomb.as_slice()).unwrap();
+    assert!(tomb.deleted && tomb.wrapped_key.is_empty() && tomb.opaque_record.is_empty(), "{tomb:?}");
 }
 
 #[test]

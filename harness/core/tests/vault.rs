@@ -120,7 +120,7 @@ fn re_registration_needs_the_owner_token_and_leaves_the_count() {
     let wrong = s.handle(&mut l, c.delete_request(&attacker_key));
     assert!(client::deleted(&wrong).is_err());
     client::deleted(&s.handle(&mut l, c.delete_request(&k))).unwrap();
-    assert!(l.record(b"dave").is_none());
+    assert!(l.record(b"dave").is_some_and(|r| r.deleted && r.wrapped_key.is_empty()));
 }
 
 #[test]
@@ -202,4 +202,28 @@ fn tempfile_dir() -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+#[test]
+fn a_login_begun_before_a_deletion_cannot_reset_the_next_record() {
+    // Found by the vault_site fuzz target: versions used to restart at 1
+    // after a deletion, so the old login's Success(1) matched the new record.
+    let mut s = site();
+    let mut l = MemoryLedger::default();
+    let k = BackupKey::generate().unwrap();
+    let c = VaultClient::new(b"hana", &s.public_key());
+    register(&mut s, &mut l, &c, b"old pw", &k, None).unwrap();
+    let (login, req) = c.login_start(&mut OsRng, b"old pw").unwrap();
+    let ke2 = s.handle(&mut l, req);
+    client::deleted(&s.handle(&mut l, c.delete_request(&k))).unwrap();
+    register(&mut s, &mut l, &c, b"new pw", &k, None).unwrap();
+    assert!(recover(&mut s, &mut l, &c, b"wrong").is_err());
+    let before = l.record(b"hana").unwrap();
+    let (waiting, ke3) = login.finish(&mut OsRng, b"old pw", &ke2).unwrap();
+    let r = s.handle(&mut l, ke3);
+    assert!(!matches!(r.body, Some(reply::Body::Released(_))), "{r:?}");
+    assert!(waiting.open(&r).is_err());
+    let after = l.record(b"hana").unwrap();
+    assert_eq!(after.attempts_left, before.attempts_left, "the stale login reset the new record");
+    assert_eq!(after.version, before.version);
 }

@@ -164,7 +164,7 @@ impl Site {
             return wire::error(ErrorCode::BadRequest, "owner token hash or wrapped key has the wrong length");
         }
         let current = ledger.record(account);
-        if let Some(rec) = &current
+        if let Some(rec) = current.as_ref().filter(|r| r.exists())
             && !Self::owner_ok(rec, m.owner_token.as_deref())
         {
             return wire::error(ErrorCode::OwnerTokenRequired, "a record exists: the owner token is required");
@@ -286,7 +286,7 @@ impl Site {
     }
 
     fn delete(&mut self, ledger: &mut dyn Ledger, account: &[u8], token: &[u8]) -> Reply {
-        let Some(rec) = ledger.record(account) else {
+        let Some(rec) = ledger.record(account).filter(|r| r.exists()) else {
             return wire::error(ErrorCode::NoRecord, "no record for this account");
         };
         if !Self::owner_ok(&rec, Some(token)) {

@@ -8,6 +8,8 @@
 //! only a verified KE3 ([`command::Op::Success`]) or a registration by the
 //! owner resets the count; a failure with no attempts left, or a charge
 //! with none left, erases the record, which then answers `Locked` for ever.
+//! A deleted record stays as a tombstone whose version keeps counting, so a
+//! login begun before a deletion can never reset a record registered after.
 
 use prost::Message;
 
@@ -41,6 +43,18 @@ pub struct AccountRecord {
     /// Attempts charged since the last reset (for the invariant checks).
     #[prost(uint32, tag = "9")]
     pub charged_since_reset: u32,
+    /// Deleted by its owner: a tombstone that keeps the version counting, so
+    /// a login charged against the deleted record can never match a record
+    /// registered after it. Treated as "no record" everywhere else.
+    #[prost(bool, tag = "10")]
+    pub deleted: bool,
+}
+
+impl AccountRecord {
+    /// A live record: registered and not deleted (it may be locked).
+    pub fn exists(&self) -> bool {
+        !self.deleted
+    }
 }
 
 /// A state change, as written to the log.
@@ -146,12 +160,20 @@ fn erase(r: &mut AccountRecord) {
     r.version += 1;
 }
 
+fn tombstone(r: &mut AccountRecord) {
+    erase(r);
+    r.locked = false;
+    r.deleted = true;
+    r.owner_hash.clear();
+}
+
 /// Applies `cmd` to the account's current record (`None` when absent).
 pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
     use command::Op;
     let Some(op) = &cmd.op else { return Outcome::Invalid };
     match (op, record.as_mut()) {
         (Op::Register(reg), current) => {
+            // A tombstone counts: versions never restart for an account.
             let seen = current.as_ref().map(|r| r.version);
             if seen != reg.expected_version {
                 return Outcome::Conflict;
@@ -167,13 +189,15 @@ pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
                 locked: false,
                 limit: reg.limit,
                 charged_since_reset: 0,
+                deleted: false,
             });
             Outcome::Registered { version }
         }
         (_, None) => Outcome::NoRecord,
+        (_, Some(r)) if r.deleted => Outcome::NoRecord,
         (_, Some(r)) if r.locked => match op {
             Op::Delete(v) if *v == r.version => {
-                *record = None;
+                tombstone(r);
                 Outcome::Deleted
             }
             _ => Outcome::Locked,
@@ -208,7 +232,7 @@ pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
             if *v != r.version {
                 return Outcome::Conflict;
             }
-            *record = None;
+            tombstone(r);
             Outcome::Deleted
         }
     }
