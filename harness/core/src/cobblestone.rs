@@ -389,6 +389,10 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
         let data = &mut buf[..n];
         let full = n / SEALED_CHUNK_LEN;
         let rest = n % SEALED_CHUNK_LEN;
+        if eof && index == 0 && full == 0 && rest < TAG_LEN {
+            // Same answer as `opened_len`: no room for even the empty final chunk.
+            return Err(BodyError::TooShort { found: consumed + n as u64, min: (PREFIX_LEN + TAG_LEN) as u64 });
+        }
         if eof && rest < TAG_LEN {
             // Ends in a full chunk (cut at a boundary) or in a scrap shorter than a tag.
             return Err(BodyError::Truncated {
