@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroize;
 
-use crate::io_util::read_full;
+use crate::io_util::{read_full, read_growing, reserve_wiping};
 
 /// Plaintext bytes in every chunk but the last.
 pub const CHUNK_LEN: usize = 16 * 1024;
@@ -252,8 +252,16 @@ fn seal_batch(keys: &MessageKeys, first_index: u64, out: &mut [u8], lens: &[usiz
         slots.push((first_index + i as u64, slot));
         rest = tail;
     }
-    slots.into_par_iter().for_each(|(index, slot)| keys.seal_chunk(index, slot));
+    if slots.len() >= PARALLEL_MIN_CHUNKS {
+        slots.into_par_iter().for_each(|(index, slot)| keys.seal_chunk(index, slot));
+    } else {
+        slots.into_iter().for_each(|(index, slot)| keys.seal_chunk(index, slot));
+    }
 }
+
+/// Fewer chunks than this are sealed or opened on the calling thread: for
+/// one or two chunks, waking the rayon pool costs more than the AES-GCM.
+const PARALLEL_MIN_CHUNKS: usize = 4;
 
 /// Encrypts `plaintext` in memory on all cores. `salt` must be fresh random bytes.
 pub fn seal(input_key: &[u8; 32], salt: &[u8; SALT_LEN], context: &[u8], plaintext: &[u8]) -> Vec<u8> {
@@ -264,15 +272,23 @@ pub fn seal(input_key: &[u8; 32], salt: &[u8; SALT_LEN], context: &[u8], plainte
     out.extend_from_slice(keys.commitment());
     out.resize(total, 0);
     let (_, body) = out.split_at_mut(PREFIX_LEN);
-    body.par_chunks_mut(SEALED_CHUNK_LEN)
-        .zip(plaintext.par_chunks(CHUNK_LEN).chain(rayon::iter::once(&[][..])))
-        .enumerate()
-        .for_each(|(i, (slot, pt))| {
-            // Whole-chunk plaintexts get an extra empty final chunk: the empty
-            // slice chained above pairs with the last slot.
-            slot[..pt.len()].copy_from_slice(pt);
-            keys.seal_chunk(i as u64, slot);
-        });
+    let seal_one = |(i, (slot, pt)): (usize, (&mut [u8], &[u8]))| {
+        // Whole-chunk plaintexts get an extra empty final chunk: the empty
+        // slice chained below pairs with the last slot.
+        slot[..pt.len()].copy_from_slice(pt);
+        keys.seal_chunk(i as u64, slot);
+    };
+    if body.len() / SEALED_CHUNK_LEN + 1 >= PARALLEL_MIN_CHUNKS {
+        body.par_chunks_mut(SEALED_CHUNK_LEN)
+            .zip(plaintext.par_chunks(CHUNK_LEN).chain(rayon::iter::once(&[][..])))
+            .enumerate()
+            .for_each(seal_one);
+    } else {
+        body.chunks_mut(SEALED_CHUNK_LEN)
+            .zip(plaintext.chunks(CHUNK_LEN).chain(std::iter::once(&[][..])))
+            .enumerate()
+            .for_each(seal_one);
+    }
     out
 }
 
@@ -286,11 +302,12 @@ pub fn open(input_key: &[u8; 32], context: &[u8], ciphertext: &[u8]) -> Result<V
         return Err(BodyError::CommitmentMismatch);
     }
     let mut body = ciphertext[PREFIX_LEN..].to_vec();
-    let failed = body
-        .par_chunks_mut(SEALED_CHUNK_LEN)
-        .enumerate()
-        .filter_map(|(i, slot)| (!keys.open_chunk(i as u64, slot)).then_some(i as u64))
-        .min();
+    let open_one = |(i, slot): (usize, &mut [u8])| (!keys.open_chunk(i as u64, slot)).then_some(i as u64);
+    let failed = if body.len() / SEALED_CHUNK_LEN + 1 >= PARALLEL_MIN_CHUNKS {
+        body.par_chunks_mut(SEALED_CHUNK_LEN).enumerate().filter_map(open_one).min()
+    } else {
+        body.chunks_mut(SEALED_CHUNK_LEN).enumerate().find_map(open_one)
+    };
     if let Some(chunk) = failed {
         return Err(BodyError::ChunkDamaged { chunk, offset: PREFIX_LEN as u64 + chunk * SEALED_CHUNK_LEN as u64 });
     }
@@ -315,7 +332,8 @@ pub fn seal_stream<R: Read + ?Sized, W: Write + ?Sized>(
     let keys = MessageKeys::derive(input_key, salt, context);
     writer.write_all(salt)?;
     writer.write_all(keys.commitment())?;
-    let mut out = vec![0u8; BATCH_CHUNKS * SEALED_CHUNK_LEN];
+    // Grown chunk by chunk (doubling), so a short input costs a short buffer.
+    let mut out = Vec::new();
     let mut index = 0u64;
     let mut total = 0u64;
     let mut lens = Vec::with_capacity(BATCH_CHUNKS);
@@ -324,6 +342,10 @@ pub fn seal_stream<R: Read + ?Sized, W: Write + ?Sized>(
         let mut at = 0usize;
         let mut eof = false;
         while lens.len() < BATCH_CHUNKS {
+            if out.len() < at + SEALED_CHUNK_LEN {
+                let want = (out.len() * 2).clamp(at + SEALED_CHUNK_LEN, BATCH_CHUNKS * SEALED_CHUNK_LEN);
+                reserve_wiping(&mut out, at, want);
+            }
             let n = read_full(reader, &mut out[at..at + CHUNK_LEN])?;
             lens.push(n);
             at += n + TAG_LEN;
@@ -371,18 +393,19 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
         return Err(BodyError::CommitmentMismatch);
     }
     let cap = BATCH_CHUNKS * SEALED_CHUNK_LEN;
-    // One spare byte holds the look-ahead that tells a full final batch from a
-    // batch with more to come.
-    let mut buf = vec![0u8; cap + 1];
+    // Grows with the input up to `cap`, plus one spare byte for the look-ahead
+    // that tells a full final batch from a batch with more to come.
+    let mut buf = Vec::new();
     let mut carried = 0usize;
     let mut index = 0u64;
     let mut consumed = PREFIX_LEN as u64;
     let mut total = 0u64;
     loop {
-        let n = carried + read_full(reader, &mut buf[carried..cap])?;
+        let n = read_growing(reader, &mut buf, carried, cap)?;
         let mut eof = n < cap;
         let mut lookahead = false;
         if !eof {
+            reserve_wiping(&mut buf, cap, cap + 1);
             lookahead = read_full(reader, &mut buf[cap..cap + 1])? == 1;
             eof = !lookahead;
         }
@@ -404,12 +427,12 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
         if index + chunks as u64 > MAX_CHUNKS {
             return Err(BodyError::TooManyChunks);
         }
-        let failed = data
-            .par_chunks_mut(SEALED_CHUNK_LEN)
-            .take(chunks)
-            .enumerate()
-            .filter_map(|(i, slot)| (!keys.open_chunk(index + i as u64, slot)).then_some(i))
-            .min();
+        let open_one = |(i, slot): (usize, &mut [u8])| (!keys.open_chunk(index + i as u64, slot)).then_some(i);
+        let failed = if chunks >= PARALLEL_MIN_CHUNKS {
+            data.par_chunks_mut(SEALED_CHUNK_LEN).take(chunks).enumerate().filter_map(open_one).min()
+        } else {
+            data.chunks_mut(SEALED_CHUNK_LEN).take(chunks).enumerate().find_map(open_one)
+        };
         // Write the authenticated prefix of the batch, then report the failure.
         let good = failed.unwrap_or(chunks);
         for slot in data.chunks(SEALED_CHUNK_LEN).take(good) {

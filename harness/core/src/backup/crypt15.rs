@@ -29,7 +29,7 @@ use thiserror::Error;
 use zeroize::Zeroize;
 
 use crate::gcm_stream::{GcmStream, MessageTooLong, TAG_LEN};
-use crate::io_util::read_full;
+use crate::io_util::{ScratchBuf, read_full, read_growing};
 use crate::kdf;
 use crate::key::BackupKey;
 use crate::proto::{BackupMetadata, BackupPrefix, Crypt15KeyData, KEY_TYPE_CRYPT15};
@@ -46,6 +46,8 @@ pub const MAX_PREFIX_LEN: usize = 64 * 1024;
 pub const ZLIB_LEVEL: u32 = 1;
 
 const IO_BUF: usize = 256 * 1024;
+/// Inflate output buffer (per call to zlib; the stream's size does not matter).
+const INFLATE_BUF: usize = 64 * 1024;
 
 /// Which of the two crypt15 layouts a file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,17 +321,23 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     let mut out = Md5Writer { inner: writer, md5: Md5::new() };
     out.put(&encode_prefix(&iv, &options.metadata))?;
 
-    let mut input = vec![0u8; IO_BUF];
-    let mut staged = vec![0u8; IO_BUF + IO_BUF / 8];
+    // Both buffers are sized by the first read: a short input costs a short
+    // buffer, a long one settles at IO_BUF.
+    let mut input = Vec::new();
+    let mut staged = Vec::new();
     let mut total = 0u64;
     let mut deflate = match options.variant {
         Variant::SingleFile => Some(Compress::new(flate2::Compression::new(ZLIB_LEVEL), true)),
         Variant::MultiFile => None,
     };
     loop {
-        let n = read_full(reader, &mut input)?;
+        let n = read_growing(reader, &mut input, 0, IO_BUF)?;
         total += n as u64;
-        let last = n < input.len();
+        let last = n < IO_BUF;
+        if deflate.is_some() && staged.is_empty() {
+            // Level 1 rarely expands by more than an eighth; when it does, the loop below just goes round again.
+            staged = vec![0u8; (n + n / 8 + 64).min(IO_BUF + IO_BUF / 8)];
+        }
         match deflate.as_mut() {
             None => {
                 let chunk = &mut input[..n];
@@ -384,7 +392,8 @@ enum Sink {
 struct PayloadWriter<'a, W: ?Sized> {
     sink: Sink,
     out: &'a mut W,
-    scratch: Vec<u8>,
+    /// Inflate output; allocated when the payload turns out to be zlib.
+    scratch: Option<ScratchBuf>,
     first: Vec<u8>,
     written: u64,
     trailing: u64,
@@ -405,6 +414,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                 return Ok(());
             }
             self.sink = if looks_like_zlib(&self.first) {
+                self.scratch = Some(ScratchBuf::new(INFLATE_BUF));
                 Sink::Inflate { z: Box::new(Decompress::new(true)), ended: false, failed: None }
             } else {
                 Sink::Raw
@@ -432,14 +442,15 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                     self.trailing += data.len() as u64;
                     return Ok(());
                 }
+                let scratch = self.scratch.get_or_insert_with(|| ScratchBuf::new(INFLATE_BUF));
                 let mut consumed = 0usize;
                 while consumed < data.len() {
                     let (ib, ob) = (z.total_in(), z.total_out());
-                    match z.decompress(&data[consumed..], &mut self.scratch, FlushDecompress::None) {
+                    match z.decompress(&data[consumed..], scratch.space(), FlushDecompress::None) {
                         Ok(status) => {
                             consumed += (z.total_in() - ib) as usize;
                             let produced = (z.total_out() - ob) as usize;
-                            self.out.write_all(&self.scratch[..produced])?;
+                            self.out.write_all(scratch.wrote(produced))?;
                             self.written += produced as u64;
                             if status == Status::StreamEnd {
                                 *ended = true;
@@ -508,22 +519,22 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     const HOLD: usize = TAG_LEN + MD5_LEN;
     // The last 32 bytes are held back: they are tag and MD5, or (multi-file)
     // 16 bytes of ciphertext and the tag; only the end of the file tells.
-    let mut buf = vec![0u8; IO_BUF + HOLD];
+    let limit = IO_BUF + HOLD;
+    let mut buf = Vec::new();
     let mut held = 0usize;
     let mut body_len = 0u64;
     let mut payload = PayloadWriter {
         sink: Sink::Undecided,
         out: writer,
-        scratch: vec![0u8; IO_BUF],
+        scratch: None,
         first: Vec::with_capacity(2),
         written: 0,
         trailing: 0,
     };
     loop {
-        let space = buf.len() - held;
-        let n = read_full(reader, &mut buf[held..])?;
+        let avail = read_growing(reader, &mut buf, held, limit)?;
+        let n = avail - held;
         body_len += n as u64;
-        let avail = held + n;
         if avail > HOLD {
             let ready = avail - HOLD;
             let chunk = &mut buf[..ready];
@@ -536,7 +547,7 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
             held = avail;
         }
         progress(raw_prefix.len() as u64 + body_len);
-        if n < space {
+        if avail < limit {
             break;
         }
     }

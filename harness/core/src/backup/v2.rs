@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 use crate::cobblestone::{self, BodyError, RandomAccess, SALT_LEN};
-use crate::io_util::read_full;
+use crate::io_util::{ScratchBuf, read_full};
 use crate::kdf::{self, KEY_ID_LEN};
 use crate::key::BackupKey;
 use crate::proto::{Compression, PasskeyMetadata, V2Header};
@@ -445,14 +445,14 @@ impl<R: Read + Seek> V2Reader<R> {
 struct InflateWriter<'a, W: ?Sized> {
     z: Decompress,
     out: &'a mut W,
-    scratch: Vec<u8>,
+    scratch: ScratchBuf,
     ended: bool,
     corrupt: bool,
 }
 
 impl<'a, W: Write + ?Sized> InflateWriter<'a, W> {
     fn new(out: &'a mut W) -> Self {
-        Self { z: Decompress::new(true), out, scratch: vec![0; 64 * 1024], ended: false, corrupt: false }
+        Self { z: Decompress::new(true), out, scratch: ScratchBuf::new(64 * 1024), ended: false, corrupt: false }
     }
 
     fn finish(self) -> Result<u64, DecryptError> {
@@ -476,14 +476,14 @@ impl<W: Write + ?Sized> Write for InflateWriter<'_, W> {
         let mut consumed = 0;
         while consumed < data.len() {
             let (ib, ob) = (self.z.total_in(), self.z.total_out());
-            let status = self.z.decompress(&data[consumed..], &mut self.scratch, FlushDecompress::None);
+            let status = self.z.decompress(&data[consumed..], self.scratch.space(), FlushDecompress::None);
             let Ok(status) = status else {
                 self.corrupt = true;
                 return Err(bad());
             };
             consumed += (self.z.total_in() - ib) as usize;
             let produced = (self.z.total_out() - ob) as usize;
-            self.out.write_all(&self.scratch[..produced])?;
+            self.out.write_all(self.scratch.wrote(produced))?;
             if status == Status::StreamEnd {
                 self.ended = true;
                 if consumed < data.len() {
