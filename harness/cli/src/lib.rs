@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod audit;
 pub mod error_kind;
+pub mod fuzz_seed;
 pub mod properties;
 pub mod testdata;
 pub mod vault_demo;

@@ -21,6 +21,7 @@
 
 pub mod backup;
 pub mod cobblestone;
+pub mod fuzzing;
 pub mod gcm_stream;
 pub mod io_util;
 pub mod kdf;

@@ -3,6 +3,9 @@
 //! deployed readers accept. What must hold is that the plaintext is still the
 //! authentic one and that any other cut is refused.
 
+// Test helpers: a failed encryption into memory should stop the test loudly.
+#![allow(clippy::expect_used)]
+
 use e2eb_core::backup::crypt15::{self, DecryptError, EncryptOptions, Variant};
 use e2eb_core::key::BackupKey;
 

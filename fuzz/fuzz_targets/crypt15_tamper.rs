@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzz target `crypt15_tamper`: see `e2eb_core::fuzzing::crypt15_tamper` for the property it asserts.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| e2eb_core::fuzzing::crypt15_tamper(data));

@@ -1,0 +1,5 @@
+#![no_main]
+//! Fuzz target `v2_decrypt`: see `e2eb_core::fuzzing::v2_decrypt` for the property it asserts.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| e2eb_core::fuzzing::v2_decrypt(data));
