@@ -6,7 +6,10 @@
 
 pub mod atomic;
 pub mod audit;
+pub mod environment;
 pub mod error_kind;
+pub mod fuzz_campaign;
+pub mod fuzz_coverage;
 pub mod fuzz_seed;
 pub mod properties;
 pub mod testdata;

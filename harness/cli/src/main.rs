@@ -42,6 +42,9 @@ enum Command {
     /// The Backup Key Vault: fault simulation and a guided demo.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Fuzzing: seed corpora, campaigns, coverage, and replay of single inputs.
+    #[command(subcommand)]
+    Fuzz(FuzzCommand),
     /// Run the audit: vectors and properties, with findings and a verdict.
     Audit {
         /// Quick depth (what the README's main command runs).
@@ -60,6 +63,88 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum FuzzCommand {
+    /// Rebuild the seed corpora (fuzz/corpus/<target>/seed-*) from the test vectors.
+    Seed {
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a campaign with cargo-fuzz and write reports/runs/fuzz-<time>/summary.{json,md}.
+    Run {
+        /// Targets (comma-separated or repeated); default all.
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Time per target: 90s, 10m, 1h.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        time: std::time::Duration,
+        /// Targets fuzzed at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// address (nightly) or none (stable).
+        #[arg(long, value_enum, default_value = "address")]
+        sanitizer: SanitizerArg,
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Output directory (default reports/runs/fuzz-<time>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Use the fuzzer binaries already built.
+        #[arg(long)]
+        no_build: bool,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Line coverage of e2eb-core per target over the corpora (cargo fuzz coverage + llvm-cov).
+    Coverage {
+        /// Targets (comma-separated or repeated); default all.
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Output directory (default reports/runs/fuzz-coverage-<time>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run inputs through a target's entry point in this process (stable, no cargo-fuzz).
+    Replay {
+        /// Target name.
+        target: String,
+        /// Input files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SanitizerArg {
+    Address,
+    None,
+}
+
+/// `90s`, `10m`, `2h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a duration like 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Subcommand)]
@@ -268,6 +353,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Backup(b) => backup_command(b),
         Command::Vectors(v) => vectors_command(v),
         Command::Vault(v) => vault_command(v),
+        Command::Fuzz(cmd) => fuzz_command(cmd),
         Command::Audit { quick, cases, vectors, out, json } => audit_command(quick, cases, &vectors, out, json),
     }
 }
@@ -642,6 +728,151 @@ fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
             };
             e2eb::vault_demo::run(profile, &mut std::io::stdout()).map_err(Failure)?;
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn fuzz_command(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
+    use e2eb::{fuzz_campaign, fuzz_coverage};
+    match cmd {
+        FuzzCommand::Seed { fuzz_dir, json } => {
+            let summary = e2eb::fuzz_seed::write_seed_corpora(&fuzz_dir)?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                println!("{summary:#?}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FuzzCommand::Run { targets, time, jobs, sanitizer, fuzz_dir, out, no_build, json } => {
+            let out =
+                out.unwrap_or_else(|| PathBuf::from(format!("reports/runs/fuzz-{}", e2eb::environment::timestamp())));
+            let opts = fuzz_campaign::CampaignOptions {
+                fuzz_dir,
+                targets,
+                time_per_target: time,
+                jobs,
+                sanitizer: match sanitizer {
+                    SanitizerArg::Address => fuzz_campaign::Sanitizer::Address,
+                    SanitizerArg::None => fuzz_campaign::Sanitizer::None,
+                },
+                out: out.clone(),
+                no_build,
+            };
+            let count = fuzz_campaign::select_targets(&opts.targets)?.len() as u64;
+            let multi = indicatif::MultiProgress::new();
+            if !std::io::stderr().is_terminal() {
+                multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let overall = multi.add(ProgressBar::new(count));
+            if let Ok(style) = ProgressStyle::with_template("fuzz [{bar:30}] {pos}/{len} targets {elapsed} {msg}") {
+                overall.set_style(style.progress_chars("=> "));
+            }
+            let bars = std::sync::Mutex::new(std::collections::HashMap::<String, ProgressBar>::new());
+            let secs = time.as_secs();
+            let on_progress = |p: fuzz_campaign::Progress| {
+                let Ok(mut bars) = bars.lock() else { return };
+                match p {
+                    fuzz_campaign::Progress::Building => overall.set_message("building with cargo fuzz"),
+                    fuzz_campaign::Progress::Started { target } => {
+                        overall.set_message("");
+                        let bar = multi.insert_before(&overall, ProgressBar::new(secs));
+                        if let Ok(style) = ProgressStyle::with_template("  {prefix:18} [{bar:20}] {pos}/{len}s {msg}") {
+                            bar.set_style(style.progress_chars("=> "));
+                        }
+                        bar.set_prefix(target.clone());
+                        bars.insert(target, bar);
+                    }
+                    fuzz_campaign::Progress::Status { target, elapsed, stats } => {
+                        if let Some(bar) = bars.get(&target) {
+                            bar.set_position(elapsed as u64);
+                            bar.set_message(format!(
+                                "{} execs/s cov {} ft {} corpus {}",
+                                stats.execs_per_sec, stats.coverage, stats.features, stats.corpus_inputs
+                            ));
+                        }
+                    }
+                    fuzz_campaign::Progress::Crashed { target } => {
+                        let _ = multi.println(format!("{target}: crash found; restarting the fuzzer"));
+                    }
+                    fuzz_campaign::Progress::Finished { target } => {
+                        if let Some(bar) = bars.remove(&target) {
+                            bar.finish_and_clear();
+                        }
+                        overall.inc(1);
+                    }
+                }
+            };
+            let summary = fuzz_campaign::run(&opts, &on_progress)?;
+            overall.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", fuzz_campaign::to_markdown(&summary));
+                println!("\nsummary written to {}", out.display());
+            }
+            Ok(if summary.crash_groups == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        FuzzCommand::Coverage { targets, fuzz_dir, out, json } => {
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!("reports/runs/fuzz-coverage-{}", e2eb::environment::timestamp()))
+            });
+            let n = fuzz_campaign::select_targets(&targets)?.len() as u64;
+            let bar = if std::io::stderr().is_terminal() { ProgressBar::new(n) } else { ProgressBar::hidden() };
+            if let Ok(style) = ProgressStyle::with_template("coverage [{bar:30}] {pos}/{len} targets {elapsed} {msg}") {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            let report = fuzz_coverage::run(&fuzz_dir, &targets, &out, &mut |t| {
+                bar.set_message(t.to_owned());
+                bar.inc(1);
+            })?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", fuzz_coverage::to_markdown(&report));
+                println!("\nreport written to {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FuzzCommand::Replay { target, inputs } => {
+            let mut files = Vec::new();
+            for p in inputs {
+                if p.is_dir() {
+                    let mut found: Vec<PathBuf> = std::fs::read_dir(&p)
+                        .map_err(|e| PathError::new(&p, e))?
+                        .filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.is_file())
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                } else {
+                    files.push(p);
+                }
+            }
+            fuzz_campaign::select_targets(std::slice::from_ref(&target))?;
+            // The entry points report a broken property by panicking; keep the
+            // default hook quiet and print one line per input instead.
+            std::panic::set_hook(Box::new(|_| {}));
+            let mut failed = 0usize;
+            for f in &files {
+                let data = std::fs::read(f).map_err(|e| PathError::new(f, e))?;
+                match std::panic::catch_unwind(|| e2eb_core::fuzzing::run(&target, &data)) {
+                    Ok(_) => println!("ok      {}", f.display()),
+                    Err(e) => {
+                        failed += 1;
+                        let msg = e
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                            .unwrap_or_default();
+                        println!("FAILED  {}: {}", f.display(), msg.lines().next().unwrap_or_default());
+                    }
+                }
+            }
+            println!("{} input(s), {failed} failed", files.len());
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }
