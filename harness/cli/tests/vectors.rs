@@ -42,3 +42,14 @@ fn a_wrong_expectation_is_caught() {
     let kdf = report.families.iter().find(|f| f.family == "kdf").unwrap();
     assert_eq!(kdf.failures.len(), 1, "{:?}", kdf.failures);
 }
+
+#[test]
+fn unknown_fields_are_refused() {
+    let text = std::fs::read_to_string(dir().join("key.json")).unwrap();
+    assert!(serde_json::from_str::<e2eb::vectors::VectorFile>(&text).is_ok());
+    let extra_top = text.replacen("{", "{\n  \"comment\": \"x\",", 1);
+    assert!(serde_json::from_str::<e2eb::vectors::VectorFile>(&extra_top).is_err(), "unknown top-level field");
+    let extra_case = text.replacen("\"op\":", "\"opp\": \"x\",\n      \"op\":", 1);
+    assert_ne!(extra_case, text);
+    assert!(serde_json::from_str::<e2eb::vectors::VectorFile>(&extra_case).is_err(), "unknown case field");
+}

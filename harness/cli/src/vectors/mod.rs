@@ -26,8 +26,10 @@ pub const SCHEMA: &str = "e2eb-vectors/1";
 /// Our families, in file order.
 pub const FAMILIES: [&str; 6] = ["key", "kdf", "crypt15", "v2", "metadata", "vault"];
 
-/// One family's file.
+/// One family's file. Unknown fields are refused, so a misspelt key in a
+/// hand-edited file is an error rather than silently ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VectorFile {
     /// Always [`SCHEMA`].
     pub schema: String,
@@ -41,6 +43,7 @@ pub struct VectorFile {
 
 /// One case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Case {
     /// Unique id within the family.
     pub id: String,
