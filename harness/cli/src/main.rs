@@ -103,6 +103,18 @@ enum FuzzCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace the committed corpora's non-seed inputs with a minimal set covering the campaign corpus.
+    Cmin {
+        /// Targets (comma-separated or repeated); default all.
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Line coverage of e2eb-core per target over the corpora (cargo fuzz coverage + llvm-cov).
     Coverage {
         /// Targets (comma-separated or repeated); default all.
@@ -740,7 +752,12 @@ fn fuzz_command(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
-                println!("{summary:#?}");
+                for t in &summary.targets {
+                    println!(
+                        "{:20} {:3} seeds ({} written, {} removed), {} other inputs kept",
+                        t.target, t.seeds, t.written, t.removed, t.kept
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -812,6 +829,20 @@ fn fuzz_command(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
                 println!("\nsummary written to {}", out.display());
             }
             Ok(if summary.crash_groups == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        FuzzCommand::Cmin { targets, fuzz_dir, json } => {
+            let done = fuzz_campaign::minimise_corpora(&fuzz_dir, &targets)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                for m in &done {
+                    println!(
+                        "{:20} {:6} inputs -> {:4} kept besides the seeds ({} bytes)",
+                        m.target, m.inputs_before, m.kept, m.kept_bytes
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         FuzzCommand::Coverage { targets, fuzz_dir, out, json } => {
             let out = out.unwrap_or_else(|| {
