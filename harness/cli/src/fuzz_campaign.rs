@@ -126,6 +126,8 @@ pub struct CampaignSummary {
     pub decoder_goal_execs_per_sec: f64,
     /// `ASAN_OPTIONS` the fuzzers ran with.
     pub asan_options: String,
+    /// `rustc -V` of the toolchain the fuzzers were built with.
+    pub fuzz_rustc: String,
     /// Per target.
     pub targets: Vec<TargetResult>,
     /// Distinct crashes (groups) over all targets.
@@ -391,6 +393,8 @@ pub fn run(opts: &CampaignOptions, on_progress: &(dyn Fn(Progress) + Sync)) -> R
     let targets = select_targets(&opts.targets)?;
     check_tools(opts.sanitizer)?;
     let started = environment::rfc3339_now();
+    // Taken before the build, so the commit is the one the binaries were built from.
+    let environment = Environment::collect();
     if !opts.no_build {
         on_progress(Progress::Building);
         build(&opts.fuzz_dir, opts.sanitizer)?;
@@ -435,9 +439,11 @@ pub fn run(opts: &CampaignOptions, on_progress: &(dyn Fn(Progress) + Sync)) -> R
         sanitizer: opts.sanitizer,
         decoder_goal_execs_per_sec: DECODER_GOAL,
         asan_options: asan_options(),
+        fuzz_rustc: environment::command_line("rustup", &["run", opts.sanitizer.toolchain(), "rustc", "-V"])
+            .unwrap_or_else(|| "unknown".into()),
         crash_groups: results.iter().map(|r| r.crashes.len()).sum(),
         targets: results,
-        environment: Environment::collect(),
+        environment,
     };
     write_summary(&opts.out, &summary)?;
     Ok(summary)
@@ -516,6 +522,7 @@ pub fn to_markdown(s: &CampaignSummary) -> String {
     }
     md.push_str("\n## Environment\n\n");
     md.push_str(&s.environment.to_markdown());
+    md.push_str(&format!("| fuzzers built with | {} |\n", s.fuzz_rustc));
     md
 }
 

@@ -134,7 +134,18 @@ pub fn run(
         }
         run_checked(&mut cmd, "cargo fuzz coverage")?;
         let prof = fuzz_dir.join("coverage").join(t.name).join("coverage.profdata");
-        let bin = fuzz_dir.join("target").join(&triple).join("coverage").join(&triple).join("release").join(t.name);
+        // cargo-fuzz puts the coverage build under the target directory cargo
+        // uses for the fuzz crate: fuzz/target, or the repository's target/.
+        let candidates: Vec<PathBuf> = [fuzz_dir.join("target"), root.join("target")]
+            .iter()
+            .map(|dir| dir.join(&triple).join("coverage").join(&triple).join("release").join(t.name))
+            .collect();
+        let Some(bin) = candidates.iter().find(|p| p.is_file()).cloned() else {
+            return Err(CampaignError::Io {
+                path: candidates[0].clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "cargo fuzz coverage left no binary"),
+            });
+        };
         let json = export(&cov, &prof, std::slice::from_ref(&bin))?;
         let files = core_files(&json, &root_abs);
         let (count, covered) = files.values().fold((0, 0), |(a, b), l| (a + l.count, b + l.covered));

@@ -15,11 +15,11 @@
 //! | --- | --- |
 //! | [`key_parse`] | the 64-digit parser agrees with a small independent model (position of the first bad character, number of digits, value) and formatting round-trips |
 //! | [`keyfile`] | the Android key file reader accepts exactly the 27-byte header plus 32 bytes, names the first bad offset, and writing reads back |
-//! | [`crypt15_prefix`] | in-memory and streaming prefix parsers agree; a parsed prefix re-encodes (as is, and from its fields) to the same header |
+//! | [`crypt15_prefix`] | in-memory and streaming prefix parsers agree; format detection agrees with the parsers; a parsed prefix re-encodes (as is, and from its fields) to the same header |
 //! | [`crypt15_decrypt`] | decrypting arbitrary bytes under a fixed key never panics and every verdict agrees with an independent re-check (RustCrypto `aes-gcm` with a 16-byte IV, MD5, zlib) |
 //! | [`crypt15_roundtrip`] | encrypt-then-decrypt gives the plaintext back, and the file agrees with the reference re-check |
 //! | [`crypt15_tamper`] | a valid file, then one fuzz-chosen edit: accepted only if the authenticated part (IV, ciphertext, tag) is unchanged; an edit of the unauthenticated prefix with a fixed-up MD5 **is** accepted (the known finding of §4.1) |
-//! | [`v2_header`] | in-memory and streaming header parsers agree; the header re-encodes to the same fields |
+//! | [`v2_header`] | in-memory and streaming header parsers agree; format detection agrees with the parsers; the header re-encodes to the same fields |
 //! | [`v2_decrypt`] | streaming `decrypt`, in-memory `decrypt_slice` and random-access `V2Reader` agree (success, failure kind, plaintext) on arbitrary bytes |
 //! | [`v2_tamper`] | gets behind the commitment: a valid file encrypted from the input, then one edit; the three readers agree, a v2 file is accepted only if unchanged, and the stream never writes unauthenticated bytes |
 //! | [`metadata_blob`] | the blob reader agrees with an independent model (markers, lengths, HMAC, CBC, PKCS#7), on arbitrary bytes and on valid blobs then edited |
@@ -528,6 +528,7 @@ pub fn keyfile(data: &[u8]) {
 /// [`crypt15::encode_prefix`] of its IV and metadata parses to that IV and
 /// metadata, and bytes after the prefix change nothing.
 pub fn crypt15_prefix(data: &[u8]) {
+    check_detect(data);
     let parsed = crypt15::parse_header(data);
     let streamed = crypt15::read_header(&mut Cursor::new(data));
     let header = match (parsed, streamed) {
@@ -893,6 +894,7 @@ pub fn crypt15_tamper(data: &[u8]) {
 /// (when ≤ 4096 bytes) to a header that parses to the same fields; bytes
 /// after the header change nothing.
 pub fn v2_header(data: &[u8]) {
+    check_detect(data);
     let parsed = v2::parse_header(data);
     let streamed = v2::read_header(&mut Cursor::new(data));
     let header = match (parsed, streamed) {
@@ -1217,6 +1219,25 @@ fn mutate_v2(file: &[u8], mutation: Mutation) -> Vec<u8> {
             }
         }
         m => m.apply(file, body + cobblestone::PREFIX_LEN, SEALED_CHUNK_LEN),
+    }
+}
+
+/// Format detection ([`crate::backup::detect`]) agrees with the parsers: a
+/// v2 header is detected as v2, a crypt15 prefix that is not also a v2
+/// header as crypt15, and nothing is detected in an empty file.
+fn check_detect(data: &[u8]) {
+    use crate::backup::{Format, detect};
+    let format = detect(data);
+    if data.is_empty() {
+        assert_eq!(format, None, "an empty file was detected as a format");
+    }
+    let is_v2 = v2::parse_header(data).is_ok();
+    if is_v2 {
+        assert_eq!(format, Some(Format::V2), "a v2 header was not detected as v2");
+    }
+    // Bytes that are both (v2 wins by its magic) would show here as a v2 detection.
+    if !is_v2 && crypt15::parse_header(data).is_ok() {
+        assert_eq!(format, Some(Format::Crypt15), "a crypt15 prefix was not detected as crypt15");
     }
 }
 
