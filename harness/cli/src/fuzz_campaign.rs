@@ -89,8 +89,8 @@ pub enum CampaignError {
     /// The fuzz directory is not a cargo-fuzz crate.
     #[error("{0} is not the cargo-fuzz crate (no Cargo.toml); run from the repository root or pass --fuzz-dir")]
     NoFuzzDir(PathBuf),
-    /// `cargo fuzz build` failed.
-    #[error("cargo fuzz build failed ({status}); its output:\n{tail}")]
+    /// A tool the campaign runs (cargo fuzz build, llvm-cov, libFuzzer merge) failed.
+    #[error("{status}; its output:\n{tail}")]
     Build {
         /// Exit status.
         status: String,
@@ -269,6 +269,11 @@ pub fn check_tools(sanitizer: Sanitizer) -> Result<(), CampaignError> {
 
 /// The host target triple, where cargo-fuzz puts its binaries.
 pub fn host_triple() -> String {
+    static TRIPLE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TRIPLE.get_or_init(query_host_triple).clone()
+}
+
+fn query_host_triple() -> String {
     Command::new("rustc")
         .arg("-vV")
         .output()
@@ -293,24 +298,30 @@ pub fn binary(fuzz_dir: &Path, target: &str) -> PathBuf {
 /// Builds every fuzz target with cargo-fuzz.
 pub fn build(fuzz_dir: &Path, sanitizer: Sanitizer) -> Result<(), CampaignError> {
     let root = repo_root(fuzz_dir);
-    let out = Command::new("cargo")
-        .arg(format!("+{}", sanitizer.toolchain()))
+    let mut cmd = Command::new("cargo");
+    cmd.arg(format!("+{}", sanitizer.toolchain()))
         .args(["fuzz", "build", "--release", "--sanitizer", sanitizer.flag(), "--fuzz-dir"])
         .arg(fuzz_dir)
-        .current_dir(&root)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| CampaignError::ToolMissing {
-            what: format!("cargo ({e})"),
-            install: "https://rustup.rs".into(),
-        })?;
+        .current_dir(&root);
+    run_checked(&mut cmd, "cargo fuzz build").map(drop)
+}
+
+/// Runs a tool to completion; a failure to start or a non-zero exit becomes
+/// an error carrying the end of its stderr. Returns its stdout.
+pub fn run_checked(cmd: &mut Command, what: &str) -> Result<Vec<u8>, CampaignError> {
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| CampaignError::ToolMissing {
+        what: format!("{what} ({e})"),
+        install: "see fuzz/README.md".into(),
+    })?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stderr);
         let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-        return Err(CampaignError::Build { status: out.status.to_string(), tail });
+        return Err(CampaignError::Build {
+            status: format!("{what}: {}", out.status),
+            tail: lines[lines.len().saturating_sub(30)..].join("\n"),
+        });
     }
-    Ok(())
+    Ok(out.stdout)
 }
 
 /// What [`minimise_corpora`] did for one target.

@@ -9,13 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::environment::{self, Environment};
-use crate::fuzz_campaign::{CampaignError, host_triple, select_targets};
+use crate::fuzz_campaign::{CampaignError, host_triple, run_checked, select_targets};
 
 /// Source files of `e2eb-core` that decode untrusted bytes: the modules the
 /// coverage goal applies to.
@@ -87,22 +87,6 @@ fn llvm_tool(name: &str) -> Result<PathBuf, CampaignError> {
             install: "rustup component add llvm-tools-preview --toolchain nightly".into(),
         })
     }
-}
-
-fn run_checked(cmd: &mut Command, what: &str) -> Result<Vec<u8>, CampaignError> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| CampaignError::ToolMissing {
-        what: format!("{what} ({e})"),
-        install: "see fuzz/README.md".into(),
-    })?;
-    if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let lines: Vec<&str> = text.lines().collect();
-        return Err(CampaignError::Build {
-            status: format!("{what}: {}", out.status),
-            tail: lines[lines.len().saturating_sub(30)..].join("\n"),
-        });
-    }
-    Ok(out.stdout)
 }
 
 /// Measures coverage for `targets` (empty: all) and writes `coverage.json`
