@@ -6,12 +6,19 @@
 
 pub mod atomic;
 pub mod audit;
+pub mod audit_html;
+pub mod bench_compare;
+pub mod bench_report;
+pub mod bench_run;
 pub mod environment;
 pub mod error_kind;
 pub mod fuzz_campaign;
 pub mod fuzz_coverage;
+pub mod fuzz_replay;
 pub mod fuzz_seed;
+pub mod gate;
 pub mod properties;
+pub mod svg_chart;
 pub mod testdata;
 pub mod vault_demo;
 pub mod vault_properties;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use e2eb::atomic::{self, AtomicFile, PathError};
-use e2eb::{audit, properties, vectors};
+use e2eb::{audit, gate, properties, vectors};
 use e2eb_core::backup::{self, Format, crypt15, v2};
 use e2eb_core::key::BackupKey;
 use e2eb_core::proto::Compression;
@@ -45,7 +45,11 @@ enum Command {
     /// Fuzzing: seed corpora, campaigns, coverage, and replay of single inputs.
     #[command(subcommand)]
     Fuzz(FuzzCommand),
-    /// Run the audit: vectors and properties, with findings and a verdict.
+    /// Benchmarks: run the criterion suite with anchors into a report, compare two reports.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Run the audit: vectors, properties, fuzz corpus replay, vault simulation and
+    /// benchmarks, into report.{md,json,html} with findings and a verdict.
     Audit {
         /// Quick depth (what the README's main command runs).
         #[arg(long)]
@@ -62,6 +66,65 @@ enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Leave out the benchmarks (the report says they were not run).
+        #[arg(long)]
+        no_bench: bool,
+    },
+    /// Run the property suites at CI depth; write junit.xml and gate.json.
+    Gate(gate::GateArgs),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Run the criterion suite, the anchors (openssl, wa-crypt-tools, dd) and the
+    /// fleet harness; write reports/runs/bench-NAME/{report.json,report.md,*.svg}.
+    Run {
+        /// Report name (directory bench-NAME).
+        #[arg(long)]
+        name: String,
+        /// Short measurements, one run per process anchor, no 2 GiB KSF.
+        #[arg(long, conflicts_with = "full")]
+        quick: bool,
+        /// Also 1 GiB file-to-file runs of both formats next to dd.
+        #[arg(long)]
+        full: bool,
+        /// Output directory (default reports/runs/bench-NAME).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only criterion benchmarks matching this regular expression.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Concurrent clients in the fleet harness.
+        #[arg(long, default_value_t = 32)]
+        fleet_clients: u64,
+        /// Skip the anchors and file runs (criterion and the fleet only).
+        #[arg(long)]
+        skip_processes: bool,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two reports (report.json files or run directories); exit 1 on
+    /// a regression past the threshold with disjoint 95 % intervals.
+    Compare {
+        /// The base report.
+        base: PathBuf,
+        /// The new report.
+        new: PathBuf,
+        /// Regression threshold in percent of the median time.
+        #[arg(long, default_value_t = 5.0)]
+        threshold: f64,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one program and print its wall time and peak memory as JSON
+    /// (used by `bench run` to measure each process on its own).
+    #[command(hide = true)]
+    Measure {
+        /// The program and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<std::ffi::OsString>,
     },
 }
 
@@ -366,7 +429,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Vectors(v) => vectors_command(v),
         Command::Vault(v) => vault_command(v),
         Command::Fuzz(cmd) => fuzz_command(cmd),
-        Command::Audit { quick, cases, vectors, out, json } => audit_command(quick, cases, &vectors, out, json),
+        Command::Bench(cmd) => bench_command(cmd),
+        Command::Audit { quick, cases, vectors, out, json, no_bench } => {
+            audit_command(quick, cases, &vectors, out, json, no_bench)
+        }
+        Command::Gate(args) => gate_command(&args),
     }
 }
 
@@ -626,38 +693,112 @@ fn vectors_command(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
     }
 }
 
+fn bench_command(cmd: BenchCommand) -> Result<ExitCode, Failure> {
+    use e2eb::{bench_compare, bench_run};
+    match cmd {
+        BenchCommand::Run { name, quick, full, out, filter, fleet_clients, skip_processes, json } => {
+            bench_run::check_name(&name)?;
+            let repo = std::env::current_dir()?;
+            let mode = match (quick, full) {
+                (true, _) => bench_run::Mode::Quick,
+                (_, true) => bench_run::Mode::Full,
+                _ => bench_run::Mode::Standard,
+            };
+            let out = out.unwrap_or_else(|| repo.join("reports/runs").join(format!("bench-{name}")));
+            let opts =
+                bench_run::RunOptions { name, mode, repo, out: out.clone(), filter, fleet_clients, skip_processes };
+            let report = bench_run::run(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} benchmarks, {} anchors, {} file runs",
+                    report.benchmarks.len(),
+                    report.anchors.len(),
+                    report.file_runs.len()
+                );
+                for t in &report.targets {
+                    println!(
+                        "{:<10} {:<60} {}",
+                        e2eb::bench_report::status_word(t.status).trim_matches('*'),
+                        t.description,
+                        t.measured
+                            .map(|m| format!("{m:.2} {} (needs {} {} {})", t.unit, t.comparison, t.required, t.unit))
+                            .unwrap_or_else(|| t.evidence.clone())
+                    );
+                }
+                println!("report written to {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Compare { base, new, threshold, json } => {
+            let c = bench_compare::compare(&bench_compare::load(&base)?, &bench_compare::load(&new)?, threshold);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", bench_compare::to_text(&c));
+            }
+            Ok(if c.regressions > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        BenchCommand::Measure { command } => {
+            let (program, args) = command.split_first().ok_or_else(|| Failure("bench measure: no program".into()))?;
+            let m = bench_run::measure_child(program, args)?;
+            println!("{}", serde_json::to_string(&m)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn gate_command(args: &gate::GateArgs) -> Result<ExitCode, Failure> {
+    let report = gate::run(args)?;
+    if args.json {
+        print!("{}", gate::to_json(&report)?);
+    } else {
+        print!("{}", gate::to_human(&report));
+    }
+    Ok(if gate::exit_code(&report) == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 fn audit_command(
     quick: bool,
     cases: Option<u32>,
     vector_dir: &Path,
     out: Option<PathBuf>,
     as_json: bool,
+    no_bench: bool,
 ) -> Result<ExitCode, Failure> {
-    let cases = cases.unwrap_or(if quick { 16 } else { properties::cases_from_env(128) });
-    let steps = (properties::all().len() + e2eb::vault_properties::all().len()) as u64 + 1;
+    let repo = std::env::current_dir()?;
+    let opts = audit::AuditOptions {
+        quick,
+        cases: cases.unwrap_or(if quick { 16 } else { properties::cases_from_env(128) }),
+        vector_dir: vector_dir.to_path_buf(),
+        out: out.unwrap_or_else(|| audit::default_out(&repo)),
+        repo,
+        sim_runs: if quick { 4 } else { 24 },
+        bench: !no_bench,
+    };
+    std::fs::create_dir_all(&opts.out).map_err(|e| PathError::new(&opts.out, e))?;
+    let steps =
+        (properties::all().len() + e2eb::vault_properties::all().len() + e2eb_core::fuzzing::TARGETS.len()) as u64 + 5;
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(steps) } else { ProgressBar::hidden() };
-    if let Ok(style) = ProgressStyle::with_template("audit [{bar:30}] {pos}/{len} {msg}") {
+    if let Ok(style) = ProgressStyle::with_template("audit [{bar:30}] {pos}/{len} {elapsed} {msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
-    let report = audit::run(vector_dir, cases, &mut |step| {
+    let report = audit::run(&opts, &mut |step| {
         bar.set_message(step.to_owned());
         bar.inc(1);
     });
     bar.finish_and_clear();
-    let dir = out.unwrap_or_else(|| {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        PathBuf::from(format!("reports/runs/audit-{secs}"))
-    });
-    std::fs::create_dir_all(&dir).map_err(|e| PathError::new(&dir, e))?;
     let md = audit::to_markdown(&report);
     let js = serde_json::to_string_pretty(&report)?;
-    atomic::write(&dir.join("report.md"), md.as_bytes(), false)?;
-    atomic::write(&dir.join("report.json"), js.as_bytes(), false)?;
+    atomic::write(&opts.out.join("report.md"), md.as_bytes(), false)?;
+    atomic::write(&opts.out.join("report.json"), js.as_bytes(), false)?;
+    atomic::write(&opts.out.join("report.html"), e2eb::audit_html::to_html(&report).as_bytes(), false)?;
     if as_json {
         println!("{js}");
     } else {
         print!("{md}");
-        println!("\nreport written to {}", dir.display());
+        println!("\nreport written to {}/report.{{md,json,html}}", opts.out.display());
     }
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -889,15 +1030,10 @@ fn fuzz_command(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
             let mut failed = 0usize;
             for f in &files {
                 let data = std::fs::read(f).map_err(|e| PathError::new(f, e))?;
-                match std::panic::catch_unwind(|| e2eb_core::fuzzing::run(&target, &data)) {
-                    Ok(_) => println!("ok      {}", f.display()),
-                    Err(e) => {
+                match e2eb::fuzz_replay::run_input(&target, &data) {
+                    Ok(()) => println!("ok      {}", f.display()),
+                    Err(msg) => {
                         failed += 1;
-                        let msg = e
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                            .unwrap_or_default();
                         println!("FAILED  {}: {}", f.display(), msg.lines().next().unwrap_or_default());
                     }
                 }

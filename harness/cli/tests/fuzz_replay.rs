@@ -19,49 +19,20 @@
 // Test code: a failed read or a missing seed should stop the test loudly.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use e2eb_core::fuzzing::{self, TARGETS};
+use e2eb_core::fuzzing::TARGETS;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
 }
 
-/// Regular files of `dir`, sorted; none when it does not exist.
-fn inputs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
-        .collect();
-    files.sort();
-    files
-}
+use e2eb::fuzz_replay::inputs;
 
 fn replay(target: &str) {
-    let corpus = inputs(&fuzz_dir().join("corpus").join(target));
-    assert!(!corpus.is_empty(), "fuzz/corpus/{target}/ has no seed: run `cargo run -p e2eb -- fuzz seed`");
-    let regressions = inputs(&fuzz_dir().join("regressions").join(target));
-    let mut failures = Vec::new();
-    for path in corpus.iter().chain(&regressions) {
-        let data = std::fs::read(path).unwrap();
-        let outcome = catch_unwind(AssertUnwindSafe(|| fuzzing::run(target, &data)));
-        match outcome {
-            Ok(true) => {}
-            Ok(false) => panic!("no entry point for target {target}"),
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default();
-                failures.push(format!("{}: {msg}", path.display()));
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{target}: {} input(s) fail:\n{}", failures.len(), failures.join("\n"));
+    let r = e2eb::fuzz_replay::replay_target(&fuzz_dir(), target);
+    assert!(r.corpus > 0, "fuzz/corpus/{target}/ has no seed: run `cargo run -p e2eb -- fuzz seed`");
+    assert!(r.failures.is_empty(), "{target}: {} input(s) fail:\n{}", r.failures.len(), r.failures.join("\n"));
 }
 
 macro_rules! replay_tests {
