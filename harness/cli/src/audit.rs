@@ -240,7 +240,7 @@ pub fn run(opts: &AuditOptions, on_step: &mut dyn FnMut(&str)) -> AuditReport {
             repo: opts.repo.clone(),
             out: opts.out.join("bench"),
             filter: None,
-            fleet_clients: 32,
+            fleet_clients: 16,
             skip_processes: false,
         };
         match bench_run::run(&bench_opts) {

@@ -140,3 +140,59 @@ fn a_leader_restarted_from_an_old_disk_does_not_resume_with_a_stale_log() {
         assert!(now < before, "charged attempts came back: {before} -> {now}");
     }
 }
+
+#[test]
+fn concurrent_clients_are_served_together_and_the_limit_still_holds() {
+    const CLIENTS: usize = 8;
+    const LIMIT: u32 = 5;
+    // The handle is what client threads share.
+    fn shareable<T: Send + Sync + Copy>(_: T) {}
+
+    let dir = tmp();
+    let mut f = fleet(dir.path(), LIMIT);
+    let k = BackupKey::generate().unwrap();
+    let owners: Vec<VaultClient> =
+        (0..CLIENTS).map(|i| VaultClient::new(format!("owner-{i}").as_bytes(), &f.public_key())).collect();
+    for c in &owners {
+        register(&mut f, c, b"pw", &k).unwrap();
+    }
+    let victim = VaultClient::new(b"victim", &f.public_key());
+    register(&mut f, &victim, b"pw", &k).unwrap();
+
+    let handle = f.handle();
+    shareable(handle);
+    let ke2_answers = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for c in &owners {
+            let (victim, k, ke2_answers) = (&victim, &k, &ke2_answers);
+            s.spawn(move || {
+                for _ in 0..3 {
+                    // Its own account: every recovery succeeds.
+                    let (login, req) = c.login_start(&mut OsRng, b"pw").unwrap();
+                    let ke2 = handle.submit(req, PATIENCE);
+                    let (waiting, ke3) = login.finish(&mut OsRng, b"pw", &ke2).unwrap();
+                    assert_eq!(&waiting.open(&handle.submit(ke3, PATIENCE)).unwrap(), k);
+                    // A guess at the shared victim, from every thread at once.
+                    let (login, req) = victim.login_start(&mut OsRng, b"guess").unwrap();
+                    let ke2 = handle.submit(req, PATIENCE);
+                    if matches!(ke2.body, Some(reply::Body::Ke2(_))) {
+                        ke2_answers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        assert!(matches!(login.finish(&mut OsRng, b"guess", &ke2), Err(ClientError::WrongPassword)));
+                    }
+                }
+            });
+        }
+    });
+    // 24 concurrent guesses: never more password verifications than the
+    // limit (fewer when guesses charged in the same entry as the one that
+    // erased the record find it gone), and the record is erased everywhere.
+    let answered = ke2_answers.into_inner();
+    assert!(answered <= LIMIT, "{answered} KE2 answers for the victim (limit {LIMIT})");
+    assert!(matches!(recover(&mut f, &victim, b"pw"), Err(ClientError::Locked)));
+    assert!(f.wait_replicated(Duration::from_secs(5)));
+    for i in f.up_sites() {
+        let r = f.record(i, b"victim").unwrap();
+        assert!(r.locked && r.wrapped_key.is_empty(), "site {i}: {r:?}");
+        assert_eq!(f.record(i, b"owner-0").unwrap().attempts_left, LIMIT, "site {i}");
+    }
+}

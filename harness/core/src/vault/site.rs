@@ -14,6 +14,7 @@
 //!   command carries the version the check saw, so a race cannot slip past.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -41,6 +42,13 @@ pub trait Ledger {
     /// Commits `cmd` durably (on a majority, for a fleet) and returns what
     /// applying it did. An error means the change may not be committed.
     fn commit(&mut self, cmd: Command) -> Result<Outcome, String>;
+    /// Makes what [`Ledger::record`] reads next current (linearizable): for
+    /// a fleet, a read barrier confirming leadership with a majority. The
+    /// site calls it before an answer that rests on a read alone, with no
+    /// commit after it. A single store is always current.
+    fn fresh(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 struct Pending {
@@ -50,21 +58,38 @@ struct Pending {
     login: ServerLogin<Suite>,
 }
 
-/// The vault handler of one site.
+/// Logins awaiting KE3, in arrival order.
+#[derive(Default)]
+struct Logins {
+    pending: BTreeMap<u64, Pending>,
+    order: VecDeque<u64>,
+    next_login: u64,
+}
+
+/// The vault handler of one site. [`Site::serve`] takes `&self`, so one site
+/// can serve many requests at once (a fleet's leader does); the logins it
+/// remembers and a replaced RNG sit behind locks held only briefly.
 pub struct Site {
     setup: ServerSetup<Suite>,
     limit: u32,
     default_profile: KsfProfile,
-    pending: BTreeMap<u64, Pending>,
-    order: VecDeque<u64>,
-    next_login: u64,
-    rng: Box<dyn CryptoRngCore + Send>,
+    logins: Mutex<Logins>,
+    /// `None`: the OS RNG, used without a lock.
+    rng: Option<Mutex<Box<dyn CryptoRngCore + Send>>>,
 }
 
 impl core::fmt::Debug for Site {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Site").field("limit", &self.limit).field("pending", &self.pending.len()).finish_non_exhaustive()
+        f.debug_struct("Site")
+            .field("limit", &self.limit)
+            .field("pending", &lock(&self.logins).pending.len())
+            .finish_non_exhaustive()
     }
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a panic elsewhere already failed the run; keep the data.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// SHA-256 of an owner token, as stored.
@@ -84,22 +109,24 @@ fn server_params() -> ServerLoginParameters<'static, 'static> {
 impl Site {
     /// A site with the fleet's OPAQUE keys and an attempt limit.
     pub fn new(setup: ServerSetup<Suite>, limit: u32) -> Self {
-        Self {
-            setup,
-            limit,
-            default_profile: KsfProfile::Moderate,
-            pending: BTreeMap::new(),
-            order: VecDeque::new(),
-            next_login: rand_core::RngCore::next_u64(&mut OsRng) >> 16,
-            rng: Box::new(OsRng),
-        }
+        let logins = Logins { next_login: rand_core::RngCore::next_u64(&mut OsRng) >> 16, ..Logins::default() };
+        Self { setup, limit, default_profile: KsfProfile::Moderate, logins: Mutex::new(logins), rng: None }
     }
 
     /// Replaces the OS RNG (for reproducible transcripts and simulations only).
     pub fn with_rng(mut self, mut rng: Box<dyn CryptoRngCore + Send>) -> Self {
-        self.next_login = rng.next_u64() >> 16;
-        self.rng = rng;
+        lock(&self.logins).next_login = rng.next_u64() >> 16;
+        self.rng = Some(Mutex::new(rng));
         self
+    }
+
+    /// Runs `f` with the site's RNG: the OS RNG without any lock, or the
+    /// replaced one under its lock (draws stay in order).
+    fn with_site_rng<T>(&self, f: impl FnOnce(&mut dyn CryptoRngCore) -> T) -> T {
+        match &self.rng {
+            Some(rng) => f(&mut **lock(rng)),
+            None => f(&mut OsRng),
+        }
     }
 
     /// Sets the KSF profile shown to unknown accounts (the fleet's usual one),
@@ -121,9 +148,14 @@ impl Site {
 
     /// Handles an encoded request and returns the encoded reply.
     pub fn handle_bytes(&mut self, ledger: &mut dyn Ledger, bytes: &[u8]) -> Vec<u8> {
+        self.serve_bytes(ledger, bytes)
+    }
+
+    /// [`Site::handle_bytes`] through a shared reference.
+    pub fn serve_bytes(&self, ledger: &mut dyn Ledger, bytes: &[u8]) -> Vec<u8> {
         use prost::Message;
         let reply = match wire::decode_request(bytes) {
-            Ok(req) => self.handle(ledger, req),
+            Ok(req) => self.serve(ledger, req),
             Err(e) => wire::error(ErrorCode::BadRequest, &e.to_string()),
         };
         reply.encode_to_vec()
@@ -131,6 +163,12 @@ impl Site {
 
     /// Handles a decoded request.
     pub fn handle(&mut self, ledger: &mut dyn Ledger, req: Request) -> Reply {
+        self.serve(ledger, req)
+    }
+
+    /// Handles a decoded request through a shared reference: several
+    /// requests may be served at once, each with its own ledger handle.
+    pub fn serve(&self, ledger: &mut dyn Ledger, req: Request) -> Reply {
         let account = req.account;
         match req.body {
             Some(request::Body::RegisterStart(m)) => self.register_start(&account, &m.registration_request),
@@ -156,12 +194,16 @@ impl Site {
         token.is_some_and(|t| bool::from(owner_hash(t).ct_eq(record.owner_hash.as_slice())))
     }
 
-    fn register_finish(&mut self, ledger: &mut dyn Ledger, account: &[u8], m: wire::RegisterFinish) -> Reply {
+    fn register_finish(&self, ledger: &mut dyn Ledger, account: &[u8], m: wire::RegisterFinish) -> Reply {
         if RegistrationUpload::<Suite>::deserialize(&m.registration_upload).is_err() {
             return wire::error(ErrorCode::BadRequest, "RegistrationUpload does not decode");
         }
         if m.owner_token_hash.len() != 32 || m.wrapped_key.len() != 12 + 32 + 16 {
             return wire::error(ErrorCode::BadRequest, "owner token hash or wrapped key has the wrong length");
+        }
+        // The owner check may refuse without committing: read current state.
+        if let Err(e) = ledger.fresh() {
+            return wire::error(ErrorCode::Unavailable, &e);
         }
         let current = ledger.record(account);
         if let Some(rec) = current.as_ref().filter(|r| r.exists())
@@ -188,26 +230,33 @@ impl Site {
         }
     }
 
-    fn remember(&mut self, pending: Pending) -> u64 {
-        self.next_login = self.next_login.wrapping_add(1);
-        let id = self.next_login;
-        self.pending.insert(id, pending);
-        self.order.push_back(id);
-        while self.order.len() > MAX_PENDING_LOGINS {
-            if let Some(old) = self.order.pop_front() {
-                self.pending.remove(&old);
+    fn remember(&self, pending: Pending) -> u64 {
+        let mut l = lock(&self.logins);
+        l.next_login = l.next_login.wrapping_add(1);
+        let id = l.next_login;
+        l.pending.insert(id, pending);
+        l.order.push_back(id);
+        while l.order.len() > MAX_PENDING_LOGINS {
+            if let Some(old) = l.order.pop_front() {
+                l.pending.remove(&old);
             }
         }
         id
     }
 
-    fn login_start(&mut self, ledger: &mut dyn Ledger, account: &[u8], ke1: &[u8]) -> Reply {
+    fn login_start(&self, ledger: &mut dyn Ledger, account: &[u8], ke1: &[u8]) -> Reply {
         let Ok(request) = CredentialRequest::<Suite>::deserialize(ke1) else {
             return wire::error(ErrorCode::BadRequest, "KE1 does not decode");
         };
-        let current = ledger.record(account);
-        if current.as_ref().is_some_and(|r| r.locked) {
-            return wire::reply(reply::Body::Locked(true));
+        // "Locked" is answered from a read alone: make sure it is current
+        // (a lagging replica might still show a record deleted since).
+        if ledger.record(account).is_some_and(|r| r.locked) {
+            if let Err(e) = ledger.fresh() {
+                return wire::error(ErrorCode::Unavailable, &e);
+            }
+            if ledger.record(account).is_some_and(|r| r.locked) {
+                return wire::reply(reply::Body::Locked(true));
+            }
         }
         // Charge first, durably: no KE2 leaves before the attempt is counted.
         let outcome = match ledger.commit(command(account, Op::Charge(true))) {
@@ -217,6 +266,12 @@ impl Site {
         let (record, version, profile) = match (outcome, ledger.record(account)) {
             (Outcome::Locked, _) => return wire::reply(reply::Body::Locked(true)),
             (Outcome::Charged { version, .. }, Some(rec)) => {
+                // Served concurrently, a later change (a re-registration) may
+                // already be applied: never answer from a record this charge
+                // was not counted against.
+                if rec.version != version || !rec.exists() || rec.locked {
+                    return wire::error(ErrorCode::Conflict, "the record changed during the login; retry");
+                }
                 let Ok(file) = ServerRegistration::<Suite>::deserialize(&rec.opaque_record) else {
                     return wire::error(ErrorCode::Unspecified, "stored record does not decode");
                 };
@@ -226,8 +281,9 @@ impl Site {
             (Outcome::NoRecord, _) => (None, None, self.default_profile),
             (other, _) => return wire::error(ErrorCode::Conflict, &format!("unexpected outcome {other:?}")),
         };
-        let mut rng: &mut dyn CryptoRngCore = &mut *self.rng;
-        let started = ServerLogin::start(&mut rng, &self.setup, record, request, account, server_params());
+        let started = self.with_site_rng(|mut rng| {
+            ServerLogin::start(&mut rng, &self.setup, record, request, account, server_params())
+        });
         let Ok(started) = started else {
             return wire::error(ErrorCode::BadRequest, "KE1 rejected");
         };
@@ -236,12 +292,21 @@ impl Site {
         wire::reply(reply::Body::Ke2(Ke2Reply { login_id, ke2, ksf_profile: profile.code() }))
     }
 
-    fn login_finish(&mut self, ledger: &mut dyn Ledger, account: &[u8], login_id: u64, ke3: &[u8]) -> Reply {
-        let pending = match self.pending.get(&login_id) {
-            Some(p) if p.account == account => self.pending.remove(&login_id),
-            _ => None,
+    fn login_finish(&self, ledger: &mut dyn Ledger, account: &[u8], login_id: u64, ke3: &[u8]) -> Reply {
+        let pending = {
+            let mut l = lock(&self.logins);
+            match l.pending.get(&login_id) {
+                Some(p) if p.account == account => l.pending.remove(&login_id),
+                _ => None,
+            }
         };
         let Some(pending) = pending else {
+            // Answered from this site's memory alone: first make sure it is
+            // still the one serving (a deposed leader must not turn a login
+            // in progress at the new leader away).
+            if let Err(e) = ledger.fresh() {
+                return wire::error(ErrorCode::Unavailable, &e);
+            }
             return wire::error(ErrorCode::UnknownLogin, "unknown login id (expired or served by another site)");
         };
         let Ok(fin) = CredentialFinalization::<Suite>::deserialize(ke3) else {
@@ -259,7 +324,7 @@ impl Site {
                     return wire::error(ErrorCode::Unspecified, "release key");
                 };
                 let mut nonce = [0u8; 12];
-                self.rng.fill_bytes(&mut nonce);
+                self.with_site_rng(|rng| rng.fill_bytes(&mut nonce));
                 let mut sealed = rec.wrapped_key.clone();
                 match cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), account, &mut sealed) {
                     Ok(tag) => {
@@ -277,7 +342,7 @@ impl Site {
         }
     }
 
-    fn fail(&mut self, ledger: &mut dyn Ledger, account: &[u8]) -> Reply {
+    fn fail(&self, ledger: &mut dyn Ledger, account: &[u8]) -> Reply {
         match ledger.commit(command(account, Op::Failure(true))) {
             Ok(Outcome::Locked) => wire::reply(reply::Body::Locked(true)),
             Ok(_) => wire::reply(reply::Body::LoginFailed(true)),
@@ -285,7 +350,11 @@ impl Site {
         }
     }
 
-    fn delete(&mut self, ledger: &mut dyn Ledger, account: &[u8], token: &[u8]) -> Reply {
+    fn delete(&self, ledger: &mut dyn Ledger, account: &[u8], token: &[u8]) -> Reply {
+        // "No record" and "wrong token" are answered from a read alone.
+        if let Err(e) = ledger.fresh() {
+            return wire::error(ErrorCode::Unavailable, &e);
+        }
         let Some(rec) = ledger.record(account).filter(|r| r.exists()) else {
             return wire::error(ErrorCode::NoRecord, "no record for this account");
         };
