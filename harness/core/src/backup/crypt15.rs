@@ -12,22 +12,30 @@
 //! rest, and by whether the plaintext starts with a zlib header.
 //!
 //! Encryption and decryption stream with buffers of fixed size, so memory
-//! stays constant whatever the file size. Decryption writes plaintext before
-//! the tag is checked; on any error the caller must discard the output (the
-//! CLI writes to a temporary file and renames only on success).
+//! stays constant whatever the file size (`DESIGN.md` §9: ≤ 64 MiB). Files
+//! of more than a buffer are processed in pipelines for speed (§9): encryption
+//! compresses on all cores ([`super::parallel_deflate`]) while this thread
+//! encrypts, hashes and writes; decryption runs MD5 and GCM on a second
+//! thread while this one inflates and writes. Smaller files stay on the
+//! calling thread and come out byte for byte as before. Decryption writes
+//! plaintext before the tag is checked; on any error the caller must discard
+//! the output (the CLI writes to a temporary file and renames only on
+//! success).
 //!
 //! Finding: the prefix is **not authenticated**: GCM has no AAD and the MD5 is
 //! unkeyed, so anyone can edit it (app version, feature flags, passkey
 //! metadata) and fix up the MD5. The harness demonstrates this.
 
 use std::io::{self, Read, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 use md5::{Digest, Md5};
 use prost::Message;
 use thiserror::Error;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
+use super::parallel_deflate::{self, CompressFailed};
 use crate::gcm_stream::{GcmStream, MessageTooLong, TAG_LEN};
 use crate::io_util::{ScratchBuf, read_full, read_growing};
 use crate::kdf;
@@ -48,6 +56,9 @@ pub const ZLIB_LEVEL: u32 = 1;
 const IO_BUF: usize = 256 * 1024;
 /// Inflate output buffer (per call to zlib; the stream's size does not matter).
 const INFLATE_BUF: usize = 64 * 1024;
+/// Inflate output buffer for a body of more than one read buffer: plaintext
+/// goes out in writes large enough to bypass the caller's buffering.
+const LARGE_INFLATE_BUF: usize = 1024 * 1024;
 
 /// Which of the two crypt15 layouts a file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +170,12 @@ pub enum EncryptError {
     /// Reading or writing failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+}
+
+impl From<CompressFailed> for EncryptError {
+    fn from(e: CompressFailed) -> Self {
+        Self::Compress(e.0)
+    }
 }
 
 /// Why crypt15 decryption failed.
@@ -305,6 +322,10 @@ impl<W: Write + ?Sized> Md5Writer<'_, W> {
 }
 
 /// Encrypts `reader` into `writer` as crypt15. Returns the plaintext length.
+///
+/// A single-file payload is compressed on all cores ([`parallel_deflate`]);
+/// this thread encrypts, hashes and writes the compressed stream in order
+/// while later blocks are still being compressed (`DESIGN.md` §9).
 pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     key: &BackupKey,
     options: &EncryptOptions,
@@ -321,57 +342,33 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     let mut out = Md5Writer { inner: writer, md5: Md5::new() };
     out.put(&encode_prefix(&iv, &options.metadata))?;
 
-    // Both buffers are sized by the first read: a short input costs a short
-    // buffer, a long one settles at IO_BUF.
-    let mut input = Vec::new();
-    let mut staged = Vec::new();
-    let mut total = 0u64;
-    let mut deflate = match options.variant {
-        Variant::SingleFile => Some(Compress::new(flate2::Compression::new(ZLIB_LEVEL), true)),
-        Variant::MultiFile => None,
-    };
-    loop {
-        let n = read_growing(reader, &mut input, 0, IO_BUF)?;
-        total += n as u64;
-        let last = n < IO_BUF;
-        if deflate.is_some() && staged.is_empty() {
-            // Level 1 rarely expands by more than an eighth; when it does, the loop below just goes round again.
-            staged = vec![0u8; (n + n / 8 + 64).min(IO_BUF + IO_BUF / 8)];
+    let total = match options.variant {
+        Variant::SingleFile => {
+            let mut seal = |piece: &mut [u8]| -> Result<(), EncryptError> {
+                gcm.encrypt(piece)?;
+                out.put(piece)?;
+                Ok(())
+            };
+            parallel_deflate::compress_stream(reader, ZLIB_LEVEL, &mut seal, progress)?
         }
-        match deflate.as_mut() {
-            None => {
+        Variant::MultiFile => {
+            // Stored as is: the buffer is sized by the first read, so a short
+            // input costs a short buffer, a long one settles at IO_BUF.
+            let mut input = Zeroizing::new(Vec::new());
+            let mut total = 0u64;
+            loop {
+                let n = read_growing(reader, &mut input, 0, IO_BUF)?;
+                total += n as u64;
                 let chunk = &mut input[..n];
                 gcm.encrypt(chunk)?;
                 out.put(chunk)?;
-            }
-            Some(z) => {
-                let mut consumed = 0usize;
-                loop {
-                    let flush = if last { FlushCompress::Finish } else { FlushCompress::None };
-                    let (in_before, out_before) = (z.total_in(), z.total_out());
-                    let status = z
-                        .compress(&input[consumed..n], &mut staged, flush)
-                        .map_err(|e| EncryptError::Compress(e.to_string()))?;
-                    consumed += (z.total_in() - in_before) as usize;
-                    let produced = (z.total_out() - out_before) as usize;
-                    let chunk = &mut staged[..produced];
-                    gcm.encrypt(chunk)?;
-                    out.put(chunk)?;
-                    let done =
-                        if last { status == Status::StreamEnd } else { consumed == n && produced < staged.len() };
-                    if done {
-                        break;
-                    }
+                progress(total);
+                if n < IO_BUF {
+                    break total;
                 }
             }
         }
-        progress(total);
-        if last {
-            break;
-        }
-    }
-    input.zeroize();
-    staged.zeroize();
+    };
     let tag = gcm.finalize();
     out.put(&tag)?;
     if options.variant == Variant::SingleFile {
@@ -394,6 +391,8 @@ struct PayloadWriter<'a, W: ?Sized> {
     out: &'a mut W,
     /// Inflate output; allocated when the payload turns out to be zlib.
     scratch: Option<ScratchBuf>,
+    /// Size of `scratch` when it is allocated.
+    scratch_len: usize,
     first: Vec<u8>,
     written: u64,
     trailing: u64,
@@ -414,7 +413,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                 return Ok(());
             }
             self.sink = if looks_like_zlib(&self.first) {
-                self.scratch = Some(ScratchBuf::new(INFLATE_BUF));
+                self.scratch = Some(ScratchBuf::new(self.scratch_len));
                 Sink::Inflate { z: Box::new(Decompress::new(true)), ended: false, failed: None }
             } else {
                 Sink::Raw
@@ -442,7 +441,8 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
                     self.trailing += data.len() as u64;
                     return Ok(());
                 }
-                let scratch = self.scratch.get_or_insert_with(|| ScratchBuf::new(INFLATE_BUF));
+                let len = self.scratch_len;
+                let scratch = self.scratch.get_or_insert_with(|| ScratchBuf::new(len));
                 let mut consumed = 0usize;
                 while consumed < data.len() {
                     let (ib, ob) = (z.total_in(), z.total_out());
@@ -500,8 +500,49 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
     }
 }
 
+/// Ciphertext bytes per buffer when decrypting a large body.
+const BODY_BUF: usize = 1024 * 1024;
+/// Buffers circulating between the reading thread and the cipher thread.
+const BODY_BUFS: usize = 4;
+/// The last 32 bytes are held back: they are tag and MD5, or (multi-file)
+/// 16 bytes of ciphertext and the tag; only the end of the file tells.
+const HOLD: usize = TAG_LEN + MD5_LEN;
+
+/// MD5 and GCM over the encrypted body, fed in order.
+struct BodyOpener {
+    md5: Md5,
+    gcm: GcmStream,
+}
+
+impl BodyOpener {
+    fn open(&mut self, chunk: &mut [u8]) -> Result<(), MessageTooLong> {
+        self.md5.update(&*chunk);
+        self.gcm.decrypt(chunk)
+    }
+}
+
+/// The held-back end of the body read so far.
+#[derive(Default)]
+struct Tail {
+    bytes: [u8; HOLD],
+    len: usize,
+}
+
+impl Tail {
+    fn set(&mut self, bytes: &[u8]) {
+        self.bytes[..bytes.len()].copy_from_slice(bytes);
+        self.len = bytes.len();
+    }
+}
+
+type Opened = Result<(Zeroizing<Vec<u8>>, usize), MessageTooLong>;
+
 /// Decrypts a crypt15 stream into `writer`. The output is unauthenticated
 /// until this returns `Ok`: on error, discard whatever was written.
+///
+/// A body larger than one buffer is decrypted in a pipeline (`DESIGN.md`
+/// §9): a second thread runs MD5 and GCM over buffer N + 1 while this one
+/// inflates and writes buffer N. Inflation itself is serial.
 pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     key: &BackupKey,
     reader: &mut R,
@@ -510,69 +551,331 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
 ) -> Result<DecryptSummary, DecryptError> {
     let (header, raw_prefix) = read_header(reader)?;
     let body_key = kdf::backup_encryption_key(key);
-    let Ok(mut gcm) = GcmStream::new(body_key.expose_secret(), &header.iv) else {
+    let Ok(gcm) = GcmStream::new(body_key.expose_secret(), &header.iv) else {
         unreachable!("parse_header only accepts 16-byte IVs")
     };
     let mut md5 = Md5::new();
     md5.update(&raw_prefix);
-
-    const HOLD: usize = TAG_LEN + MD5_LEN;
-    // The last 32 bytes are held back: they are tag and MD5, or (multi-file)
-    // 16 bytes of ciphertext and the tag; only the end of the file tells.
-    let limit = IO_BUF + HOLD;
-    let mut buf = Vec::new();
-    let mut held = 0usize;
-    let mut body_len = 0u64;
+    let mut opener = BodyOpener { md5, gcm };
     let mut payload = PayloadWriter {
         sink: Sink::Undecided,
         out: writer,
         scratch: None,
+        scratch_len: INFLATE_BUF,
         first: Vec::with_capacity(2),
         written: 0,
         trailing: 0,
     };
-    loop {
-        let avail = read_growing(reader, &mut buf, held, limit)?;
-        let n = avail - held;
-        body_len += n as u64;
-        if avail > HOLD {
-            let ready = avail - HOLD;
-            let chunk = &mut buf[..ready];
-            md5.update(&*chunk);
-            gcm.decrypt(chunk)?;
-            payload.push(chunk)?;
-            buf.copy_within(ready..avail, 0);
-            held = HOLD;
-        } else {
-            held = avail;
-        }
-        progress(raw_prefix.len() as u64 + body_len);
-        if avail < limit {
-            break;
-        }
+    let base = raw_prefix.len() as u64;
+
+    // The first buffer grows with what is read, so a short file costs a
+    // short buffer and no thread.
+    let mut first = Zeroizing::new(Vec::new());
+    let avail = read_growing(reader, &mut first, 0, BODY_BUF + HOLD)?;
+    let mut body_len = avail as u64;
+    progress(base + body_len);
+    let mut tail = Tail::default();
+    if avail < BODY_BUF + HOLD {
+        let ready = avail.saturating_sub(HOLD);
+        opener.open(&mut first[..ready])?;
+        payload.push(&first[..ready])?;
+        tail.set(&first[ready..avail]);
+    } else {
+        payload.scratch_len = LARGE_INFLATE_BUF;
+        let ticks = &mut |n: u64| {
+            body_len += n;
+            progress(base + body_len);
+        };
+        (opener, tail) = open_pipelined(reader, opener, first, &mut payload, ticks)?;
     }
+
+    let held = tail.len;
     if held < TAG_LEN {
         return Err(DecryptError::Truncated { found: body_len });
     }
-    let tail = &mut buf[..held];
+    let BodyOpener { mut md5, mut gcm } = opener;
+    let end = &mut tail.bytes[..held];
     let md5_intact = held == HOLD && {
-        md5.update(&tail[..TAG_LEN]);
+        md5.update(&end[..TAG_LEN]);
         let digest = md5.finalize();
-        bool::from(subtle::ConstantTimeEq::ct_eq(digest.as_slice(), &tail[TAG_LEN..]))
+        bool::from(subtle::ConstantTimeEq::ct_eq(digest.as_slice(), &end[TAG_LEN..]))
     };
     let (variant, authentic) = if md5_intact {
-        (Variant::SingleFile, gcm.verify(&tail[..TAG_LEN]))
+        (Variant::SingleFile, gcm.verify(&end[..TAG_LEN]))
     } else {
-        let (ct, tag) = tail.split_at_mut(held - TAG_LEN);
+        let (ct, tag) = end.split_at_mut(held - TAG_LEN);
         gcm.decrypt(ct)?;
         payload.push(ct)?;
         (Variant::MultiFile, gcm.verify(tag))
     };
-    buf.zeroize();
+    tail.bytes.zeroize();
     if !authentic {
         return Err(if md5_intact { DecryptError::WrongKey } else { DecryptError::AuthenticationFailed });
     }
     let trailer = if md5_intact { HOLD } else { TAG_LEN };
     let (compressed, plaintext_len) = payload.finish()?;
     Ok(DecryptSummary { variant, compressed, plaintext_len, ciphertext_len: body_len - trailer as u64 })
+}
+
+/// Decrypts the rest of a body whose first buffer, `first`, is full: a
+/// cipher thread opens buffers in order while this thread reads the next
+/// ones and inflates and writes the opened ones. Returns the opener (for the
+/// tag and MD5) and the held-back end. `ticks` gets the body bytes read
+/// after `first`.
+fn open_pipelined<R: Read + ?Sized, W: Write + ?Sized>(
+    reader: &mut R,
+    opener: BodyOpener,
+    first: Zeroizing<Vec<u8>>,
+    payload: &mut PayloadWriter<'_, W>,
+    ticks: &mut dyn FnMut(u64),
+) -> Result<(BodyOpener, Tail), DecryptError> {
+    std::thread::scope(|scope| {
+        // Both channels hold every buffer, so no send ever blocks.
+        let (work_tx, work_rx) = sync_channel::<(Zeroizing<Vec<u8>>, usize)>(BODY_BUFS);
+        let (done_tx, done_rx) = sync_channel::<Opened>(BODY_BUFS);
+        let cipher = std::thread::Builder::new().name("crypt15-open".to_owned()).spawn_scoped(scope, move || {
+            let mut opener = opener;
+            for (mut buf, n) in work_rx {
+                let opened = opener.open(&mut buf[..n]).map(|()| (buf, n));
+                let failed = opened.is_err();
+                if done_tx.send(opened).is_err() || failed {
+                    break;
+                }
+            }
+            opener
+        })?;
+        // `feed` owns the sender: however it ends, the cipher thread's loop
+        // ends too, so the join below cannot hang.
+        let fed = feed(reader, first, work_tx, done_rx, payload, ticks);
+        let opener = cipher.join().map_err(|_| io::Error::other("the crypt15 decryption thread panicked"))?;
+        Ok((opener, fed?))
+    })
+}
+
+fn feed<R: Read + ?Sized, W: Write + ?Sized>(
+    reader: &mut R,
+    first: Zeroizing<Vec<u8>>,
+    work_tx: SyncSender<(Zeroizing<Vec<u8>>, usize)>,
+    done_rx: Receiver<Opened>,
+    payload: &mut PayloadWriter<'_, W>,
+    ticks: &mut dyn FnMut(u64),
+) -> Result<Tail, DecryptError> {
+    let stopped = || DecryptError::Io(io::Error::other("the crypt15 decryption thread stopped"));
+    let size = BODY_BUF + HOLD;
+    let mut tail = Tail::default();
+    let mut spare: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let mut allocated = 1usize;
+    let mut in_flight = 0usize;
+    let mut filled = Some((first, size));
+    let mut eof = false;
+    loop {
+        if let Some((buf, avail)) = filled.take() {
+            eof = avail < size;
+            if avail > HOLD {
+                let ready = avail - HOLD;
+                tail.set(&buf[ready..avail]);
+                work_tx.send((buf, ready)).map_err(|_| stopped())?;
+                in_flight += 1;
+            } else {
+                tail.set(&buf[..avail]);
+                spare.push(buf);
+            }
+        }
+        // Keep the cipher thread supplied first; inflate when every buffer is out.
+        if !eof && (!spare.is_empty() || allocated < BODY_BUFS) {
+            let mut buf = match spare.pop() {
+                Some(buf) => buf,
+                None => {
+                    allocated += 1;
+                    Zeroizing::new(vec![0u8; size])
+                }
+            };
+            buf[..tail.len].copy_from_slice(&tail.bytes[..tail.len]);
+            let n = read_full(reader, &mut buf[tail.len..])?;
+            ticks(n as u64);
+            filled = Some((buf, tail.len + n));
+            continue;
+        }
+        if in_flight == 0 {
+            return Ok(tail);
+        }
+        let (buf, n) = done_rx.recv().map_err(|_| stopped())??;
+        in_flight -= 1;
+        payload.push(&buf[..n])?;
+        spare.push(buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Files larger than one buffer take the pipelined paths (parallel
+    //! compression, a cipher thread); these check them against an
+    //! independent reading and on every failure they must report.
+
+    use super::*;
+    use aes_gcm::aead::AeadInPlace;
+    use aes_gcm::aes::Aes256;
+    use aes_gcm::aes::cipher::consts::U16;
+    use aes_gcm::{AesGcm, KeyInit};
+
+    /// Chat-database-like bytes: text with random runs, compressing to
+    /// about half, so a few MiB of it spans several blocks and buffers.
+    fn sample(len: usize, seed: u64) -> Vec<u8> {
+        let words: [&[u8]; 6] = [b"hello ", b"see you tomorrow ", b"photo ", b"ok ", b"thanks ", b"where are "];
+        let mut s = seed | 1;
+        let mut out = Vec::with_capacity(len + 16);
+        while out.len() < len {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            if s % 3 == 0 {
+                out.extend_from_slice(&s.to_le_bytes());
+            } else {
+                out.extend_from_slice(words[(s >> 8) as usize % words.len()]);
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn encrypt_with(key: &BackupKey, variant: Variant, plaintext: &[u8]) -> Vec<u8> {
+        let options = EncryptOptions { variant, iv: Some([9; IV_LEN]), ..EncryptOptions::default() };
+        let mut file = Vec::new();
+        let n = encrypt(key, &options, &mut &plaintext[..], &mut file, &mut |_| {}).expect("in memory");
+        assert_eq!(n, plaintext.len() as u64);
+        file
+    }
+
+    fn decrypt_all(key: &BackupKey, file: &[u8]) -> Result<(Vec<u8>, DecryptSummary), DecryptError> {
+        let mut out = Vec::new();
+        decrypt(key, &mut &file[..], &mut out, &mut |_| {}).map(|s| (out, s))
+    }
+
+    /// Recomputes the MD5 trailer after an edit.
+    fn fix_md5(file: &mut [u8]) {
+        let n = file.len() - MD5_LEN;
+        let digest = Md5::digest(&file[..n]);
+        file[n..].copy_from_slice(&digest);
+    }
+
+    #[test]
+    fn large_files_round_trip_and_hold_one_gcm_message_of_one_zlib_stream() {
+        let key = BackupKey::from_bytes([3; 32]);
+        let lens = [
+            3 * parallel_deflate::BLOCK_LEN,
+            5 * parallel_deflate::BLOCK_LEN + 77,
+            BODY_BUF * 3 + 1,
+            // The body exactly fills the first read buffer, then one byte.
+            BODY_BUF + HOLD + 1,
+        ];
+        for len in lens {
+            let plaintext = sample(len, len as u64);
+            let file = encrypt_with(&key, Variant::SingleFile, &plaintext);
+            let (back, summary) = decrypt_all(&key, &file).expect("intact file");
+            assert!(back == plaintext, "length {len}: round trip differs");
+            assert_eq!((summary.variant, summary.compressed), (Variant::SingleFile, true));
+
+            // Independently: aes-gcm over the whole body, flate2's plain zlib decoder.
+            let header = parse_header(&file).expect("our own prefix");
+            let mut body = file[header.encoded_len..file.len() - MD5_LEN - TAG_LEN].to_vec();
+            let tag = &file[file.len() - MD5_LEN - TAG_LEN..file.len() - MD5_LEN];
+            let body_key = kdf::backup_encryption_key(&key);
+            let aead = AesGcm::<Aes256, U16>::new(body_key.expose_secret().into());
+            aead.decrypt_in_place_detached((&header.iv).into(), b"", &mut body, tag.into()).expect("one GCM message");
+            let mut inflated = Vec::new();
+            let mut zlib = flate2::read::ZlibDecoder::new(&body[..]);
+            io::Read::read_to_end(&mut zlib, &mut inflated).expect("one zlib stream");
+            assert_eq!(zlib.total_in(), body.len() as u64, "length {len}: bytes after the zlib stream");
+            assert!(inflated == plaintext, "length {len}: zlib payload differs");
+        }
+    }
+
+    #[test]
+    fn large_multi_file_backups_round_trip() {
+        let key = BackupKey::from_bytes([4; 32]);
+        let plaintext = sample(2 * BODY_BUF + 12_345, 5);
+        let file = encrypt_with(&key, Variant::MultiFile, &plaintext);
+        let (back, summary) = decrypt_all(&key, &file).expect("intact file");
+        assert!(back == plaintext);
+        assert_eq!((summary.variant, summary.compressed), (Variant::MultiFile, false));
+    }
+
+    #[test]
+    fn large_files_report_every_failure() {
+        let key = BackupKey::from_bytes([5; 32]);
+        let file = encrypt_with(&key, Variant::SingleFile, &sample(8 * BODY_BUF, 6));
+        assert!(file.len() > 2 * BODY_BUF, "the test needs a body of several buffers");
+
+        let wrong = BackupKey::from_bytes([6; 32]);
+        assert!(matches!(decrypt_all(&wrong, &file), Err(DecryptError::WrongKey)));
+
+        // A flipped bit deep in the body: damage, or (MD5 fixed up) a forgery.
+        let mut damaged = file.clone();
+        damaged[BODY_BUF + BODY_BUF / 2] ^= 0x10;
+        assert!(matches!(decrypt_all(&key, &damaged), Err(DecryptError::AuthenticationFailed)));
+        fix_md5(&mut damaged);
+        assert!(matches!(decrypt_all(&key, &damaged), Err(DecryptError::WrongKey)));
+
+        for cut in [BODY_BUF, BODY_BUF + HOLD, 2 * BODY_BUF + 1, file.len() - 1, file.len() - MD5_LEN - 1] {
+            assert!(
+                matches!(decrypt_all(&key, &file[..cut]), Err(DecryptError::AuthenticationFailed)),
+                "cut to {cut} of {}",
+                file.len()
+            );
+        }
+        let mut extended = file.clone();
+        extended.extend_from_slice(&[0; 100]);
+        assert!(matches!(decrypt_all(&key, &extended), Err(DecryptError::AuthenticationFailed)));
+    }
+
+    #[test]
+    fn io_errors_stop_the_decryption_pipeline() {
+        struct FailingAfter(usize);
+        impl Write for FailingAfter {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                if self.0 < buf.len() {
+                    return Err(io::Error::other("disk full"));
+                }
+                self.0 -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let key = BackupKey::from_bytes([8; 32]);
+        let plaintext = sample(10 * BODY_BUF, 8);
+        let file = encrypt_with(&key, Variant::SingleFile, &plaintext);
+        let result = decrypt(&key, &mut &file[..], &mut FailingAfter(3 * BODY_BUF), &mut |_| {});
+        assert!(matches!(result, Err(DecryptError::Io(e)) if e.to_string() == "disk full"));
+
+        struct Cut<'a>(&'a [u8]);
+        impl Read for Cut<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("bad sector"));
+                }
+                let n = buf.len().min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        assert!(file.len() / 2 > 2 * BODY_BUF, "the test needs a body of several buffers");
+        let result = decrypt(&key, &mut Cut(&file[..file.len() / 2]), &mut Vec::new(), &mut |_| {});
+        assert!(matches!(result, Err(DecryptError::Io(e)) if e.to_string() == "bad sector"));
+    }
+
+    #[test]
+    fn progress_reaches_the_file_length() {
+        let key = BackupKey::from_bytes([1; 32]);
+        let plaintext = sample(3 * BODY_BUF, 2);
+        let mut seen = 0;
+        let mut file = Vec::new();
+        let options = EncryptOptions { iv: Some([1; IV_LEN]), ..EncryptOptions::default() };
+        encrypt(&key, &options, &mut &plaintext[..], &mut file, &mut |n| seen = n).expect("in memory");
+        assert_eq!(seen, plaintext.len() as u64);
+        decrypt(&key, &mut &file[..], &mut Vec::new(), &mut |n| seen = n).expect("intact file");
+        assert_eq!(seen, file.len() as u64);
+    }
 }

@@ -1,8 +1,10 @@
 //! Backup formats (`DESIGN.md` §4): the deployed crypt15, our v2, the
-//! metadata blob, and format detection.
+//! metadata blob, and format detection; and the parallel zlib compressor
+//! crypt15 encryption runs on.
 
 pub mod crypt15;
 pub mod metadata;
+pub mod parallel_deflate;
 pub mod v2;
 
 /// A backup format recognised from the first bytes of a file.
