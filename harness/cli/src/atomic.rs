@@ -2,6 +2,10 @@
 //! written to a temporary file beside the target, synced, and renamed over
 //! it; the directory is synced too. If anything fails the temporary file is
 //! removed and a previous file at the target is left as it was.
+//!
+//! Only regular files are replaced: renaming over `/dev/null`, a FIFO or a
+//! socket would swap the special file for a regular one, so such a target is
+//! refused before anything is written.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -36,6 +40,17 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Starts writing a file that will replace `target` on commit.
     pub fn create(target: &Path) -> Result<Self, PathError> {
+        if let Ok(meta) = std::fs::metadata(target)
+            && !meta.is_file()
+        {
+            return Err(PathError::new(
+                target,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a regular file: outputs are written to a temporary file and renamed over the target, so only regular files can be replaced",
+                ),
+            ));
+        }
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -111,4 +126,28 @@ pub fn write(target: &Path, data: &[u8], owner_only: bool) -> Result<(), PathErr
     }
     f.write_all(data).map_err(|e| PathError::new(target, e))?;
     f.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_files_are_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success(), "mkfifo is needed for this test");
+        let err = write(&fifo, b"data", false).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert!(!std::fs::metadata(&fifo).unwrap().is_file(), "the FIFO was replaced");
+        let err = write(dir.path(), b"data", false).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        // Regular files are still replaced whole.
+        let file = dir.path().join("out");
+        write(&file, b"old", false).unwrap();
+        write(&file, b"new", false).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "a temporary file was left behind");
+    }
 }
