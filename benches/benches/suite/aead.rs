@@ -3,7 +3,7 @@
 //! 16 KiB plaintext chunks plus the final short (here empty) chunk, each
 //! sealed or opened in place with its own 12-byte nonce (base nonce XOR chunk
 //! index) and a detached 16-byte tag stored after it, no AAD. Two
-//! implementations: RustCrypto `aes-gcm` (what e2eb uses) and `ring`.
+//! implementations: RustCrypto `aes-gcm` (the implementation crypt15 and the metadata blob use; v2's Cobblestone chunks run on ring) and `ring`.
 //!
 //! What the timing includes, per iteration:
 //! - `*_seal`: copying each plaintext chunk into its slot of a sealed-layout

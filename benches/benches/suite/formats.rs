@@ -17,6 +17,8 @@
 //!   1.2 × single-core `openssl speed` at 64 MiB".
 //! - `v2/{encrypt,decrypt}_serial/{size}`: the same inside a one-thread rayon
 //!   pool, the figure the raw-AEAD group compares with ("≤ 10 % overhead").
+//!   Cobblestone's chunk AEAD is ring's, so the like-for-like raw figures are
+//!   `aead/ring_{seal,open}`.
 //!
 //! Throughput is the plaintext length for every benchmark.
 

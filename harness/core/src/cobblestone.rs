@@ -12,19 +12,44 @@
 //! only short one, a stream cut at a chunk boundary ends in a full chunk and
 //! is reported as truncated; a stream cut elsewhere fails the final tag.
 //!
-//! Chunks are independent, so both directions run on all cores (rayon) over
-//! fixed-size batches: memory is bounded by the batch, not the message.
+//! Chunks are independent, so both directions run on all cores (rayon). The
+//! in-memory functions ([`seal_into`], [`open_into`]) reuse the caller's
+//! output buffer, and each worker copies and seals (or opens) its own chunks,
+//! so nothing proportional to the message runs on one thread. The streaming
+//! functions work in fixed-size batches (memory is bounded by the batches,
+//! not the message) and overlap the crypto of one batch with the reads and
+//! writes of its neighbours.
+//!
+//! # AES-256-GCM implementation, and what is not wiped
+//!
+//! The chunk AEAD is `ring`'s AES-256-GCM (`LessSafeKey`, 96-bit nonces). On
+//! the 2-core AMD EPYC of our benchmark reports (AES-NI, VAES) it seals and
+//! opens at about 3.8 GiB/s per core, like `openssl speed` (3.3–3.5 GiB/s),
+//! where RustCrypto's `aes-gcm` 0.10 manages about 1.0 GiB/s: too slow for
+//! the throughput targets of `DESIGN.md` §9 even on all cores. crypt15 (16-byte
+//! IV) and the metadata blob stay on RustCrypto: ring only takes 96-bit nonces.
+//!
+//! ring does not wipe its key material when it is dropped. What lives in
+//! ring's memory, for as long as a [`MessageKeys`] (or a clone) exists and
+//! unwiped after it is freed, is the AES-256 key schedule and GHASH key
+//! expanded from one message's *chunk key* (the first 32 bytes of the HKDF
+//! output). The chunk key is derived per message from the input key and a
+//! random salt, so what that memory could give away is the chunks of that one
+//! message (to read them, or to forge them): never the backup key K, the v2
+//! input key, other messages' keys, or the commitment, none of which reach
+//! ring. Everything this module owns is wiped: the 76-byte HKDF output, the
+//! base nonce and the commitment (when [`MessageKeys`] is dropped), the
+//! streaming functions' plaintext buffers, and [`open_into`]'s output on error.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::Sha512;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::io_util::{read_full, read_growing, reserve_wiping};
 
@@ -111,7 +136,9 @@ impl BodyError {
 /// The per-message key, base nonce and commitment.
 #[derive(Clone)]
 pub struct MessageKeys {
-    aead: Aes256Gcm,
+    /// The chunk key's AES-256 key schedule and GHASH key, in ring's memory
+    /// (not wiped on drop: see the module documentation).
+    aead: LessSafeKey,
     base_nonce: [u8; 12],
     commitment: [u8; COMMITMENT_LEN],
 }
@@ -164,9 +191,10 @@ impl MessageKeys {
     pub fn derive(input_key: &[u8; 32], salt: &[u8; SALT_LEN], context: &[u8]) -> Self {
         let mut okm = [0u8; 32 + 12 + COMMITMENT_LEN];
         hkdf_expand_sha512(input_key, &[INFO_PREFIX, salt, context], &mut okm);
-        let Ok(aead) = Aes256Gcm::new_from_slice(&okm[..32]) else {
+        let Ok(key) = UnboundKey::new(&AES_256_GCM, &okm[..32]) else {
             unreachable!("a 32-byte slice is a valid AES-256 key")
         };
+        let aead = LessSafeKey::new(key);
         let mut base_nonce = [0u8; 12];
         base_nonce.copy_from_slice(&okm[32..44]);
         let mut commitment = [0u8; COMMITMENT_LEN];
@@ -198,23 +226,35 @@ impl MessageKeys {
     pub fn seal_chunk(&self, index: u64, slot: &mut [u8]) {
         let n = slot.len() - TAG_LEN;
         let (body, tag_out) = slot.split_at_mut(n);
-        let nonce = self.nonce(index);
-        // aes-gcm only fails for messages over 64 GiB; chunks are 16 KiB.
-        if let Ok(tag) = self.aead.encrypt_in_place_detached(Nonce::from_slice(&nonce), b"", body) {
-            tag_out.copy_from_slice(&tag);
+        let nonce = Nonce::assume_unique_for_key(self.nonce(index));
+        // ring only refuses messages over 64 GiB; chunks are 16 KiB.
+        if let Ok(tag) = self.aead.seal_in_place_separate_tag(nonce, Aad::empty(), body) {
+            tag_out.copy_from_slice(tag.as_ref());
         }
     }
 
     /// Opens chunk `index` in place; on success the first `slot.len() - TAG_LEN`
-    /// bytes are plaintext.
+    /// bytes are plaintext (on failure they are zero).
     pub fn open_chunk(&self, index: u64, slot: &mut [u8]) -> bool {
         if slot.len() < TAG_LEN {
             return false;
         }
-        let n = slot.len() - TAG_LEN;
-        let (body, tag) = slot.split_at_mut(n);
-        let nonce = self.nonce(index);
-        self.aead.decrypt_in_place_detached(Nonce::from_slice(&nonce), b"", body, (&*tag).into()).is_ok()
+        let nonce = Nonce::assume_unique_for_key(self.nonce(index));
+        self.aead.open_in_place(nonce, Aad::empty(), slot).is_ok()
+    }
+
+    /// Opens chunk `index` from `sealed` (ciphertext || tag) into `plain`,
+    /// which must be `TAG_LEN` bytes shorter; true when the tag is right.
+    /// On failure `plain` holds no plaintext (ring zeroes it).
+    pub fn open_chunk_into(&self, index: u64, sealed: &[u8], plain: &mut [u8]) -> bool {
+        if sealed.len() != plain.len() + TAG_LEN {
+            return false;
+        }
+        let (ct, tag) = sealed.split_at(plain.len());
+        let Ok(tag) = Tag::try_from(tag) else { return false };
+        plain.copy_from_slice(ct);
+        let nonce = Nonce::assume_unique_for_key(self.nonce(index));
+        self.aead.open_in_place_separate_tag(nonce, Aad::empty(), tag, plain, 0..).is_ok()
     }
 }
 
@@ -243,57 +283,230 @@ pub fn opened_len(len: u64) -> Result<u64, BodyError> {
     Ok(full * CHUNK_LEN as u64 + rest - TAG_LEN as u64)
 }
 
-fn seal_batch(keys: &MessageKeys, first_index: u64, out: &mut [u8], lens: &[usize]) {
-    // `out` holds one slot per chunk, each slot plaintext || room for the tag.
-    let mut slots: Vec<(u64, &mut [u8])> = Vec::with_capacity(lens.len());
-    let mut rest = out;
-    for (i, &n) in lens.iter().enumerate() {
-        let (slot, tail) = rest.split_at_mut(n + TAG_LEN);
-        slots.push((first_index + i as u64, slot));
-        rest = tail;
+/// Over how many rayon workers a batch of chunks is spread.
+#[derive(Debug, Clone, Copy)]
+enum Spread {
+    /// All of them: in memory, nothing else needs a core.
+    AllWorkers,
+    /// One fewer than the pool has (at least one): in the streaming
+    /// functions the calling thread needs a core of its own for the reads
+    /// and writes, which are the bottleneck. On two cores a batch is then
+    /// opened or sealed by one worker (AES-GCM at ~4 GB/s, faster than the
+    /// page-cache copies) while the caller does the I/O on the other core;
+    /// splitting it over both had the three threads fight for two cores.
+    LeaveOneCore,
+}
+
+impl Spread {
+    /// The fewest chunks one worker takes, for a batch of `chunks`.
+    fn min_len(self, chunks: usize) -> usize {
+        match self {
+            Self::AllWorkers => 1,
+            Self::LeaveOneCore => {
+                let workers = rayon::current_num_threads().saturating_sub(1).max(1);
+                (chunks / workers).max(1)
+            }
+        }
     }
-    if slots.len() >= PARALLEL_MIN_CHUNKS {
-        slots.into_par_iter().for_each(|(index, slot)| keys.seal_chunk(index, slot));
+}
+
+/// Seals the chunks of `plain` into `sealed`, chunk `first_index` first.
+/// `sealed` holds `plain.len()` bytes plus a tag per chunk; if it has room
+/// for one chunk more than `plain` fills (a plaintext that is a whole number
+/// of chunks, at the end of the message), that chunk is the empty final one.
+/// Each worker copies its chunk into its slot and seals it there; `spread`
+/// says over how many workers.
+fn seal_chunks(keys: &MessageKeys, first_index: u64, plain: &[u8], sealed: &mut [u8], spread: Spread) {
+    let seal_one = |(i, (slot, pt)): (usize, (&mut [u8], &[u8]))| {
+        slot[..pt.len()].copy_from_slice(pt);
+        keys.seal_chunk(first_index + i as u64, slot);
+    };
+    // The chained empty slice pairs with a final empty slot, and is dropped
+    // by the zip when there is none.
+    let chunks = sealed.len().div_ceil(SEALED_CHUNK_LEN);
+    if chunks >= PARALLEL_MIN_CHUNKS {
+        sealed
+            .par_chunks_mut(SEALED_CHUNK_LEN)
+            .zip(plain.par_chunks(CHUNK_LEN).chain(rayon::iter::once(&[][..])))
+            .enumerate()
+            .with_min_len(spread.min_len(chunks))
+            .for_each(seal_one);
     } else {
-        slots.into_iter().for_each(|(index, slot)| keys.seal_chunk(index, slot));
+        sealed
+            .chunks_mut(SEALED_CHUNK_LEN)
+            .zip(plain.chunks(CHUNK_LEN).chain(std::iter::once(&[][..])))
+            .enumerate()
+            .for_each(seal_one);
     }
+}
+
+/// Opens the sealed chunks in `sealed`, chunk `first_index` first, into
+/// `plain` (each worker copies its chunk's ciphertext into the chunk's place
+/// in `plain` and opens it there). `plain` is `sealed.len()` minus a tag per
+/// chunk long. Returns the position in the batch of the first chunk whose
+/// tag is wrong, if any; every chunk is checked. `spread` as for [`seal_chunks`].
+fn open_chunks(keys: &MessageKeys, first_index: u64, sealed: &[u8], plain: &mut [u8], spread: Spread) -> Option<u64> {
+    let open_one = |(i, (pt, ct)): (usize, (&mut [u8], &[u8]))| {
+        (!keys.open_chunk_into(first_index + i as u64, ct, pt)).then_some(i as u64)
+    };
+    // A plaintext that is a whole number of chunks ends in an empty chunk:
+    // the empty slice chained below pairs with the last sealed chunk (and is
+    // dropped by the zip otherwise).
+    let chunks = sealed.len().div_ceil(SEALED_CHUNK_LEN);
+    if chunks >= PARALLEL_MIN_CHUNKS {
+        plain
+            .par_chunks_mut(CHUNK_LEN)
+            .chain(rayon::iter::once(&mut [][..]))
+            .zip(sealed.par_chunks(SEALED_CHUNK_LEN))
+            .enumerate()
+            .with_min_len(spread.min_len(chunks))
+            .filter_map(open_one)
+            .min()
+    } else {
+        plain
+            .chunks_mut(CHUNK_LEN)
+            .chain(std::iter::once(&mut [][..]))
+            .zip(sealed.chunks(SEALED_CHUNK_LEN))
+            .enumerate()
+            .find_map(open_one)
+    }
+}
+
+/// Largest single write of the streaming functions.
+const WRITE_PIECE: usize = 1 << 20;
+
+/// Writes `data` in pieces of at most [`WRITE_PIECE`] bytes. Measured on
+/// Linux 6.18 / ext4: page-cache writes of 2–4 MiB at page-aligned file
+/// offsets (a decrypted file) cost two to three times as much per byte as
+/// writes of 1 MiB or less; 1 MiB is also what `dd bs=1M` writes, and what
+/// passes straight through a 1 MiB `BufWriter`.
+fn write_pieces<W: Write + ?Sized>(writer: &mut W, data: &[u8]) -> io::Result<()> {
+    data.chunks(WRITE_PIECE).try_for_each(|piece| writer.write_all(piece))
+}
+
+/// Runs `background` (chunk crypto, itself parallel) on the rayon pool while
+/// the calling thread runs `foreground` (the reads and writes), so I/O and
+/// encryption overlap; with `overlap` false, runs both in turn on the
+/// calling thread. Returns when both are done.
+fn overlapped<T>(overlap: bool, background: impl FnOnce() + Send, foreground: impl FnOnce() -> T) -> T {
+    if !overlap {
+        background();
+        return foreground();
+    }
+    rayon::in_place_scope(|scope| {
+        scope.spawn(|_| background());
+        foreground()
+    })
 }
 
 /// Fewer chunks than this are sealed or opened on the calling thread: for
 /// one or two chunks, waking the rayon pool costs more than the AES-GCM.
 const PARALLEL_MIN_CHUNKS: usize = 4;
 
-/// Encrypts `plaintext` in memory on all cores. `salt` must be fresh random bytes.
-pub fn seal(input_key: &[u8; 32], salt: &[u8; SALT_LEN], context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let keys = MessageKeys::derive(input_key, salt, context);
-    let total = usize::try_from(sealed_len(plaintext.len() as u64)).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(salt);
-    out.extend_from_slice(keys.commitment());
-    out.resize(total, 0);
-    let (_, body) = out.split_at_mut(PREFIX_LEN);
-    let seal_one = |(i, (slot, pt)): (usize, (&mut [u8], &[u8]))| {
-        // Whole-chunk plaintexts get an extra empty final chunk: the empty
-        // slice chained below pairs with the last slot.
-        slot[..pt.len()].copy_from_slice(pt);
-        keys.seal_chunk(i as u64, slot);
-    };
-    if body.len() / SEALED_CHUNK_LEN + 1 >= PARALLEL_MIN_CHUNKS {
-        body.par_chunks_mut(SEALED_CHUNK_LEN)
-            .zip(plaintext.par_chunks(CHUNK_LEN).chain(rayon::iter::once(&[][..])))
-            .enumerate()
-            .for_each(seal_one);
-    } else {
-        body.chunks_mut(SEALED_CHUNK_LEN)
-            .zip(plaintext.chunks(CHUNK_LEN).chain(std::iter::once(&[][..])))
-            .enumerate()
-            .for_each(seal_one);
+/// Makes `out` exactly `len` bytes long, keeping its first `keep` bytes
+/// (`keep <= len`) and reusing its allocation where it can:
+/// - already `len` bytes long: nothing to do (no zero-fill);
+/// - longer: the tail is cut off (and wiped if `wipe`);
+/// - shorter but with the capacity: the missing bytes are zero-filled;
+/// - otherwise a fresh zeroed allocation replaces it (the allocator hands out
+///   untouched zero pages, so the first writes — made in parallel by the
+///   seal/open loops — pay the page faults, not a serial fill here) and the
+///   old one is wiped first if `wipe`.
+///
+/// `wipe` is for buffers that hold or may hold plaintext: the caller's and
+/// our plaintext buffers. Only the streaming functions' own ciphertext
+/// buffers skip it (a byte-wise volatile wipe of megabytes is not free).
+fn fit(out: &mut Vec<u8>, len: usize, keep: usize, wipe: bool) {
+    use std::cmp::Ordering;
+    match out.len().cmp(&len) {
+        Ordering::Equal => {}
+        Ordering::Greater => {
+            if wipe {
+                out[len..].zeroize();
+            }
+            out.truncate(len);
+        }
+        Ordering::Less if out.capacity() >= len => out.resize(len, 0),
+        Ordering::Less => {
+            let mut fresh = vec![0u8; len];
+            let keep = keep.min(out.len());
+            fresh[..keep].copy_from_slice(&out[..keep]);
+            if wipe {
+                out.zeroize();
+            }
+            *out = fresh;
+        }
     }
+}
+
+/// Encrypts `plaintext` in memory on all cores. `salt` must be fresh random bytes.
+///
+/// A convenience over [`seal_into`] that returns a new buffer.
+pub fn seal(input_key: &[u8; 32], salt: &[u8; SALT_LEN], context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    seal_into(input_key, salt, context, plaintext, &mut out, 0);
     out
 }
 
+/// Encrypts `plaintext` in memory on all cores into `out[at..]`, reusing
+/// `out`'s allocation. `salt` must be fresh random bytes.
+///
+/// `out` ends up exactly `at + sealed_len(plaintext.len())` bytes long; its
+/// first `at` bytes are kept (room for a header the caller writes) or zero
+/// where `out` was shorter. When `out` already has that length nothing is
+/// allocated or zero-filled, so a caller that encrypts same-sized buffers
+/// repeatedly pays only for the encryption. Each chunk is copied into its
+/// slot and sealed there by the same worker, so no pass over the whole
+/// message runs on one thread.
+pub fn seal_into(
+    input_key: &[u8; 32],
+    salt: &[u8; SALT_LEN],
+    context: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+    at: usize,
+) {
+    let keys = MessageKeys::derive(input_key, salt, context);
+    let total = usize::try_from(sealed_len(plaintext.len() as u64)).unwrap_or(usize::MAX);
+    fit(out, at.saturating_add(total), at, true);
+    let (prefix, body) = out[at..].split_at_mut(PREFIX_LEN);
+    prefix[..SALT_LEN].copy_from_slice(salt);
+    prefix[SALT_LEN..].copy_from_slice(keys.commitment());
+    seal_chunks(&keys, 0, plaintext, body, Spread::AllWorkers);
+}
+
 /// Decrypts a whole ciphertext in memory on all cores.
+///
+/// A convenience over [`open_into`] that returns a new buffer.
 pub fn open(input_key: &[u8; 32], context: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    open_into(input_key, context, ciphertext, &mut out)?;
+    Ok(out)
+}
+
+/// Decrypts a whole ciphertext in memory on all cores into `out`, reusing
+/// its allocation: on success `out` is exactly the plaintext, and when it
+/// already had that length nothing was allocated or zero-filled.
+///
+/// The length is checked first, then the commitment, before any chunk is
+/// decrypted; every chunk's tag is checked (each worker copies its chunk's
+/// ciphertext into the chunk's place in `out` and opens it there). On any
+/// error `out` is wiped and left empty (its capacity kept): it never holds
+/// plaintext of a message that failed, not even of the chunks that passed.
+pub fn open_into(input_key: &[u8; 32], context: &[u8], ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), BodyError> {
+    let result = open_into_unwiped(input_key, context, ciphertext, out);
+    if result.is_err() {
+        out.zeroize();
+    }
+    result
+}
+
+fn open_into_unwiped(
+    input_key: &[u8; 32],
+    context: &[u8],
+    ciphertext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), BodyError> {
     let plain_len = opened_len(ciphertext.len() as u64)?;
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(&ciphertext[..SALT_LEN]);
@@ -301,26 +514,24 @@ pub fn open(input_key: &[u8; 32], context: &[u8], ciphertext: &[u8]) -> Result<V
     if !keys.commitment_matches(&ciphertext[SALT_LEN..PREFIX_LEN]) {
         return Err(BodyError::CommitmentMismatch);
     }
-    let mut body = ciphertext[PREFIX_LEN..].to_vec();
-    let open_one = |(i, slot): (usize, &mut [u8])| (!keys.open_chunk(i as u64, slot)).then_some(i as u64);
-    let failed = if body.len() / SEALED_CHUNK_LEN + 1 >= PARALLEL_MIN_CHUNKS {
-        body.par_chunks_mut(SEALED_CHUNK_LEN).enumerate().filter_map(open_one).min()
-    } else {
-        body.chunks_mut(SEALED_CHUNK_LEN).enumerate().find_map(open_one)
-    };
+    fit(out, usize::try_from(plain_len).unwrap_or(usize::MAX), 0, true);
+    let failed = open_chunks(&keys, 0, &ciphertext[PREFIX_LEN..], out, Spread::AllWorkers);
     if let Some(chunk) = failed {
         return Err(BodyError::ChunkDamaged { chunk, offset: PREFIX_LEN as u64 + chunk * SEALED_CHUNK_LEN as u64 });
     }
-    let mut out = Vec::with_capacity(usize::try_from(plain_len).unwrap_or(0));
-    for slot in body.chunks(SEALED_CHUNK_LEN) {
-        out.extend_from_slice(&slot[..slot.len() - TAG_LEN]);
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Streams `reader` through Cobblestone into `writer`, `BATCH_CHUNKS` chunks
 /// at a time in parallel. Returns the plaintext length. `progress` is called
 /// with the number of plaintext bytes consumed after each batch.
+///
+/// Encryption overlaps the I/O: while the rayon pool seals batch `n`, the
+/// calling thread writes batch `n - 1` and reads batch `n + 1` (the reader
+/// and writer never leave the calling thread). The output is the same as
+/// sealing batch by batch; memory is bounded by two plaintext and two
+/// sealed batches (16 MiB), and grows with the input up to that, so a short
+/// input costs short buffers. Plaintext buffers are wiped when dropped.
 pub fn seal_stream<R: Read + ?Sized, W: Write + ?Sized>(
     input_key: &[u8; 32],
     salt: &[u8; SALT_LEN],
@@ -329,51 +540,108 @@ pub fn seal_stream<R: Read + ?Sized, W: Write + ?Sized>(
     writer: &mut W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, BodyError> {
+    const CAP: usize = BATCH_CHUNKS * CHUNK_LEN;
     let keys = MessageKeys::derive(input_key, salt, context);
     writer.write_all(salt)?;
     writer.write_all(keys.commitment())?;
-    // Grown chunk by chunk (doubling), so a short input costs a short buffer.
-    let mut out = Vec::new();
+    // Batch `n` is in `plain[n % 2]` and is sealed into `sealed[n % 2]`.
+    let mut plain = [Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new())];
+    let mut sealed: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut len = read_growing(reader, &mut plain[0], 0, CAP)?;
+    let mut total = len as u64;
     let mut index = 0u64;
-    let mut total = 0u64;
-    let mut lens = Vec::with_capacity(BATCH_CHUNKS);
+    let mut cur = 0;
+    // Sealed bytes of the previous batch, waiting in `sealed[1 - cur]`.
+    let mut pending = 0usize;
     loop {
-        lens.clear();
-        let mut at = 0usize;
-        let mut eof = false;
-        while lens.len() < BATCH_CHUNKS {
-            if out.len() < at + SEALED_CHUNK_LEN {
-                let want = (out.len() * 2).clamp(at + SEALED_CHUNK_LEN, BATCH_CHUNKS * SEALED_CHUNK_LEN);
-                reserve_wiping(&mut out, at, want);
-            }
-            let n = read_full(reader, &mut out[at..at + CHUNK_LEN])?;
-            lens.push(n);
-            at += n + TAG_LEN;
-            total += n as u64;
-            if n < CHUNK_LEN {
-                eof = true;
-                break;
-            }
-        }
-        if index + lens.len() as u64 > MAX_CHUNKS {
+        // `read_growing` stops short of the cap only at end of input; a
+        // full batch is followed by at least the empty final chunk.
+        let eof = len < CAP;
+        let chunks = if eof { len / CHUNK_LEN + 1 } else { len / CHUNK_LEN };
+        if index + chunks as u64 > MAX_CHUNKS {
+            write_pieces(writer, &sealed[1 - cur][..pending])?;
             return Err(BodyError::TooManyChunks);
         }
-        seal_batch(&keys, index, &mut out[..at], &lens);
-        writer.write_all(&out[..at])?;
-        index += lens.len() as u64;
+        let [plain_a, plain_b] = &mut plain;
+        let [sealed_a, sealed_b] = &mut sealed;
+        let (this_plain, next_plain) = if cur == 0 { (plain_a, plain_b) } else { (plain_b, plain_a) };
+        let (this_sealed, prev_sealed) = if cur == 0 { (sealed_a, sealed_b) } else { (sealed_b, sealed_a) };
+        fit(this_sealed, len + chunks * TAG_LEN, 0, false);
+        let this_plain = &this_plain[..len];
+        let (written, next) = overlapped(
+            chunks >= PARALLEL_MIN_CHUNKS,
+            || seal_chunks(&keys, index, this_plain, this_sealed, Spread::LeaveOneCore),
+            || {
+                let written = write_pieces(writer, &prev_sealed[..pending]);
+                let next = if eof || written.is_err() { Ok(0) } else { read_growing(reader, next_plain, 0, CAP) };
+                (written, next)
+            },
+        );
+        written?;
+        index += chunks as u64;
+        pending = len + chunks * TAG_LEN;
         progress(total);
+        cur = 1 - cur;
         if eof {
             break;
         }
+        // Reading ahead failed: what was read before it still goes out, as
+        // when batches are handled one at a time.
+        len = match next {
+            Ok(n) => n,
+            Err(e) => {
+                write_pieces(writer, &sealed[1 - cur][..pending])?;
+                return Err(e.into());
+            }
+        };
+        total += len as u64;
     }
-    out.zeroize();
+    write_pieces(writer, &sealed[1 - cur][..pending])?;
     Ok(total)
+}
+
+/// One read batch of sealed chunks: `len` bytes, whether the input ended
+/// there, and the look-ahead byte that starts the next batch if not.
+struct SealedRead {
+    len: usize,
+    eof: bool,
+    carry: Option<u8>,
+}
+
+/// Reads up to `cap` bytes into `buf`, starting with `carry`, and one byte
+/// more to tell a full final batch from a batch with more to come.
+fn read_sealed<R: Read + ?Sized>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    carry: Option<u8>,
+    cap: usize,
+) -> io::Result<SealedRead> {
+    let mut filled = 0;
+    if let Some(byte) = carry {
+        reserve_wiping(buf, 0, 1);
+        buf[0] = byte;
+        filled = 1;
+    }
+    let len = read_growing(reader, buf, filled, cap)?;
+    if len < cap {
+        return Ok(SealedRead { len, eof: true, carry: None });
+    }
+    let mut one = [0u8; 1];
+    let more = read_full(reader, &mut one)? == 1;
+    Ok(SealedRead { len, eof: !more, carry: more.then_some(one[0]) })
 }
 
 /// Streams a Cobblestone ciphertext from `reader` (positioned at the salt)
 /// into `writer`, checking the commitment first and every chunk before its
 /// plaintext is written. On error, plaintext of the chunks before the failing
 /// one has been written: callers that write files must discard them.
+///
+/// Decryption overlaps the I/O: while the rayon pool opens batch `n`, the
+/// calling thread writes the plaintext of batch `n - 1` and reads batch
+/// `n + 1`. What is written, and which error is reported, are the same as
+/// when batches are handled one at a time. Memory is bounded by two sealed
+/// and two plaintext batches (16 MiB), grown with the input up to that.
+/// Plaintext buffers are wiped when dropped.
 pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
     input_key: &[u8; 32],
     context: &[u8],
@@ -381,6 +649,7 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
     writer: &mut W,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, BodyError> {
+    const CAP: usize = BATCH_CHUNKS * SEALED_CHUNK_LEN;
     let mut prefix = [0u8; PREFIX_LEN];
     let got = read_full(reader, &mut prefix)?;
     if got < PREFIX_LEN {
@@ -392,71 +661,88 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
     if !keys.commitment_matches(&prefix[SALT_LEN..]) {
         return Err(BodyError::CommitmentMismatch);
     }
-    let cap = BATCH_CHUNKS * SEALED_CHUNK_LEN;
-    // Grows with the input up to `cap`, plus one spare byte for the look-ahead
-    // that tells a full final batch from a batch with more to come.
-    let mut buf = Vec::new();
-    let mut carried = 0usize;
+    // Batch `n` is read into `sealed[n % 2]` and opened into `plain[n % 2]`.
+    let mut sealed: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut plain = [Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new())];
+    let mut batch = read_sealed(reader, &mut sealed[0], None, CAP)?;
+    let mut cur = 0;
     let mut index = 0u64;
     let mut consumed = PREFIX_LEN as u64;
     let mut total = 0u64;
+    // Plaintext of the previous batch, authenticated, waiting in `plain[1 - cur]`.
+    let mut pending = 0usize;
     loop {
-        let n = read_growing(reader, &mut buf, carried, cap)?;
-        let mut eof = n < cap;
-        let mut lookahead = false;
-        if !eof {
-            reserve_wiping(&mut buf, cap, cap + 1);
-            lookahead = read_full(reader, &mut buf[cap..cap + 1])? == 1;
-            eof = !lookahead;
-        }
-        let data = &mut buf[..n];
-        let full = n / SEALED_CHUNK_LEN;
-        let rest = n % SEALED_CHUNK_LEN;
-        if eof && index == 0 && full == 0 && rest < TAG_LEN {
-            // Same answer as `opened_len`: no room for even the empty final chunk.
-            return Err(BodyError::TooShort { found: consumed + n as u64, min: (PREFIX_LEN + TAG_LEN) as u64 });
-        }
-        if eof && rest < TAG_LEN {
-            // Ends in a full chunk (cut at a boundary) or in a scrap shorter than a tag.
-            return Err(BodyError::Truncated {
-                chunk: index + full as u64 - u64::from(rest == 0 && full > 0),
-                offset: consumed + n as u64,
-            });
-        }
+        let SealedRead { len, eof, carry } = batch;
+        let full = len / SEALED_CHUNK_LEN;
+        let rest = len % SEALED_CHUNK_LEN;
         let chunks = if eof { full + 1 } else { full };
-        if index + chunks as u64 > MAX_CHUNKS {
-            return Err(BodyError::TooManyChunks);
-        }
-        let open_one = |(i, slot): (usize, &mut [u8])| (!keys.open_chunk(index + i as u64, slot)).then_some(i);
-        let failed = if chunks >= PARALLEL_MIN_CHUNKS {
-            data.par_chunks_mut(SEALED_CHUNK_LEN).take(chunks).enumerate().filter_map(open_one).min()
+        let bad = if eof && index == 0 && full == 0 && rest < TAG_LEN {
+            // Same answer as `opened_len`: no room for even the empty final chunk.
+            Some(BodyError::TooShort { found: consumed + len as u64, min: (PREFIX_LEN + TAG_LEN) as u64 })
+        } else if eof && rest < TAG_LEN {
+            // Ends in a full chunk (cut at a boundary) or in a scrap shorter than a tag.
+            Some(BodyError::Truncated {
+                chunk: index + full as u64 - u64::from(rest == 0 && full > 0),
+                offset: consumed + len as u64,
+            })
+        } else if index + chunks as u64 > MAX_CHUNKS {
+            Some(BodyError::TooManyChunks)
         } else {
-            data.chunks_mut(SEALED_CHUNK_LEN).take(chunks).enumerate().find_map(open_one)
+            None
         };
-        // Write the authenticated prefix of the batch, then report the failure.
-        let good = failed.unwrap_or(chunks);
-        for slot in data.chunks(SEALED_CHUNK_LEN).take(good) {
-            writer.write_all(&slot[..slot.len() - TAG_LEN])?;
-            total += (slot.len() - TAG_LEN) as u64;
+        if let Some(e) = bad {
+            write_pieces(writer, &plain[1 - cur][..pending])?;
+            return Err(e);
         }
+        let plain_len = len - chunks * TAG_LEN;
+        let [sealed_a, sealed_b] = &mut sealed;
+        let [plain_a, plain_b] = &mut plain;
+        let (this_sealed, next_sealed) = if cur == 0 { (sealed_a, sealed_b) } else { (sealed_b, sealed_a) };
+        let (this_plain, prev_plain) = if cur == 0 { (plain_a, plain_b) } else { (plain_b, plain_a) };
+        fit(this_plain, plain_len, 0, true);
+        let this_sealed = &this_sealed[..len];
+        let mut failed = None;
+        let (written, next) = overlapped(
+            chunks >= PARALLEL_MIN_CHUNKS,
+            || failed = open_chunks(&keys, index, this_sealed, this_plain, Spread::LeaveOneCore),
+            || {
+                let written = write_pieces(writer, &prev_plain[..pending]);
+                let next = if eof || written.is_err() {
+                    Ok(SealedRead { len: 0, eof: true, carry: None })
+                } else {
+                    read_sealed(reader, next_sealed, carry, CAP)
+                };
+                (written, next)
+            },
+        );
+        written?;
+        total += pending as u64;
         if let Some(i) = failed {
-            return Err(BodyError::ChunkDamaged {
-                chunk: index + i as u64,
-                offset: consumed + (i * SEALED_CHUNK_LEN) as u64,
-            });
+            // Write the authenticated prefix of the batch, then report the failure.
+            let good = usize::try_from(i).unwrap_or(usize::MAX).saturating_mul(CHUNK_LEN).min(plain_len);
+            write_pieces(writer, &plain[cur][..good])?;
+            return Err(BodyError::ChunkDamaged { chunk: index + i, offset: consumed + i * SEALED_CHUNK_LEN as u64 });
         }
         index += chunks as u64;
-        consumed += n as u64;
+        consumed += len as u64;
+        pending = plain_len;
         progress(consumed);
+        cur = 1 - cur;
         if eof {
             break;
         }
-        if lookahead {
-            buf[0] = buf[cap];
-            carried = 1;
-        }
+        // Reading ahead failed: this batch's plaintext still goes out first,
+        // as when batches are handled one at a time.
+        batch = match next {
+            Ok(b) => b,
+            Err(e) => {
+                write_pieces(writer, &plain[1 - cur][..pending])?;
+                return Err(e.into());
+            }
+        };
     }
-    buf.zeroize();
+    write_pieces(writer, &plain[1 - cur][..pending])?;
+    total += pending as u64;
     Ok(total)
 }
 

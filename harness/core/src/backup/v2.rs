@@ -18,6 +18,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 use prost::Message;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::cobblestone::{self, BodyError, RandomAccess, SALT_LEN};
 use crate::io_util::{ScratchBuf, read_full};
@@ -320,11 +321,30 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
 }
 
 /// Encrypts a buffer in memory on all cores.
+///
+/// A convenience over [`encrypt_into`] that returns a new buffer.
 pub fn encrypt_to_vec(key: &BackupKey, options: &EncryptOptions, plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
+    let mut out = Vec::new();
+    encrypt_into(key, options, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// Encrypts a buffer in memory on all cores into `out`, reusing its
+/// allocation: on success `out` is exactly the v2 file. When `out` already
+/// has the file's length (the same plaintext length and options as a
+/// previous call), nothing is allocated or zero-filled; otherwise `out` grows
+/// once. With compression the file is streamed into `out` (cleared first).
+/// On error the contents of `out` are unspecified.
+pub fn encrypt_into(
+    key: &BackupKey,
+    options: &EncryptOptions,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), EncryptError> {
     if options.compression != Compression::None {
-        let mut out = Vec::new();
-        encrypt(key, options, &mut &plaintext[..], &mut out, &mut |_| {})?;
-        return Ok(out);
+        out.clear();
+        encrypt(key, options, &mut &plaintext[..], out, &mut |_| {})?;
+        return Ok(());
     }
     let raw = encode_header(&build_header(key, options))?;
     let salt = match options.salt {
@@ -332,10 +352,10 @@ pub fn encrypt_to_vec(key: &BackupKey, options: &EncryptOptions, plaintext: &[u8
         None => rng::array::<SALT_LEN>()?,
     };
     let header = Header { fields: V2Header::default(), raw };
-    let body = cobblestone::seal(kdf::v2_input_key(key).expose_secret(), &salt, &header.context(), plaintext);
-    let mut out = header.raw;
-    out.extend_from_slice(&body);
-    Ok(out)
+    let input_key = kdf::v2_input_key(key);
+    cobblestone::seal_into(input_key.expose_secret(), &salt, &header.context(), plaintext, out, header.raw.len());
+    out[..header.raw.len()].copy_from_slice(&header.raw);
+    Ok(())
 }
 
 fn check_key(key: &BackupKey, header: &Header) -> Result<(), DecryptError> {
@@ -346,23 +366,53 @@ fn check_key(key: &BackupKey, header: &Header) -> Result<(), DecryptError> {
 }
 
 /// Decrypts a whole v2 file held in memory, on all cores.
+///
+/// A convenience over [`decrypt_into`] that returns a new buffer.
 pub fn decrypt_slice(key: &BackupKey, file: &[u8]) -> Result<(Header, Vec<u8>), DecryptError> {
+    let mut out = Vec::new();
+    let header = decrypt_into(key, file, &mut out)?;
+    Ok((header, out))
+}
+
+/// Decrypts a whole v2 file held in memory, on all cores, into `out`,
+/// reusing its allocation: on success `out` is exactly the plaintext, and
+/// for an uncompressed body that `out` already had the length of, nothing
+/// was allocated or zero-filled.
+///
+/// The guarantees of [`decrypt`] hold: the header, key id and commitment are
+/// checked before any chunk is decrypted, and every chunk's tag is checked.
+/// On any error `out` is wiped and left empty (its capacity kept), so what
+/// it holds after a failure is never mistaken for plaintext.
+pub fn decrypt_into(key: &BackupKey, file: &[u8], out: &mut Vec<u8>) -> Result<Header, DecryptError> {
+    let result = decrypt_into_unwiped(key, file, out);
+    if result.is_err() {
+        out.zeroize();
+    }
+    result
+}
+
+fn decrypt_into_unwiped(key: &BackupKey, file: &[u8], out: &mut Vec<u8>) -> Result<Header, DecryptError> {
     let header = parse_header(file)?;
     check_key(key, &header)?;
     let base = header.raw.len() as u64;
-    let body = cobblestone::open(kdf::v2_input_key(key).expose_secret(), &header.context(), &file[header.raw.len()..])
-        .map_err(|e| e.shifted(base))?;
-    let plain = match header.compression() {
-        Compression::None => body,
-        Compression::Zlib => {
-            let mut out = Vec::new();
-            let mut w = InflateWriter::new(&mut out);
-            w.write_all(&body).map_err(|_| DecryptError::CorruptPayload)?;
-            w.finish()?;
-            out
+    let input_key = kdf::v2_input_key(key);
+    let body = &file[header.raw.len()..];
+    match header.compression() {
+        Compression::None => {
+            cobblestone::open_into(input_key.expose_secret(), &header.context(), body, out)
+                .map_err(|e| e.shifted(base))?;
         }
-    };
-    Ok((header, plain))
+        Compression::Zlib => {
+            let mut compressed = Zeroizing::new(Vec::new());
+            cobblestone::open_into(input_key.expose_secret(), &header.context(), body, &mut compressed)
+                .map_err(|e| e.shifted(base))?;
+            out.clear();
+            let mut w = InflateWriter::new(out);
+            w.write_all(&compressed).map_err(|_| DecryptError::CorruptPayload)?;
+            w.finish()?;
+        }
+    }
+    Ok(header)
 }
 
 /// Decrypts a v2 stream into `writer`. Each chunk is authenticated before its
