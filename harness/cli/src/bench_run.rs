@@ -134,7 +134,9 @@ pub fn check_name(name: &str) -> Result<(), BenchError> {
 /// and `operations.svg` into `opts.out`.
 pub fn run(opts: &RunOptions) -> Result<BenchReport, BenchError> {
     check_name(&opts.name)?;
-    let out = &opts.out;
+    // Absolute: cargo runs the suite from the benches crate's directory, so a
+    // relative CRITERION_HOME would land there instead of in `out`.
+    let out = &std::path::absolute(&opts.out).map_err(io_err(&opts.out))?;
     let criterion_home = out.join("criterion");
     if criterion_home.exists() {
         std::fs::remove_dir_all(&criterion_home).map_err(io_err(&criterion_home))?;
