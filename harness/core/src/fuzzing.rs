@@ -778,14 +778,25 @@ impl Crypt15Input {
         if self.multi_file { crypt15::Variant::MultiFile } else { crypt15::Variant::SingleFile }
     }
 
-    fn encrypt(&self, key: &BackupKey) -> Vec<u8> {
+    /// The file, or the refusal of an ambiguous multi-file payload (the
+    /// only error encryption into memory may give).
+    fn try_encrypt(&self, key: &BackupKey) -> Result<Vec<u8>, [u8; 2]> {
         let options = crypt15::EncryptOptions { variant: self.variant(), iv: Some(self.iv), metadata: self.metadata() };
         let mut file = Vec::new();
         match crypt15::encrypt(key, &options, &mut &self.plaintext[..], &mut file, &mut |_| {}) {
             Ok(n) => assert_eq!(n, self.plaintext.len() as u64),
+            Err(crypt15::EncryptError::AmbiguousMultiFilePayload { first }) => return Err(first),
             Err(e) => panic!("crypt15 encryption of an in-memory buffer failed: {e:?}"),
         }
-        file
+        Ok(file)
+    }
+
+    /// The file; for inputs that are not ambiguous multi-file payloads.
+    fn encrypt(&self, key: &BackupKey) -> Vec<u8> {
+        match self.try_encrypt(key) {
+            Ok(file) => file,
+            Err(first) => panic!("a multi-file payload beginning {first:02x?} (a zlib header) cannot be encrypted"),
+        }
     }
 }
 
@@ -794,27 +805,33 @@ impl Crypt15Input {
 /// metadata; the file starts with [`crypt15::encode_prefix`] of its IV and
 /// metadata, passes the independent re-check, and under another key is
 /// `WrongKey` (single file) or `AuthenticationFailed` (multi-file).
-/// A multi-file payload that itself starts with a zlib header is read as
-/// compressed — the deployed format cannot tell (ZIP archives start with
-/// `PK`, never a zlib header) — so for those only the re-check applies.
+/// A multi-file payload that itself starts with a zlib header would read
+/// back as compressed — the layout cannot tell (ZIP archives start with
+/// `PK`, never a zlib header) — so encryption must refuse exactly those.
 pub fn crypt15_roundtrip(data: &[u8]) {
     let input = Crypt15Input::read(Reader::new(data));
     let key = fuzz_key();
-    let file = input.encrypt(&key);
+    let ambiguous = input.multi_file && zlib_header(&input.plaintext);
+    let file = match input.try_encrypt(&key) {
+        Ok(file) => file,
+        Err(first) => {
+            assert!(ambiguous, "refused a payload beginning {first:02x?}, which is no ambiguous multi-file payload");
+            assert_eq!(first[..], input.plaintext[..2]);
+            return;
+        }
+    };
+    assert!(!ambiguous, "wrote a multi-file payload that begins with a zlib header");
     let prefix = crypt15::encode_prefix(&input.iv, &input.metadata());
     assert!(file.starts_with(&prefix), "the file does not start with its prefix");
     let (r, out) = crypt15_decrypt_with(&key, &file);
     check_crypt15_verdict(&key, &file, &r, &out);
-    let ambiguous = input.multi_file && zlib_header(&input.plaintext);
-    if !ambiguous {
-        match &r {
-            Ok(s) => {
-                assert_eq!(out, input.plaintext, "crypt15 round trip changed the plaintext");
-                assert_eq!(s.variant, input.variant());
-                assert_eq!(s.compressed, !input.multi_file);
-            }
-            Err(e) => panic!("crypt15 refused its own file: {e:?}"),
+    match &r {
+        Ok(s) => {
+            assert_eq!(out, input.plaintext, "crypt15 round trip changed the plaintext");
+            assert_eq!(s.variant, input.variant());
+            assert_eq!(s.compressed, !input.multi_file);
         }
+        Err(e) => panic!("crypt15 refused its own file: {e:?}"),
     }
     let (wrong, _) = crypt15_decrypt_with(&other_key(), &file);
     match (input.multi_file, wrong) {
@@ -838,7 +855,7 @@ pub fn crypt15_tamper(data: &[u8]) {
     let mutation = Mutation::read(&mut r);
     let input = Crypt15Input::read(r);
     if input.multi_file && zlib_header(&input.plaintext) {
-        return; // ambiguous by design, see crypt15_roundtrip
+        return; // refused by encryption, see crypt15_roundtrip
     }
     let key = fuzz_key();
     let file = input.encrypt(&key);
@@ -2678,6 +2695,8 @@ pub fn crypt15_tamper_seed(mutation: Mutation, input: &Crypt15Input) -> Vec<u8> 
 }
 
 /// A crypt15 file of `input` under [`FUZZ_KEY`] (a seed of [`crypt15_decrypt`]).
+/// Panics on a multi-file payload that begins with a zlib header, which
+/// encryption refuses.
 pub fn crypt15_file(input: &Crypt15Input) -> Vec<u8> {
     input.encrypt(&fuzz_key())
 }

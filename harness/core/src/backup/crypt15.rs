@@ -67,6 +67,9 @@ pub enum Variant {
     /// A single file (the chat database): zlib-compressed, MD5 trailer.
     SingleFile,
     /// A multi-file backup: a ZIP archive, stored as is, no MD5 trailer.
+    /// [`encrypt`] refuses a payload that begins with a zlib header
+    /// ([`EncryptError::AmbiguousMultiFilePayload`]): readers would take it
+    /// for a compressed one.
     MultiFile,
 }
 
@@ -167,6 +170,18 @@ pub enum EncryptError {
     /// Compression failed.
     #[error("zlib compression failed: {0}")]
     Compress(String),
+    /// A multi-file payload that begins with a zlib header. The layout is
+    /// told from the MD5 trailer only at the end of the file, so a reader
+    /// decides between "stored" and "zlib" from the first two payload bytes;
+    /// such a file would read back inflated (or fail to), not as written.
+    /// A real multi-file payload is a ZIP archive and begins with `PK`.
+    #[error(
+        "the multi-file payload begins with bytes {first:02x?}, a zlib header: it would read back as a compressed payload (a multi-file backup is a ZIP archive, which begins with \"PK\")"
+    )]
+    AmbiguousMultiFilePayload {
+        /// The payload's first two bytes.
+        first: [u8; 2],
+    },
     /// Reading or writing failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
@@ -358,6 +373,12 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
             let mut total = 0u64;
             loop {
                 let n = read_growing(reader, &mut input, 0, IO_BUF)?;
+                if total == 0 && looks_like_zlib(&input[..n]) {
+                    // Refused before any ciphertext is written: a file that
+                    // cannot be read back must never replace a backup.
+                    let first = [input[0], input[1]];
+                    return Err(EncryptError::AmbiguousMultiFilePayload { first });
+                }
                 total += n as u64;
                 let chunk = &mut input[..n];
                 gcm.encrypt(chunk)?;
@@ -756,6 +777,42 @@ mod tests {
         let n = file.len() - MD5_LEN;
         let digest = Md5::digest(&file[..n]);
         file[n..].copy_from_slice(&digest);
+    }
+
+    /// Found by the CI gate (stop 7): a random two-byte multi-file payload
+    /// that happened to be a zlib header was written, then read back as an
+    /// incomplete zlib stream. Every two-byte start is checked: refused
+    /// exactly when RFC 1950 calls it a zlib header, read back as written
+    /// otherwise.
+    #[test]
+    fn multi_file_payloads_that_begin_like_zlib_are_refused_and_all_others_read_back() {
+        let key = BackupKey::from_bytes([5; 32]);
+        let mut refused = 0u32;
+        for first in 0..=u16::MAX {
+            let [a, b] = first.to_be_bytes();
+            let payload = [a, b, b'P', b'K'];
+            // RFC 1950 §2.2: CM = 8, CINFO ≤ 7, CMF·256 + FLG a multiple of 31.
+            let zlib = a % 16 == 8 && a / 16 < 8 && (u32::from(a) * 256 + u32::from(b)) % 31 == 0;
+            let options = EncryptOptions { variant: Variant::MultiFile, iv: Some([9; IV_LEN]), ..Default::default() };
+            let mut file = Vec::new();
+            match encrypt(&key, &options, &mut &payload[..], &mut file, &mut |_| {}) {
+                Err(EncryptError::AmbiguousMultiFilePayload { first }) => {
+                    assert!(zlib, "{a:02x} {b:02x} refused but is no zlib header");
+                    assert_eq!(first, [a, b]);
+                    refused += 1;
+                }
+                Ok(_) => {
+                    assert!(!zlib, "{a:02x} {b:02x} is a zlib header but was written");
+                    let (back, summary) = decrypt_all(&key, &file).expect("our own multi-file backup");
+                    assert_eq!(back, payload);
+                    assert_eq!((summary.variant, summary.compressed), (Variant::MultiFile, false));
+                }
+                Err(e) => panic!("{a:02x} {b:02x}: {e}"),
+            }
+        }
+        // 8 CINFO values, and for each CMF the FLG values 0..=255 that make a
+        // multiple of 31: 8 or 9 of them.
+        assert!((64..=72).contains(&refused), "{refused} refused");
     }
 
     #[test]
