@@ -35,6 +35,7 @@ impl PathError {
 pub struct AtomicFile {
     target: PathBuf,
     writer: BufWriter<NamedTempFile>,
+    write_failed: bool,
 }
 
 impl AtomicFile {
@@ -60,7 +61,7 @@ impl AtomicFile {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| PathError::new(&dir, e))?;
-        Ok(Self { target: target.to_owned(), writer: BufWriter::with_capacity(1 << 20, tmp) })
+        Ok(Self { target: target.to_owned(), writer: BufWriter::with_capacity(1 << 20, tmp), write_failed: false })
     }
 
     /// Makes the file readable by everyone (temporary files start 0600).
@@ -107,12 +108,25 @@ impl AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Whether a write or flush has failed. Streaming code reports an I/O
+    /// error without saying which side it came from; this tells the caller
+    /// to name the output path, not the input.
+    pub fn write_failed(&self) -> bool {
+        self.write_failed
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.write(buf)
+        let r = self.writer.write(buf);
+        self.write_failed |= r.is_err();
+        r
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.writer.flush()
+        let r = self.writer.flush();
+        self.write_failed |= r.is_err();
+        r
     }
 }
 

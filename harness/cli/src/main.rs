@@ -333,10 +333,10 @@ enum BackupCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "v2")]
         format: FormatArg,
-        /// v2 body compression (crypt15 always uses zlib level 1).
+        /// v2 body compression (crypt15 always uses zlib level 1; refused with crypt15).
         #[arg(long, value_enum, default_value = "none")]
         compress: CompressArg,
-        /// crypt15 multi-file backup (IN is a ZIP; stored as is, no MD5 trailer).
+        /// crypt15 multi-file backup (IN is a ZIP; stored as is, no MD5 trailer). Refused with v2.
         #[arg(long)]
         multi_file: bool,
         /// Print a JSON summary.
@@ -505,20 +505,30 @@ fn open_input(path: &Path) -> Result<(BufReader<File>, u64), Failure> {
 fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
     match cmd {
         BackupCommand::Encrypt { key, format, compress, multi_file, json, input, output } => {
+            // Refused rather than ignored: the user asked for a file these flags cannot describe.
+            match (format, compress, multi_file) {
+                (FormatArg::Crypt15, CompressArg::Zlib, _) => {
+                    return Err(Failure("--compress applies to v2 only (crypt15 always uses zlib level 1)".into()));
+                }
+                (FormatArg::V2, _, true) => {
+                    return Err(Failure("--multi-file applies to crypt15 only".into()));
+                }
+                _ => {}
+            }
             let key = load_key(&key)?;
             let (mut reader, len) = open_input(&input)?;
             let mut out = AtomicFile::create(&output)?;
             out.world_readable()?;
             let bar = progress_bar(len, "encrypt");
             let mut tick = |n: u64| bar.set_position(n);
-            let ctx = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
             let (name, plain) = match format {
                 FormatArg::Crypt15 => {
                     let opts = crypt15::EncryptOptions {
                         variant: if multi_file { crypt15::Variant::MultiFile } else { crypt15::Variant::SingleFile },
                         ..Default::default()
                     };
-                    ("crypt15", crypt15::encrypt(&key, &opts, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?)
+                    let r = crypt15::encrypt(&key, &opts, &mut reader, &mut out, &mut tick);
+                    ("crypt15", r.map_err(|e| stream_failure(&e, &input, &out, &output))?)
                 }
                 FormatArg::V2 => {
                     let opts = v2::EncryptOptions {
@@ -528,7 +538,8 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
                         },
                         ..Default::default()
                     };
-                    ("v2", v2::encrypt(&key, &opts, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?)
+                    let r = v2::encrypt(&key, &opts, &mut reader, &mut out, &mut tick);
+                    ("v2", r.map_err(|e| stream_failure(&e, &input, &out, &output))?)
                 }
             };
             out.flush().map_err(|e| PathError::new(&output, e))?;
@@ -553,14 +564,15 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             let mut out = AtomicFile::create(&output)?;
             let bar = progress_bar(len, "decrypt");
             let mut tick = |n: u64| bar.set_position(n);
-            let ctx = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", input.display()));
             let summary = match format {
                 Format::Crypt15 => {
-                    let s = crypt15::decrypt(&key, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?;
+                    let r = crypt15::decrypt(&key, &mut reader, &mut out, &mut tick);
+                    let s = r.map_err(|e| stream_failure(&e, &input, &out, &output))?;
                     json!({ "format": "crypt15", "variant": format!("{:?}", s.variant), "compressed": s.compressed, "plaintext_bytes": s.plaintext_len })
                 }
                 Format::V2 => {
-                    let s = v2::decrypt(&key, &mut reader, &mut out, &mut tick).map_err(|e| ctx(&e))?;
+                    let r = v2::decrypt(&key, &mut reader, &mut out, &mut tick);
+                    let s = r.map_err(|e| stream_failure(&e, &input, &out, &output))?;
                     json!({ "format": "v2", "plaintext_bytes": s.plaintext_len })
                 }
                 _ => return Err(Failure(format!("{}: unsupported format", input.display()))),
@@ -574,6 +586,16 @@ fn backup_command(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         BackupCommand::Inspect { input, json } => inspect(&input, json),
+    }
+}
+
+/// One line for a failed encrypt or decrypt, naming the file at fault: the
+/// output when writing it failed (a full disk, say), else the input.
+fn stream_failure(e: &dyn std::fmt::Display, input: &Path, out: &AtomicFile, output: &Path) -> Failure {
+    if out.write_failed() {
+        Failure(format!("{}: writing failed: {e}", output.display()))
+    } else {
+        Failure(format!("{}: {e}", input.display()))
     }
 }
 

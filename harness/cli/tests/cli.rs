@@ -174,6 +174,49 @@ fn failures_leave_no_output_and_keep_an_existing_one() {
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
 }
 
+/// A write that fails (here: the file-size limit, `EFBIG`) is reported
+/// against the output path, and the previous output stays.
+#[test]
+fn a_failed_write_names_the_output_and_keeps_the_previous_file() {
+    let t = Setup::new();
+    let key = t.key("k.txt");
+    let plain = t.plain(4 << 20);
+    let out = t.p("out.bin");
+    std::fs::write(&out, b"previous good file").unwrap();
+    for format in ["crypt15", "v2"] {
+        // bash: ignore SIGXFSZ so the write fails with EFBIG instead of
+        // killing the process, and cap files at 256 blocks (128-256 KiB).
+        let script = format!(
+            "trap '' XFSZ; ulimit -f 256; exec '{}' backup encrypt --key-file '{}' --format {format} '{}' '{}'",
+            env!("CARGO_BIN_EXE_e2eb"),
+            s(&key),
+            s(&plain),
+            s(&out)
+        );
+        let o = Command::new("bash").args(["-c", &script]).env_remove("E2EB_KEY").output().unwrap();
+        fails(&o, &format!("{}: writing failed", s(&out)));
+        assert_eq!(std::fs::read(&out).unwrap(), b"previous good file");
+    }
+    assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
+}
+
+#[test]
+fn flags_that_do_not_apply_to_the_format_are_refused() {
+    let t = Setup::new();
+    let key = t.key("k.txt");
+    let plain = t.plain(1000);
+    let out = t.p("out");
+    let args = |extra: &[&str]| {
+        let mut a = vec!["backup", "encrypt", "--key-file", s(&key)];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&[s(&plain), s(&out)]);
+        e2eb(&a, None)
+    };
+    fails(&args(&["--format", "crypt15", "--compress", "zlib"]), "--compress applies to v2 only");
+    fails(&args(&["--format", "v2", "--multi-file"]), "--multi-file applies to crypt15 only");
+    assert!(!out.exists());
+}
+
 #[test]
 fn inspect_reads_headers_without_the_key() {
     let t = Setup::new();

@@ -145,7 +145,7 @@ impl BackupKey {
             if found < DIGITS {
                 // to_digit(16) is below 16, so the cast is lossless.
                 let nibble = nibble as u8;
-                key[found / 2] |= if found % 2 == 0 { nibble << 4 } else { nibble };
+                key[found / 2] |= if found.is_multiple_of(2) { nibble << 4 } else { nibble };
             }
             found += 1;
         }

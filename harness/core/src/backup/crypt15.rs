@@ -749,7 +749,7 @@ mod tests {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            if s % 3 == 0 {
+            if s.is_multiple_of(3) {
                 out.extend_from_slice(&s.to_le_bytes());
             } else {
                 out.extend_from_slice(words[(s >> 8) as usize % words.len()]);

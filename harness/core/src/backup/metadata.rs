@@ -122,7 +122,7 @@ pub fn decrypt_bytes(key: &BackupKey, raw: &[u8]) -> Result<Vec<u8>, MetadataErr
     let iv = &raw[1..1 + IV_LEN];
     let tag = &raw[2 + IV_LEN..OVERHEAD];
     let ct = &raw[OVERHEAD..];
-    if ct.len() % 16 != 0 {
+    if !ct.len().is_multiple_of(16) {
         return Err(MetadataError::NotBlockAligned { len: ct.len() });
     }
     // verify_slice compares in constant time.
