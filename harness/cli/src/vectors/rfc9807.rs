@@ -838,6 +838,13 @@ fn check(c: &Case) -> Result<(), String> {
     match (&c.expect, replay(c)) {
         (_, Err(e)) => Err(format!("cannot replay: {e}")),
         (Expect::Output(want), Ok(Ok(got))) => {
+            // The file must list every output the RFC gives, so deleting an
+            // expected value from it cannot make a case pass more easily.
+            let required: &[&str] = if c.op == "fake" { &["KE2"] } else { &REAL_OUTPUTS };
+            let missing: Vec<&str> = required.iter().copied().filter(|k| !want.contains_key(*k)).collect();
+            if !missing.is_empty() {
+                return Err(format!("the case lists no expected {}", missing.join(", ")));
+            }
             let diffs: Vec<String> = want
                 .iter()
                 .filter_map(|(k, w)| match got.get(k) {
@@ -1023,6 +1030,20 @@ mod tests {
         });
         assert_eq!(r.failures.len(), 1);
         assert!(r.failures[0].contains("server_public_key is not the public key"), "{:?}", r.failures);
+    }
+
+    #[test]
+    fn a_deleted_expected_output_fails_that_case() {
+        for (id, key) in [("rfc9807-real-1", "export_key"), ("rfc9807-fake-1", "KE2")] {
+            let r = verify_altered(|f| {
+                let c = f.cases.iter_mut().find(|c| c.id == id).unwrap();
+                match &mut c.expect {
+                    Expect::Output(o) => assert!(o.remove(key).is_some()),
+                    Expect::Error(_) => panic!("{id} is a must-fail case"),
+                }
+            });
+            assert_eq!(r.failures, vec![format!("{id}: the case lists no expected {key}")]);
+        }
     }
 
     #[test]
