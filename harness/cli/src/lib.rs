@@ -12,6 +12,7 @@ pub mod bench_report;
 pub mod bench_run;
 pub mod environment;
 pub mod error_kind;
+pub mod fleet_stress;
 pub mod fuzz_campaign;
 pub mod fuzz_coverage;
 pub mod fuzz_replay;

@@ -262,6 +262,15 @@ enum VaultCommand {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Test helper: runs acknowledged operations on one account of a durable
+    /// five-site fleet forever, printing `ack <n> <version> <attempts left>`
+    /// after each (for kill -9 tests).
+    #[command(hide = true)]
+    FleetStress {
+        /// The fleet's directory (its site disks are reused if present).
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// A guided run on five in-process sites under a temporary directory.
     Demo {
         /// KSF profile (moderate is the default of real registrations).
@@ -893,6 +902,10 @@ fn vault_command(cmd: VaultCommand) -> Result<ExitCode, Failure> {
                 writeln!(out, "ack {} {left}", site.applied_index())?;
                 out.flush()?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        VaultCommand::FleetStress { dir } => {
+            e2eb::fleet_stress::run(&dir, &mut std::io::stdout().lock()).map_err(Failure)?;
             Ok(ExitCode::SUCCESS)
         }
         VaultCommand::Demo { profile } => {

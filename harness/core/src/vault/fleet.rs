@@ -368,7 +368,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             return Ok(v);
         }
-        Ok(disk)
+        // Not rolled back, but restarted all the same: drop the "committed"
+        // mark too. A leader restored at once in its old term takes its
+        // first entry of that term as its read barrier and knows no commit
+        // index beyond what it had applied (the commit index is not saved,
+        // and the applied state is not fsynced), so it would serve reads
+        // from a state older than entries acknowledged before the crash
+        // (`harness/cli/tests/fleet_crash.rs`). It campaigns for a new term
+        // instead, whose first entry commits everything before it.
+        Ok(disk.map(|v| Vote { committed: false, ..v }))
     }
 
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), SErr>
@@ -537,7 +545,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 Ok(())
             })
             .await?;
-        // Visible only once durable.
+        // Visible once the redb transaction has committed (not fsynced on its
+        // own, see `Disk`): durable through the fsynced log, which openraft
+        // applies again after a crash.
         let mut s = lock(&self.state);
         for (k, v) in changed {
             match v {
