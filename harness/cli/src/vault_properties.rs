@@ -1350,6 +1350,14 @@ fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), String> {
                     }
                 }
             }
+            // Every running site, not only the leader, holds the model's
+            // record: after a lockout, no site keeps K or the OPAQUE record.
+            prop_assert!(fleet.wait_replicated(Duration::from_secs(5)), "the sites did not converge");
+            for site in fleet.up_sites() {
+                model
+                    .check(fleet.record(site, &account).as_ref())
+                    .map_err(|e| tc(format!("site {} at the end: {e}", site + 1)))?;
+            }
             Ok(())
         },
     ))

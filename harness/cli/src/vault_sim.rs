@@ -129,6 +129,8 @@ struct Watch {
     verifications: u32,
     max_verifications: u32,
     acked: bool,
+    /// Highest record version a registration reply acknowledged.
+    acked_version: Option<u64>,
     locked: bool,
     last_attempts: Option<u32>,
     last_version: Option<u64>,
@@ -249,11 +251,12 @@ impl Run {
                 w.locked = true;
                 w.locked_version = None;
             }
-            Some(reply::Body::Registered(_)) => {
+            Some(reply::Body::Registered(version)) => {
                 // Only the owner (holding K) can register over an existing or
                 // erased record: that is a new record with a new count, not
                 // an unlock of the erased one, whose K is gone.
                 w.acked = true;
+                w.acked_version = w.acked_version.max(Some(*version));
                 w.locked = false;
                 w.verifications = 0;
                 w.last_attempts = None;
@@ -335,8 +338,30 @@ impl Run {
         }
     }
 
+    /// One client request. The client's own link is as unreliable as the
+    /// sites' (the current loss and duplication rates): a request may
+    /// arrive twice, and a reply may never arrive after its change was
+    /// committed — the client then sees nothing, like an abandoned login.
     fn send(&mut self, account: &[u8], req: e2eb_core::vault::wire::Request, via: Option<usize>) -> Reply {
-        let r = match via {
+        let (loss, duplicate) = self.fleet.router().with_faults(|f| (f.loss, f.duplicate));
+        if self.rng.chance(duplicate) {
+            let copy = self.deliver(req.clone(), via);
+            self.observe(account, &copy);
+            self.faults += 1;
+            self.note("a client request arrives twice".to_owned());
+        }
+        let r = self.deliver(req, via);
+        self.observe(account, &r);
+        if self.rng.chance(loss) {
+            self.faults += 1;
+            self.note("a reply to a client is lost".to_owned());
+            return Reply::default();
+        }
+        r
+    }
+
+    fn deliver(&mut self, req: e2eb_core::vault::wire::Request, via: Option<usize>) -> Reply {
+        match via {
             Some(v) => {
                 let first = self.fleet.request(v, req.clone());
                 match &first.body {
@@ -348,9 +373,7 @@ impl Run {
                 }
             }
             None => self.fleet.submit(req, PATIENCE),
-        };
-        self.observe(account, &r);
-        r
+        }
     }
 
     fn register(&mut self, u: usize) {
@@ -496,11 +519,11 @@ impl Run {
                         self.old_disk = Some((site, p));
                         self.note(format!("{step}: copy the disk of site {}", site + 1));
                     }
-                } else if let Some((s, p)) = self.old_disk.take() {
-                    if self.fleet.restart_from_copy(s, &p).is_ok() {
-                        self.faults += 1;
-                        self.note(format!("{step}: restart site {} from its old disk", s + 1));
-                    }
+                } else if let Some((s, p)) = self.old_disk.take()
+                    && self.fleet.restart_from_copy(s, &p).is_ok()
+                {
+                    self.faults += 1;
+                    self.note(format!("{step}: restart site {} from its old disk", s + 1));
                 }
             }
             _ => {
@@ -542,13 +565,25 @@ impl Run {
             let _ = self.fleet.submit(req, PATIENCE);
         }
         self.check_counts();
-        let acked: Vec<Vec<u8>> = self.watch.iter().filter(|(_, w)| w.acked).map(|(a, _)| a.clone()).collect();
-        for a in acked {
-            if self.fleet.record(l, &a).is_none() {
-                self.violate(
+        let acked: Vec<(Vec<u8>, Option<u64>)> =
+            self.watch.iter().filter(|(_, w)| w.acked).map(|(a, w)| (a.clone(), w.acked_version)).collect();
+        for (a, version) in acked {
+            // Versions only grow, so an older one means the acknowledged
+            // registration was lost and an earlier record came back.
+            match self.fleet.record(l, &a) {
+                None => self.violate(
                     "an acknowledged registration survives",
                     format!("{:?} is gone", String::from_utf8_lossy(&a)),
-                );
+                ),
+                Some(rec) if version.is_some_and(|v| rec.version < v) => self.violate(
+                    "an acknowledged registration survives",
+                    format!(
+                        "{:?} is at version {}, older than the acknowledged {version:?}",
+                        String::from_utf8_lossy(&a),
+                        rec.version
+                    ),
+                ),
+                Some(_) => {}
             }
         }
         let locked: Vec<Vec<u8>> = self.watch.iter().filter(|(_, w)| w.locked).map(|(a, _)| a.clone()).collect();

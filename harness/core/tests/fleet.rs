@@ -134,11 +134,21 @@ fn a_leader_restarted_from_an_old_disk_does_not_resume_with_a_stale_log() {
     assert_eq!(before, 7);
     // The leader comes back at once from the old disk, before anyone times out.
     f.restart_from_copy(l, &copy).unwrap();
+    // The site itself knows its disk is older than its counter.
+    assert_eq!(f.gated_sites(), vec![l]);
     for _ in 0..2 {
         let _ = recover(&mut f, &c, b"guess");
         let now = f.linearizable_record(b"dora").unwrap().unwrap().attempts_left;
         assert!(now < before, "charged attempts came back: {before} -> {now}");
     }
+    // Once replication has brought its log past what it had acknowledged,
+    // it lifts its own gate.
+    let start = std::time::Instant::now();
+    while !f.gated_sites().is_empty() && start.elapsed() < PATIENCE {
+        f.release_caught_up_sites();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(f.gated_sites(), Vec::<usize>::new(), "the rolled-back site never caught up");
 }
 
 #[test]

@@ -8,7 +8,12 @@
 //! **Concurrency.** A site serves many requests at once ([`FleetHandle`]);
 //! the commands of concurrent requests are committed together in one log
 //! entry (`committer`), and each site's disk writes queued together are
-//! committed with one fsync (`Disk`): group commit at both levels.
+//! committed with one fsync (`Disk`): group commit at both levels. This is
+//! our reading of "every change is a log entry": each change is its own
+//! command, applied in log order with its own outcome, and several commands
+//! may share an entry (an erasure is the outcome of the `Failure` command of
+//! the last attempt's KE3, or of a `Charge` with nothing left). Nothing is applied or answered before the
+//! entry that carries it is committed.
 //!
 //! Sites talk over an in-process [`Router`] that can crash sites, partition
 //! them, lose, duplicate and delay messages — the network of the fault
@@ -668,21 +673,12 @@ pub struct Faults {
     pub duplicate: f64,
     /// Largest random delay per message, in milliseconds (reordering).
     pub max_delay_ms: u64,
-    /// Sites that may not vote (disk older than their HSM counter).
-    pub no_vote: BTreeSet<u64>,
     rng: SimRng,
 }
 
 impl Faults {
     fn new(seed: u64) -> Self {
-        Self {
-            group: BTreeMap::new(),
-            loss: 0.0,
-            duplicate: 0.0,
-            max_delay_ms: 0,
-            no_vote: BTreeSet::new(),
-            rng: SimRng::new(seed),
-        }
+        Self { group: BTreeMap::new(), loss: 0.0, duplicate: 0.0, max_delay_ms: 0, rng: SimRng::new(seed) }
     }
 }
 
@@ -697,9 +693,58 @@ pub struct NetStats {
     pub duplicated: u64,
 }
 
+/// A site's own refusal to vote after a rollback (`DESIGN.md` §5): set at
+/// boot when its disk is older than its HSM counter, and lifted by the site
+/// itself once its log reaches the index the counter says it acknowledged.
+///
+/// The site keeps accepting appends meanwhile: that is how it catches up,
+/// and an append is acknowledged only for entries it now holds durably, so
+/// no acknowledgement can claim more than the disk has. What a stale disk
+/// could do wrong is grant a vote it already gave, or vote for a candidate
+/// that lacks entries it had acknowledged; both go through this gate.
+#[derive(Debug, Default)]
+struct RollbackGate {
+    /// The log index to reach before voting again; `None` when not gated.
+    until: Mutex<Option<u64>>,
+}
+
+/// A site as the network reaches it: its Raft and its rollback gate.
+#[derive(Clone)]
+struct Endpoint {
+    id: u64,
+    raft: Raft,
+    gate: Arc<RollbackGate>,
+}
+
+impl Endpoint {
+    /// Whether the site still refuses to vote. Once its log has caught up it
+    /// lifts the gate and may campaign again.
+    fn refuses_votes(&self) -> bool {
+        let mut until = lock(&self.gate.until);
+        let Some(acked) = *until else { return false };
+        if self.raft.metrics().borrow().last_log_index.unwrap_or(0) < acked {
+            return true;
+        }
+        *until = None;
+        self.raft.runtime_config().elect(true);
+        false
+    }
+
+    async fn vote(&self, rpc: VoteRequest<u64>) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        if self.refuses_votes() {
+            // Silence, as from a site that is down: a refusal with a vote
+            // attached would have to quote the stale vote on the disk.
+            return Err(RPCError::Unreachable(Unreachable::new(&NetFault(
+                "the site is catching up after a rollback of its disk and does not vote",
+            ))));
+        }
+        self.raft.vote(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.id, e)))
+    }
+}
+
 /// The in-process network between sites.
 pub struct Router {
-    nodes: Mutex<BTreeMap<u64, Raft>>,
+    nodes: Mutex<BTreeMap<u64, Endpoint>>,
     faults: Mutex<Faults>,
     stats: Mutex<NetStats>,
 }
@@ -729,22 +774,25 @@ impl Router {
         lock(&self.stats).clone()
     }
 
-    /// Decides the fate of one message; returns the target and the delay.
-    fn route(&self, from: u64, to: u64, vote: bool) -> Result<(Raft, u64, bool), Unreachable> {
+    /// Decides the fate of one message: the target, the delay, and when a
+    /// duplicate arrives, if there is one.
+    fn route(&self, from: u64, to: u64) -> Result<(Endpoint, u64, Option<u64>), Unreachable> {
         let target = lock(&self.nodes).get(&to).cloned();
         let mut f = lock(&self.faults);
         let same_side = f.group.get(&from).copied().unwrap_or(0) == f.group.get(&to).copied().unwrap_or(0);
-        let blocked_vote = vote && (f.no_vote.contains(&to) || f.no_vote.contains(&from));
         let (loss, duplicate, max_delay) = (f.loss, f.duplicate, f.max_delay_ms);
         let lost = f.rng.chance(loss);
-        let dup = f.rng.chance(duplicate);
         let delay = if max_delay > 0 { f.rng.below(max_delay + 1) } else { 0 };
+        // A duplicate comes late, up to several heartbeats after the
+        // original, so it can overtake nothing but be overtaken by newer
+        // messages of the same link: a stale copy, delivered out of order.
+        let dup = f.rng.chance(duplicate).then(|| delay + 1 + f.rng.below(4 * max_delay + 50));
         drop(f);
         let mut s = lock(&self.stats);
         match target {
-            Some(t) if same_side && !blocked_vote && !lost => {
+            Some(t) if same_side && !lost => {
                 s.delivered += 1;
-                if dup {
+                if dup.is_some() {
                     s.duplicated += 1;
                 }
                 Ok((t, delay, dup))
@@ -820,12 +868,17 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        let (target, delay, dup) = self.router.route(self.from, self.to, false)?;
-        delay_message(delay).await;
-        if dup {
-            let _ = target.append_entries(rpc.clone()).await;
+        let (target, delay, dup) = self.router.route(self.from, self.to)?;
+        if let Some(after) = dup {
+            let (copy, rpc) = (target.clone(), rpc.clone());
+            tokio::spawn(async move {
+                delay_message(after).await;
+                let _ = copy.raft.append_entries(rpc).await;
+            });
         }
-        let r = target.append_entries(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))?;
+        delay_message(delay).await;
+        let r =
+            target.raft.append_entries(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))?;
         if self.router.reply_lost() {
             return Err(lost());
         }
@@ -837,9 +890,10 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
-        let (target, delay, _) = self.router.route(self.from, self.to, false)?;
+        let (target, delay, _) = self.router.route(self.from, self.to)?;
         delay_message(delay).await;
-        let r = target.install_snapshot(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))?;
+        let r =
+            target.raft.install_snapshot(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))?;
         if self.router.reply_lost() {
             return Err(lost());
         }
@@ -851,12 +905,16 @@ impl RaftNetwork<TypeConfig> for Connection {
         rpc: VoteRequest<u64>,
         _option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        let (target, delay, dup) = self.router.route(self.from, self.to, true)?;
-        delay_message(delay).await;
-        if dup {
-            let _ = target.vote(rpc.clone()).await;
+        let (target, delay, dup) = self.router.route(self.from, self.to)?;
+        if let Some(after) = dup {
+            let (copy, rpc) = (target.clone(), rpc.clone());
+            tokio::spawn(async move {
+                delay_message(after).await;
+                let _ = copy.vote(rpc).await;
+            });
         }
-        let r = target.vote(rpc).await.map_err(|e| RPCError::RemoteError(RemoteError::new(self.to, e)))?;
+        delay_message(delay).await;
+        let r = target.vote(rpc).await?;
         if self.router.reply_lost() {
             return Err(lost());
         }
@@ -899,6 +957,7 @@ impl Default for FleetOptions {
 
 struct Up {
     raft: Raft,
+    gate: Arc<RollbackGate>,
     state: SharedState,
     site: Site,
     /// Queue of the site's [`committer`]; dropping it ends the task.
@@ -1154,15 +1213,16 @@ impl Fleet {
         let config = self.config.clone();
         let raft =
             self.rt.block_on(Raft::new(id, config, net, log, sm)).map_err(|e| FleetError::Raft(e.to_string()))?;
+        let gate = Arc::new(RollbackGate::default());
         if rolled_back {
             raft.runtime_config().elect(false);
-            self.router.with_faults(|f| f.no_vote.insert(id));
+            *lock(&gate.until) = Some(counter.acked);
         }
-        lock(&self.router.nodes).insert(id, raft.clone());
+        lock(&self.router.nodes).insert(id, Endpoint { id, raft: raft.clone(), gate: gate.clone() });
         let site = Site::new(self.setup.clone(), self.options.limit).with_default_profile(self.options.default_profile);
         let (commits, queue) = tokio::sync::mpsc::unbounded_channel();
         self.rt.spawn(committer(raft.clone(), queue));
-        self.slots[i].up = Some(Up { raft, state, site, commits });
+        self.slots[i].up = Some(Up { raft, gate, state, site, commits });
         self.slots[i].disk = weak;
         Ok(())
     }
@@ -1221,21 +1281,19 @@ impl Fleet {
         }
     }
 
-    /// Lets rolled-back sites vote again once their log reached what they had acknowledged.
+    /// Has every rolled-back site that has caught up lift its own gate now,
+    /// rather than at the next vote it is asked for (so it may campaign).
     pub fn release_caught_up_sites(&self) {
         for s in &self.slots {
             let Some(up) = &s.up else { continue };
-            let gated = self.router.with_faults(|f| f.no_vote.contains(&s.id));
-            if !gated {
-                continue;
-            }
-            let acked = lock(&s.counter).acked;
-            let last = up.raft.metrics().borrow().last_log_index.unwrap_or(0);
-            if last >= acked {
-                self.router.with_faults(|f| f.no_vote.remove(&s.id));
-                up.raft.runtime_config().elect(true);
-            }
+            Endpoint { id: s.id, raft: up.raft.clone(), gate: up.gate.clone() }.refuses_votes();
         }
+    }
+
+    /// Sites that still refuse to vote after a rollback (0-based indexes).
+    pub fn gated_sites(&self) -> Vec<usize> {
+        let gated = |up: &Up| lock(&up.gate.until).is_some();
+        self.slots.iter().enumerate().filter(|(_, s)| s.up.as_ref().is_some_and(gated)).map(|(i, _)| i).collect()
     }
 
     /// A handle for submitting from many threads at once (see [`FleetHandle`]).
