@@ -19,11 +19,11 @@
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::Criterion;
 use e2eb_core::cobblestone::{CHUNK_LEN, SEALED_CHUNK_LEN, TAG_LEN};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, UnboundKey};
 
-use crate::data::{Inputs, PerSize, SIZES};
+use crate::data::{Inputs, PerSize, for_sizes};
 use crate::settings::Settings;
 
 const KEY: [u8; 32] = *b"raw aead benchmark key, 32 bytes";
@@ -116,37 +116,22 @@ pub fn aead(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
     };
 
     let mut group = c.benchmark_group("aead");
-    macro_rules! seal_bench {
-        ($name:literal, $aead:expr) => {
-            for size in SIZES {
-                settings.apply(&mut group, size.kind());
-                group.throughput(Throughput::Bytes(size.bytes()));
-                let mut out = Vec::new();
-                group.bench_function(BenchmarkId::new($name, size.label), |b| {
-                    let plain = inputs.get(size);
-                    out.resize(sealed_len(plain.len()), 0);
-                    b.iter(|| seal_all($aead, plain, &mut out));
-                });
-            }
-        };
-    }
-    macro_rules! open_bench {
-        ($name:literal, $aead:expr) => {
-            for size in SIZES {
-                settings.apply(&mut group, size.kind());
-                group.throughput(Throughput::Bytes(size.bytes()));
-                let mut scratch = Vec::new();
-                group.bench_function(BenchmarkId::new($name, size.label), |b| {
-                    let sealed = sealed_for(size);
-                    scratch.resize(sealed.len(), 0);
-                    b.iter(|| open_all($aead, sealed, &mut scratch));
-                });
-            }
-        };
-    }
-    seal_bench!("rustcrypto_seal", &rustcrypto);
-    open_bench!("rustcrypto_open", &rustcrypto);
-    seal_bench!("ring_seal", &ring);
-    open_bench!("ring_open", &ring);
+    let plain = |size| inputs.get(size);
+    for_sizes(&mut group, settings, "rustcrypto_seal", plain, |b, _, plain, out| {
+        out.resize(sealed_len(plain.len()), 0);
+        b.iter(|| seal_all(&rustcrypto, plain, out));
+    });
+    for_sizes(&mut group, settings, "rustcrypto_open", sealed_for, |b, _, sealed, scratch| {
+        scratch.resize(sealed.len(), 0);
+        b.iter(|| open_all(&rustcrypto, sealed, scratch));
+    });
+    for_sizes(&mut group, settings, "ring_seal", plain, |b, _, plain, out| {
+        out.resize(sealed_len(plain.len()), 0);
+        b.iter(|| seal_all(&ring, plain, out));
+    });
+    for_sizes(&mut group, settings, "ring_open", sealed_for, |b, _, sealed, scratch| {
+        scratch.resize(sealed.len(), 0);
+        b.iter(|| open_all(&ring, sealed, scratch));
+    });
     group.finish();
 }

@@ -6,7 +6,10 @@
 
 use std::sync::OnceLock;
 
-use crate::settings::Kind;
+use criterion::measurement::WallTime;
+use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Throughput};
+
+use crate::settings::{Kind, Settings};
 
 /// One buffer size; `label` is the criterion parameter.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,25 @@ pub const SIZES: [Size; 3] = [
     Size { label: "1MiB", len: 1 << 20, index: 1 },
     Size { label: "64MiB", len: 64 << 20, index: 2 },
 ];
+
+/// Adds `{name}/{size}` to `group` for every size of [`SIZES`], with the
+/// size's settings and `Throughput::Bytes(size)`. `bench` gets the size, its
+/// input (`input(size)`, built only when the benchmark runs) and an empty
+/// output buffer of its own.
+pub fn for_sizes<'a, I: ?Sized + 'a>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    settings: &Settings,
+    name: &str,
+    input: impl Fn(Size) -> &'a I,
+    mut bench: impl FnMut(&mut Bencher<'_>, Size, &'a I, &mut Vec<u8>),
+) {
+    for size in SIZES {
+        settings.apply(group, size.kind());
+        group.throughput(Throughput::Bytes(size.bytes()));
+        let mut out = Vec::new();
+        group.bench_function(BenchmarkId::new(name, size.label), |b| bench(b, size, input(size), &mut out));
+    }
+}
 
 /// One lazily built value per size: a benchmark left out by a filter never
 /// pays for its input.

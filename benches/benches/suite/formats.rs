@@ -24,12 +24,12 @@
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+use criterion::Criterion;
 use e2eb_core::backup::{crypt15, v2};
 use e2eb_core::key::BackupKey;
 use rayon::ThreadPool;
 
-use crate::data::{Inputs, PerSize, SIZES};
+use crate::data::{Inputs, PerSize, for_sizes};
 use crate::settings::Settings;
 
 /// The key of every format benchmark (a fixed value: nothing here depends on it).
@@ -62,33 +62,27 @@ pub fn crypt15(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
     };
 
     let mut group = c.benchmark_group("crypt15");
-    for size in SIZES {
-        settings.apply(&mut group, size.kind());
-        group.throughput(Throughput::Bytes(size.bytes()));
-        let mut out = Vec::new();
-        group.bench_function(BenchmarkId::new("encrypt", size.label), |b| {
-            let plain = inputs.get(size);
+    for_sizes(
+        &mut group,
+        settings,
+        "encrypt",
+        |size| inputs.get(size),
+        |b, _, plain, out| {
             // zlib level 1 never expands text; the slack covers prefix, tag and MD5.
-            reserve(&mut out, plain.len() + plain.len() / 16 + 4096);
+            reserve(out, plain.len() + plain.len() / 16 + 4096);
             b.iter(|| {
                 out.clear();
-                crypt15::encrypt(&key, &options, &mut &plain[..], &mut out, &mut |_| {}).expect("crypt15 encrypt")
+                crypt15::encrypt(&key, &options, &mut &plain[..], out, &mut |_| {}).expect("crypt15 encrypt")
             });
+        },
+    );
+    for_sizes(&mut group, settings, "decrypt", file, |b, size, file, out| {
+        reserve(out, size.len);
+        b.iter(|| {
+            out.clear();
+            crypt15::decrypt(&key, &mut &file[..], out, &mut |_| {}).expect("crypt15 decrypt")
         });
-    }
-    for size in SIZES {
-        settings.apply(&mut group, size.kind());
-        group.throughput(Throughput::Bytes(size.bytes()));
-        let mut out = Vec::new();
-        group.bench_function(BenchmarkId::new("decrypt", size.label), |b| {
-            let file = file(size);
-            reserve(&mut out, size.len);
-            b.iter(|| {
-                out.clear();
-                crypt15::decrypt(&key, &mut &file[..], &mut out, &mut |_| {}).expect("crypt15 decrypt")
-            });
-        });
-    }
+    });
     group.finish();
 }
 
@@ -121,35 +115,20 @@ pub fn v2(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
         .expect("a one-thread rayon pool");
 
     let mut group = c.benchmark_group("v2");
+    let plain = |size| inputs.get(size);
     for (suffix, pool) in [("", None), ("_serial", Some(&serial))] {
-        for size in SIZES {
-            settings.apply(&mut group, size.kind());
-            group.throughput(Throughput::Bytes(size.bytes()));
-            let mut out = Vec::new();
-            group.bench_function(BenchmarkId::new(format!("encrypt{suffix}"), size.label), |b| {
-                let plain = inputs.get(size);
-                // Untimed: sizes and touches `out`, so the timed calls reuse it as is.
-                v2::encrypt_into(&key, &options, plain, &mut out).expect("v2 encrypt");
-                on(pool, || {
-                    b.iter(|| {
-                        v2::encrypt_into(&key, &options, black_box(plain), black_box(&mut out)).expect("v2 encrypt")
-                    })
-                });
+        for_sizes(&mut group, settings, &format!("encrypt{suffix}"), plain, |b, _, plain, out| {
+            // Untimed: sizes and touches `out`, so the timed calls reuse it as is.
+            v2::encrypt_into(&key, &options, plain, out).expect("v2 encrypt");
+            on(pool, || {
+                b.iter(|| v2::encrypt_into(&key, &options, black_box(plain), black_box(&mut *out)).expect("v2 encrypt"))
             });
-        }
-        for size in SIZES {
-            settings.apply(&mut group, size.kind());
-            group.throughput(Throughput::Bytes(size.bytes()));
-            let mut out = Vec::new();
-            group.bench_function(BenchmarkId::new(format!("decrypt{suffix}"), size.label), |b| {
-                let file = file(size);
-                // Untimed: sizes and touches `out`, so the timed calls reuse it as is.
-                v2::decrypt_into(&key, file, &mut out).expect("v2 decrypt");
-                on(pool, || {
-                    b.iter(|| v2::decrypt_into(&key, black_box(file), black_box(&mut out)).expect("v2 decrypt"))
-                });
-            });
-        }
+        });
+        for_sizes(&mut group, settings, &format!("decrypt{suffix}"), file, |b, _, file, out| {
+            // Untimed: sizes and touches `out`, so the timed calls reuse it as is.
+            v2::decrypt_into(&key, file, out).expect("v2 decrypt");
+            on(pool, || b.iter(|| v2::decrypt_into(&key, black_box(file), black_box(&mut *out)).expect("v2 decrypt")));
+        });
     }
     group.finish();
 }

@@ -188,7 +188,7 @@ where
         let m = read_full(reader, &mut second[DICT_LEN..])?;
         if m > 0 {
             progress((n + m) as u64);
-            return compress_parallel(reader, level, (first, n), (second, m), sink, progress);
+            return Pipeline::run(reader, level, (first, n), (second, m), sink, progress);
         }
     }
     // One block: a plain serial zlib stream.
@@ -215,53 +215,8 @@ fn compress_serial(data: &[u8], level: u32, out: &mut Vec<u8>) -> Result<(), Com
     run_deflate(&mut z, &data[whole..], out, FlushCompress::Finish)
 }
 
-fn compress_parallel<R, E, S>(
-    reader: &mut R,
-    level: u32,
-    first: (Zeroizing<Vec<u8>>, usize),
-    second: (Zeroizing<Vec<u8>>, usize),
-    sink: &mut S,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u64, E>
-where
-    R: Read + ?Sized,
-    E: From<io::Error> + From<CompressFailed>,
-    S: FnMut(&mut [u8]) -> Result<(), E>,
-{
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
-    let max_in_flight = workers * IN_FLIGHT_PER_WORKER;
-    let mut header = zlib_header(level);
-    sink(&mut header[..])?;
-    std::thread::scope(|scope| {
-        // Both channels hold every block that can be in flight, so neither
-        // side ever blocks on a send; flow is limited by `max_in_flight`.
-        let (job_tx, job_rx) = sync_channel::<Job>(max_in_flight);
-        let (done_tx, done_rx) = sync_channel(max_in_flight);
-        let job_rx = Arc::new(Mutex::new(job_rx));
-        for i in 0..workers {
-            let (jobs, done) = (Arc::clone(&job_rx), done_tx.clone());
-            std::thread::Builder::new()
-                .name(format!("deflate-{i}"))
-                .spawn_scoped(scope, move || worker(level, &jobs, &done))?;
-        }
-        drop(done_tx);
-        // The pipeline owns the job sender: however `run` ends, dropping it
-        // stops the workers, so the scope's join cannot hang.
-        let mut pipeline = Pipeline {
-            job_tx,
-            done_rx,
-            max_in_flight,
-            next_seq: 0,
-            next_sink: 0,
-            waiting: VecDeque::new(),
-            adler: 1,
-            free_bufs: Vec::new(),
-            free_outs: Vec::new(),
-        };
-        pipeline.run(reader, first, second, sink, progress)
-    })
-}
-
+/// The parallel path: worker threads, and the state of the calling thread
+/// that feeds them and sinks their output in order.
 struct Pipeline {
     job_tx: SyncSender<Job>,
     done_rx: Receiver<Result<Done, CompressFailed>>,
@@ -279,9 +234,12 @@ struct Pipeline {
 }
 
 impl Pipeline {
+    /// Compresses `first` and `second` (the first two blocks, already read,
+    /// with their lengths) and the rest of `reader` on worker threads, and
+    /// hands the zlib stream to `sink` in order. Returns the input length.
     fn run<R, E, S>(
-        &mut self,
         reader: &mut R,
+        level: u32,
         first: (Zeroizing<Vec<u8>>, usize),
         second: (Zeroizing<Vec<u8>>, usize),
         sink: &mut S,
@@ -292,33 +250,64 @@ impl Pipeline {
         E: From<io::Error> + From<CompressFailed>,
         S: FnMut(&mut [u8]) -> Result<(), E>,
     {
-        let mut total = (first.1 + second.1) as u64;
-        self.dispatch(first.0, 0, first.1, false, sink)?;
-        // A block is dispatched once the next read says whether it is the last.
-        let (mut prev, mut prev_len) = second;
-        loop {
-            let mut buf = self.free_bufs.pop().unwrap_or_else(|| Zeroizing::new(vec![0u8; DICT_LEN + BLOCK_LEN]));
-            // The window: the last 32 KiB of all input before this block,
-            // which `prev` holds (its own window, then its input).
-            let prev_end = DICT_LEN + prev_len;
-            buf[..DICT_LEN].copy_from_slice(&prev[prev_end - DICT_LEN..prev_end]);
-            let n = read_full(reader, &mut buf[DICT_LEN..])?;
-            if n == 0 {
-                self.free_bufs.push(buf);
-                self.dispatch(prev, DICT_LEN, prev_len, true, sink)?;
-                break;
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
+        let max_in_flight = workers * IN_FLIGHT_PER_WORKER;
+        let mut header = zlib_header(level);
+        sink(&mut header[..])?;
+        std::thread::scope(|scope| {
+            // Both channels hold every block that can be in flight, so neither
+            // side ever blocks on a send; flow is limited by `max_in_flight`.
+            let (job_tx, job_rx) = sync_channel::<Job>(max_in_flight);
+            let (done_tx, done_rx) = sync_channel(max_in_flight);
+            let job_rx = Arc::new(Mutex::new(job_rx));
+            for i in 0..workers {
+                let (jobs, done) = (Arc::clone(&job_rx), done_tx.clone());
+                std::thread::Builder::new()
+                    .name(format!("deflate-{i}"))
+                    .spawn_scoped(scope, move || worker(level, &jobs, &done))?;
             }
-            total += n as u64;
-            progress(total);
-            self.dispatch(prev, DICT_LEN, prev_len, false, sink)?;
-            (prev, prev_len) = (buf, n);
-        }
-        while self.next_sink < self.next_seq {
-            self.sink_one(sink)?;
-        }
-        let mut trailer = self.adler.to_be_bytes();
-        sink(&mut trailer[..])?;
-        Ok(total)
+            drop(done_tx);
+            // The pipeline owns the job sender: however this closure ends,
+            // dropping it stops the workers, so the scope's join cannot hang.
+            let mut p = Pipeline {
+                job_tx,
+                done_rx,
+                max_in_flight,
+                next_seq: 0,
+                next_sink: 0,
+                waiting: VecDeque::new(),
+                adler: 1,
+                free_bufs: Vec::new(),
+                free_outs: Vec::new(),
+            };
+            let mut total = (first.1 + second.1) as u64;
+            p.dispatch(first.0, 0, first.1, false, sink)?;
+            // A block is dispatched once the next read says whether it is the last.
+            let (mut prev, mut prev_len) = second;
+            loop {
+                let mut buf = p.free_bufs.pop().unwrap_or_else(|| Zeroizing::new(vec![0u8; DICT_LEN + BLOCK_LEN]));
+                // The window: the last 32 KiB of all input before this block,
+                // which `prev` holds (its own window, then its input).
+                let prev_end = DICT_LEN + prev_len;
+                buf[..DICT_LEN].copy_from_slice(&prev[prev_end - DICT_LEN..prev_end]);
+                let n = read_full(reader, &mut buf[DICT_LEN..])?;
+                if n == 0 {
+                    p.free_bufs.push(buf);
+                    p.dispatch(prev, DICT_LEN, prev_len, true, sink)?;
+                    break;
+                }
+                total += n as u64;
+                progress(total);
+                p.dispatch(prev, DICT_LEN, prev_len, false, sink)?;
+                (prev, prev_len) = (buf, n);
+            }
+            while p.next_sink < p.next_seq {
+                p.sink_one(sink)?;
+            }
+            let mut trailer = p.adler.to_be_bytes();
+            sink(&mut trailer[..])?;
+            Ok(total)
+        })
     }
 
     fn dispatch<E, S>(
