@@ -27,7 +27,9 @@ use crate::bench_report::{
     Anchor, BenchReport, DD_ANCHOR, FileRun, FleetRun, Interval, Measurement, OPENSSL_ANCHOR, SCHEMA, Unit,
     WA_DECRYPT_ANCHOR, WA_ENCRYPT_ANCHOR,
 };
+use crate::child_output::tail;
 use crate::environment::{Environment, rfc3339_now};
+use crate::interop_tools;
 
 /// How long and how much the run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +67,7 @@ pub struct RunOptions {
     pub mode: Mode,
     /// Repository root (holds `benches/` and `Cargo.lock`).
     pub repo: PathBuf,
-    /// Output directory.
+    /// Output directory; must be absolute (see [`run`]).
     pub out: PathBuf,
     /// Only criterion benchmarks whose id matches this regular expression
     /// (criterion's filter).
@@ -113,6 +115,9 @@ pub enum BenchError {
     /// A file run produced output that does not match its input.
     #[error("{0}")]
     WrongOutput(String),
+    /// [`RunOptions::out`] is relative (a caller's mistake: see [`run`]).
+    #[error("bench output directory {0} is not an absolute path")]
+    RelativeOut(PathBuf),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
@@ -132,11 +137,17 @@ pub fn check_name(name: &str) -> Result<(), BenchError> {
 
 /// Runs everything and writes `report.json`, `report.md`, `throughput.svg`
 /// and `operations.svg` into `opts.out`.
+///
+/// `opts.out` must be absolute ([`BenchError::RelativeOut`] otherwise): cargo
+/// runs the suite from the benches crate's directory, so a relative
+/// `CRITERION_HOME` would land there. Callers resolve it where they take it
+/// from the user (`std::path::absolute`).
 pub fn run(opts: &RunOptions) -> Result<BenchReport, BenchError> {
     check_name(&opts.name)?;
-    // Absolute: cargo runs the suite from the benches crate's directory, so a
-    // relative CRITERION_HOME would land there instead of in `out`.
-    let out = &std::path::absolute(&opts.out).map_err(io_err(&opts.out))?;
+    if !opts.out.is_absolute() {
+        return Err(BenchError::RelativeOut(opts.out.clone()));
+    }
+    let out = &opts.out;
     let criterion_home = out.join("criterion");
     if criterion_home.exists() {
         std::fs::remove_dir_all(&criterion_home).map_err(io_err(&criterion_home))?;
@@ -229,9 +240,16 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+/// A spinner counting `what`s of unknown number (`{prefix} {what} {pos}`).
+fn counter(prefix: &str, what: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(&format!("{{spinner}} {{prefix}} {what} {{pos}} {{elapsed}} {{wide_msg}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    pb.set_prefix(prefix.to_owned());
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
 }
 
 fn suite_command(opts: &RunOptions, criterion_home: &Path) -> Command {
@@ -245,62 +263,49 @@ fn suite_command(opts: &RunOptions, criterion_home: &Path) -> Command {
 }
 
 fn run_suite(opts: &RunOptions, criterion_home: &Path, logs: &Path) -> Result<Vec<Measurement>, BenchError> {
-    let building = bar(1, "building benches");
-    let mut list = suite_command(opts, criterion_home);
-    list.arg("--list");
-    if let Some(f) = &opts.filter {
-        list.arg(f);
-    }
-    let listed =
-        list.output().map_err(|e| BenchError::Child { what: "cargo bench --list".into(), detail: e.to_string() })?;
-    building.finish_and_clear();
-    let build_log = logs.join("build.log");
-    std::fs::write(&build_log, &listed.stderr).map_err(io_err(&build_log))?;
-    if !listed.status.success() {
-        return Err(BenchError::Child {
-            what: "cargo bench -p e2eb-benches --bench suite -- --list".into(),
-            detail: format!("{}\n{}", listed.status, tail(&String::from_utf8_lossy(&listed.stderr), 30)),
-        });
-    }
-    let expected = String::from_utf8_lossy(&listed.stdout).lines().filter(|l| l.ends_with(": benchmark")).count();
-
     let log_path = logs.join("criterion.log");
-    let mut log = std::fs::File::create(&log_path).map_err(io_err(&log_path))?;
+    let log = std::fs::File::create(&log_path).map_err(io_err(&log_path))?;
+    let err_path = logs.join("criterion.stderr.log");
+    let mut err_log = std::fs::File::create(&err_path).map_err(io_err(&err_path))?;
     let mut cmd = suite_command(opts, criterion_home);
     if let Some(f) = &opts.filter {
         cmd.arg(f);
     }
-    let err_path = logs.join("criterion.stderr.log");
-    let err_file = std::fs::File::create(&err_path).map_err(io_err(&err_path))?;
+    // Criterion writes its results to stdout (straight into the log) and its
+    // "Benchmarking <id>: ..." progress, like cargo its build, to stderr: that
+    // is read here for the display. How many benchmarks the filter selects is
+    // not known in advance, so the display counts them as they start.
     let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(err_file)
+        .stdout(log)
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| BenchError::Child { what: "cargo bench".into(), detail: e.to_string() })?;
-    let pb = bar(expected as u64, "criterion");
+    let pb = counter("criterion", "benchmark");
+    pb.set_message("building the suite");
     let mut current = String::new();
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = writeln!(log, "{line}");
-            if let Some(id) = line.strip_prefix("Benchmarking ").and_then(|r| r.split(':').next())
-                && id != current
-            {
-                if !current.is_empty() {
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+            let _ = err_log.write_all(&line).and_then(|()| err_log.write_all(b"\n"));
+            let line = String::from_utf8_lossy(&line);
+            if let Some(rest) = line.strip_prefix("Benchmarking ") {
+                let id = rest.split(": ").next().unwrap_or(rest);
+                if id != current {
                     pb.inc(1);
+                    current = id.to_owned();
+                    pb.set_message(current.clone());
                 }
-                current = id.to_owned();
-                pb.set_message(current.clone());
+            } else if let Some(krate) = line.trim_start().strip_prefix("Compiling ") {
+                pb.set_message(format!("building the suite: {krate}"));
             }
         }
     }
     let status = child.wait().map_err(|e| BenchError::Child { what: "cargo bench".into(), detail: e.to_string() })?;
     pb.finish_and_clear();
     if !status.success() {
-        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+        let stderr = std::fs::read(&err_path).unwrap_or_default();
         return Err(BenchError::Child {
             what: "cargo bench -p e2eb-benches --bench suite".into(),
-            detail: format!("{status}; see {}\n{}", log_path.display(), tail(&stderr, 30)),
+            detail: format!("{status}; see {} and {}\n{}", log_path.display(), err_path.display(), tail(&stderr, 30)),
         });
     }
     let found = read_criterion_dir(criterion_home)?;
@@ -454,7 +459,7 @@ fn run_fleet(opts: &RunOptions, logs: &Path) -> Result<FleetRun, BenchError> {
     if !output.status.success() {
         return Err(BenchError::Child {
             what: "cargo bench -p e2eb-benches --bench fleet".into(),
-            detail: format!("{}\n{}", output.status, tail(&String::from_utf8_lossy(&output.stderr), 20)),
+            detail: format!("{}\n{}", output.status, tail(&output.stderr, 20)),
         });
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -543,13 +548,18 @@ pub fn measure_child(program: &OsString, args: &[OsString]) -> Result<ChildMeasu
     Ok(ChildMeasure { wall_s, peak_rss_kib: u64::try_from(usage.max_rss()).unwrap_or(0), code: status.code() })
 }
 
-/// Runs `program args` under `e2eb bench measure` `runs` times.
-fn measured(what: &str, program: &Path, args: &[&Path], runs: usize) -> Result<Vec<ChildMeasure>, BenchError> {
-    let me =
-        std::env::current_exe().map_err(|e| BenchError::Child { what: "current_exe".into(), detail: e.to_string() })?;
+/// Runs `program args` under `e2eb bench measure` (`me` is this program)
+/// `runs` times.
+fn measured(
+    me: &Path,
+    what: &str,
+    program: &Path,
+    args: &[&Path],
+    runs: usize,
+) -> Result<Vec<ChildMeasure>, BenchError> {
     let mut out = Vec::new();
     for _ in 0..runs {
-        let result = Command::new(&me)
+        let result = Command::new(me)
             .args(["bench", "measure", "--"])
             .arg(program)
             .args(args)
@@ -558,7 +568,7 @@ fn measured(what: &str, program: &Path, args: &[&Path], runs: usize) -> Result<V
             .map_err(|e| BenchError::Child { what: what.into(), detail: e.to_string() })?;
         let m: ChildMeasure = serde_json::from_slice(&result.stdout).map_err(|e| BenchError::Child {
             what: what.into(),
-            detail: format!("measure wrapper: {e}; {}", tail(&String::from_utf8_lossy(&result.stderr), 5)),
+            detail: format!("measure wrapper: {e}; {}", tail(&result.stderr, 5)),
         })?;
         if m.code != Some(0) {
             return Err(BenchError::Child { what: what.into(), detail: format!("exit code {:?}", m.code) });
@@ -620,61 +630,20 @@ fn missing_anchor(id: &str, description: &str, command: &str, note: String) -> A
     }
 }
 
-/// Where wa-crypt-tools' `waencrypt`/`wadecrypt` are: `E2EB_WA_CRYPT_TOOLS`,
-/// the repository's `.venv-interop/bin`, or `PATH`.
-pub fn wa_crypt_tools_dir(repo: &Path) -> Option<PathBuf> {
-    let candidates = std::env::var_os("E2EB_WA_CRYPT_TOOLS")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(std::iter::once(repo.join(".venv-interop/bin")))
-        .chain(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
-    candidates.into_iter().find(|d| d.join("waencrypt").is_file() && d.join("wadecrypt").is_file())
-}
-
 /// Size of the SQLite database the crypt15 comparison uses (`DESIGN.md` §9:
 /// "the same ~90 MB SQLite database").
 pub const SQLITE_BYTES: u64 = 90_000_000;
 
-/// A chat-like SQLite database of about [`SQLITE_BYTES`], made once by
-/// Python's sqlite3 and cached under `target/bench-data/`.
+/// The chat-like SQLite database of [`interop_tools::sqlite_db`] at
+/// [`SQLITE_BYTES`], made once and cached under `target/bench-data/`.
 fn sqlite_database(repo: &Path, python: &Path) -> Result<PathBuf, BenchError> {
     let dir = repo.join("target/bench-data");
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
     let path = dir.join("msgstore-90MB.db");
-    if path.metadata().is_ok_and(|m| m.len() >= SQLITE_BYTES) {
-        return Ok(path);
+    if !path.metadata().is_ok_and(|m| m.len() >= SQLITE_BYTES) {
+        interop_tools::sqlite_db(python, &path, SQLITE_BYTES)
+            .map_err(|e| BenchError::Child { what: "python3 sqlite database".into(), detail: e.to_string() })?;
     }
-    let partial = dir.join("msgstore-90MB.db.partial");
-    let _ = std::fs::remove_file(&partial);
-    // Rows look like a chat log: short texts from a small vocabulary (so the
-    // database compresses like a real one), timestamps, small blobs.
-    let script = format!(
-        "import sqlite3, random, os\n\
-         random.seed(20211014)\n\
-         path = {partial:?}\n\
-         db = sqlite3.connect(path)\n\
-         db.execute('create table message (_id integer primary key, chat_row_id integer, from_me integer, timestamp integer, text_data text, thumbnail blob)')\n\
-         db.execute('create index message_chat on message (chat_row_id, timestamp)')\n\
-         words = 'hi hello ok yes no thanks see you tomorrow tonight photo video where are we meeting at the station lol sure call me later happy birthday good night'.split()\n\
-         i = 0\n\
-         while os.path.getsize(path) < {target}:\n\
-         \x20   rows = []\n\
-         \x20   for _ in range(20000):\n\
-         \x20       i += 1\n\
-         \x20       rows.append((i, random.randrange(300), random.randrange(2), 1600000000000 + i * 4099, ' '.join(random.choices(words, k=random.randrange(2, 40))), random.randbytes(random.randrange(0, 48))))\n\
-         \x20   db.executemany('insert into message values (?,?,?,?,?,?)', rows)\n\
-         \x20   db.commit()\n\
-         db.close()\n",
-        partial = partial.display().to_string(),
-        target = SQLITE_BYTES
-    );
-    let status = Command::new(python).arg("-c").arg(script).stdin(Stdio::null()).status().map_err(|e| {
-        BenchError::Child { what: format!("{} (sqlite database)", python.display()), detail: e.to_string() }
-    })?;
-    if !status.success() {
-        return Err(BenchError::Child { what: "python3 sqlite database".into(), detail: status.to_string() });
-    }
-    std::fs::rename(&partial, &path).map_err(io_err(&path))?;
     Ok(path)
 }
 
@@ -740,8 +709,8 @@ fn file_anchors(
     let key_hex = hex::encode(key.expose_secret());
 
     let pb = bar(1, "file runs");
-    let tools = wa_crypt_tools_dir(&opts.repo);
-    let python = tools.as_ref().map(|d| d.join("python3")).filter(|p| p.is_file()).unwrap_or_else(|| "python3".into());
+    let tools = interop_tools::tools_dir(&opts.repo);
+    let python = interop_tools::python(tools.as_deref());
     pb.set_message("SQLite database (cached in target/bench-data)");
     let db = sqlite_database(&opts.repo, &python)?;
     let db_bytes = db.metadata().map_err(io_err(&db))?.len();
@@ -771,7 +740,7 @@ fn file_anchors(
     let run_ours = |what: &str, args: Vec<OsString>| -> Result<Vec<ChildMeasure>, BenchError> {
         let paths: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
         let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        measured(what, &me, &refs, runs)
+        measured(&me, what, &me, &refs, runs)
     };
 
     pb.set_message("e2eb crypt15 encrypt (SQLite)");
@@ -804,7 +773,7 @@ fn file_anchors(
             let theirs_pt = scratch.join("theirs.db");
             pb.set_message("wa-crypt-tools waencrypt (SQLite)");
             let hex_arg = PathBuf::from(&key_hex);
-            let m = measured("waencrypt", &waenc, &[&hex_arg, &db, &theirs_ct], runs)?;
+            let m = measured(&me, "waencrypt", &waenc, &[&hex_arg, &db, &theirs_ct], runs)?;
             anchors.push(file_anchor(
                 WA_ENCRYPT_ANCHOR,
                 "wa-crypt-tools waencrypt, same SQLite database",
@@ -813,7 +782,7 @@ fn file_anchors(
                 &m,
             ));
             pb.set_message("wa-crypt-tools wadecrypt (SQLite)");
-            let m = measured("wadecrypt", &wadec, &[&key_file, &ours_ct, &theirs_pt], runs)?;
+            let m = measured(&me, "wadecrypt", &wadec, &[&key_file, &ours_ct, &theirs_pt], runs)?;
             if !same_contents(&db, &theirs_pt)? {
                 return Err(BenchError::WrongOutput(
                     "wadecrypt did not give back the database from our crypt15".into(),
@@ -830,7 +799,10 @@ fn file_anchors(
             let _ = std::fs::remove_file(&theirs_pt);
         }
         None => {
-            let why = "wa-crypt-tools not found: pip install 'wa-crypt-tools==0.1.0' (bash .ci/run puts it in .venv-interop) or set E2EB_WA_CRYPT_TOOLS".to_owned();
+            let why = format!(
+                "wa-crypt-tools not found: {} (bash .ci/run does this) or set E2EB_WA_CRYPT_TOOLS",
+                interop_tools::INSTALL
+            );
             anchors.push(missing_anchor(WA_ENCRYPT_ANCHOR, "wa-crypt-tools waencrypt", "waencrypt", why.clone()));
             anchors.push(missing_anchor(WA_DECRYPT_ANCHOR, "wa-crypt-tools wadecrypt", "wadecrypt", why));
         }
@@ -847,7 +819,7 @@ fn file_anchors(
         let (iff, off) =
             (PathBuf::from(format!("if={}", big.display())), PathBuf::from(format!("of={}", copy.display())));
         let (bs, fsync) = (PathBuf::from("bs=1M"), PathBuf::from("conv=fsync"));
-        match measured("dd", &dd, &[&iff, &off, &bs, &fsync], runs) {
+        match measured(&me, "dd", &dd, &[&iff, &off, &bs, &fsync], runs) {
             Ok(m) => anchors.push(file_anchor(
                 DD_ANCHOR,
                 "plain copy of the 1 GiB file, same filesystem, durable",
@@ -911,6 +883,20 @@ mod tests {
         for bad in ["", "../x", "a/b", ".hidden", "a b"] {
             assert!(matches!(check_name(bad), Err(BenchError::BadName(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_relative_output_directory_is_refused_before_anything_runs() {
+        let opts = RunOptions {
+            name: "x".into(),
+            mode: Mode::Quick,
+            repo: PathBuf::from("/nonexistent"),
+            out: PathBuf::from("reports/runs/bench-x"),
+            filter: None,
+            fleet_clients: 1,
+            skip_processes: true,
+        };
+        assert!(matches!(run(&opts), Err(BenchError::RelativeOut(p)) if p == opts.out));
     }
 
     #[test]

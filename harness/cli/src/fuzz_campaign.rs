@@ -314,11 +314,9 @@ pub fn run_checked(cmd: &mut Command, what: &str) -> Result<Vec<u8>, CampaignErr
         install: "see fuzz/README.md".into(),
     })?;
     if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let lines: Vec<&str> = text.lines().collect();
         return Err(CampaignError::Build {
             status: format!("{what}: {}", out.status),
-            tail: lines[lines.len().saturating_sub(30)..].join("\n"),
+            tail: crate::child_output::tail(&out.stderr, 30),
         });
     }
     Ok(out.stdout)

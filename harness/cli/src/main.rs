@@ -61,7 +61,7 @@ enum Command {
         #[arg(long, default_value = "vectors")]
         vectors: PathBuf,
         /// Output directory (default reports/runs/audit-<time>/).
-        #[arg(long)]
+        #[arg(long, value_parser = absolute_path)]
         out: Option<PathBuf>,
         /// Print the report as JSON on stdout.
         #[arg(long)]
@@ -89,7 +89,7 @@ enum BenchCommand {
         #[arg(long)]
         full: bool,
         /// Output directory (default reports/runs/bench-NAME).
-        #[arg(long)]
+        #[arg(long, value_parser = absolute_path)]
         out: Option<PathBuf>,
         /// Only criterion benchmarks matching this regular expression.
         #[arg(long)]
@@ -207,6 +207,13 @@ enum FuzzCommand {
 enum SanitizerArg {
     Address,
     None,
+}
+
+/// A path made absolute against the current directory: `bench run` (also
+/// inside `audit`) needs its output directory absolute, since cargo runs the
+/// suite from another directory.
+fn absolute_path(s: &str) -> Result<PathBuf, String> {
+    std::path::absolute(s).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// `90s`, `10m`, `2h`, or plain seconds.

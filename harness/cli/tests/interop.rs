@@ -13,27 +13,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use e2eb::interop_tools;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn tool(name: &str) -> PathBuf {
-    let dirs = std::env::var_os("E2EB_WA_CRYPT_TOOLS")
-        .map(|d| vec![PathBuf::from(d)])
-        .unwrap_or_else(|| std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default());
-    for d in dirs {
-        let p = d.join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "\n\n*** INTEROP TOOL MISSING: `{name}` from wa-crypt-tools was not found ***\n\
-         Install it with:\n    python3 -m venv .venv-interop && .venv-interop/bin/pip install wa-crypt-tools\n\
-         then run with E2EB_WA_CRYPT_TOOLS=$PWD/.venv-interop/bin (this is what .ci/run does).\n"
-    );
+    let Some(dir) = interop_tools::tools_dir(&repo()) else {
+        panic!(
+            "\n\n*** INTEROP TOOL MISSING: `{name}` from wa-crypt-tools was not found ***\n\
+             Install it with:\n    {}\n\
+             then run with E2EB_WA_CRYPT_TOOLS=$PWD/.venv-interop/bin (this is what .ci/run does).\n",
+            interop_tools::INSTALL
+        );
+    };
+    dir.join(name)
 }
 
 fn python() -> PathBuf {
     // The virtualenv's python sits beside the tools; any python3 has sqlite3 and zipfile.
-    let beside = std::env::var_os("E2EB_WA_CRYPT_TOOLS").map(|d| PathBuf::from(d).join("python3"));
-    beside.filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from("python3"))
+    interop_tools::python(interop_tools::tools_dir(&repo()).as_deref())
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -66,23 +66,6 @@ fn keys(dir: &Path) -> Keys {
     let text = dir.join("key.txt");
     std::fs::write(&text, &hex).unwrap();
     Keys { hex, keyfile, text }
-}
-
-/// A SQLite chat database of about `rows` messages, made by Python's sqlite3.
-fn sqlite_db(path: &Path, rows: usize) {
-    let script = format!(
-        "import sqlite3, random\n\
-         random.seed(1)\n\
-         db = sqlite3.connect({path:?})\n\
-         db.execute('create table messages (id integer primary key, chat integer, ts integer, body text, media blob)')\n\
-         words = ['hello','backup','see','you','tomorrow','photo','ok','thanks','where','are']\n\
-         rows = [(i, random.randrange(50), 1700000000 + i * 7, ' '.join(random.choice(words) for _ in range(random.randrange(3, 30))), random.randbytes(random.randrange(0, 64))) for i in range({rows})]\n\
-         db.executemany('insert into messages values (?,?,?,?,?)', rows)\n\
-         db.commit()\n\
-         db.close()\n",
-        path = s(path)
-    );
-    run(Command::new(python()).arg("-c").arg(script));
 }
 
 fn zip_archive(path: &Path) {
@@ -133,7 +116,7 @@ fn both_ways(dir: &Path, plain: &Path, multi: bool) {
 fn sqlite_database_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("msgstore.db");
-    sqlite_db(&db, 40_000);
+    interop_tools::sqlite_db(&python(), &db, 4_000_000).unwrap();
     let size = std::fs::metadata(&db).unwrap().len();
     assert!(size > 2_000_000, "the generated database is only {size} bytes");
     both_ways(dir.path(), &db, false);
@@ -163,7 +146,7 @@ fn wadecrypt_agrees_with_our_crypt15_vectors() {
     // An independent check of the frozen vectors: the other implementation
     // decrypts every file our generator wrote to the plaintext it records.
     let wadecrypt = tool("wadecrypt");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors/crypt15.json");
+    let path = repo().join("vectors/crypt15.json");
     let file: e2eb::vectors::VectorFile = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut checked = 0;
