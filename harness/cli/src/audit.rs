@@ -21,11 +21,13 @@ use crate::bench_run::{self, Mode, RunOptions};
 use crate::environment::{Environment, rfc3339_now};
 use crate::fuzz_replay::{self, TargetReplay};
 use crate::properties::{self, Outcome};
+use crate::table::{Align, Cell, Status, Style, Table};
 use crate::vault_sim::{self, ScheduleKind, SimOptions, SimReport};
 use crate::vectors::{self, VerifyReport};
 
-/// Version of the report schema.
-pub const SCHEMA: u32 = 1;
+/// Version of the report schema (2: a vault simulation's `report` may be
+/// null, with the reason in `error`).
+pub const SCHEMA: u32 = 2;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -80,15 +82,17 @@ pub struct SimRun {
     pub label: String,
     /// Whether violations were expected (the negative control).
     pub expect_violations: bool,
-    /// The simulation's summary.
-    pub report: SimReport,
+    /// The simulation's summary; `None` when it could not run.
+    pub report: Option<SimReport>,
+    /// Why the simulation could not run (a failure).
+    pub error: Option<String>,
 }
 
 impl SimRun {
     /// A normal run passes with no violation; the negative control passes
-    /// when it sees one.
+    /// when it sees one; a simulation that could not run fails.
     pub fn passed(&self) -> bool {
-        (self.report.violations > 0) == self.expect_violations
+        self.error.is_none() && self.report.as_ref().is_some_and(|r| (r.violations > 0) == self.expect_violations)
     }
 }
 
@@ -144,10 +148,13 @@ impl AuditReport {
             self.fuzz_replay.iter().flat_map(|t| t.failures.iter().map(move |f| format!("fuzz {}: {f}", t.target))),
         );
         for s in self.vault_sim.iter().filter(|s| !s.passed()) {
-            if s.expect_violations {
-                out.push(format!("vault sim {}: no violation seen, so the simulation cannot see the damage", s.label));
+            match (&s.error, &s.report) {
+                (Some(e), _) => out.push(format!("vault sim {}: could not run: {e}", s.label)),
+                (None, Some(_)) if s.expect_violations => out
+                    .push(format!("vault sim {}: no violation seen, so the simulation cannot see the damage", s.label)),
+                _ => {}
             }
-            for v in &s.report.violation_details {
+            for v in s.report.iter().flat_map(|r| &r.violation_details) {
                 out.push(format!("vault sim {} seed {}: {}: {}", s.label, v.seed, v.invariant, v.detail));
             }
         }
@@ -216,16 +223,12 @@ pub fn run(opts: &AuditOptions, on_step: &mut dyn FnMut(&str)) -> AuditReport {
     let sim_ok = vault_sim.iter().all(SimRun::passed);
     let detail = vault_sim
         .iter()
-        .map(|s| {
-            format!(
+        .map(|s| match (&s.report, &s.error) {
+            (Some(r), None) => format!(
                 "{}: {} runs, {} faults, {} violations, max {} verifications/record (limit {})",
-                s.label,
-                s.report.runs,
-                s.report.faults,
-                s.report.violations,
-                s.report.max_verifications_per_record,
-                s.report.limit
-            )
+                s.label, r.runs, r.faults, r.violations, r.max_verifications_per_record, r.limit
+            ),
+            (_, e) => format!("{}: could not run: {}", s.label, e.as_deref().unwrap_or("no report")),
         })
         .collect::<Vec<_>>()
         .join("; ");
@@ -298,25 +301,11 @@ fn simulations(opts: &AuditOptions, on_step: &mut dyn FnMut(&str)) -> Vec<SimRun
     for (label, kind, runs, hsm_counter, expect_violations) in runs {
         on_step(&format!("vault sim: {label}"));
         let sim = SimOptions { seed: 1000, runs, hsm_counter, kind, ..SimOptions::default() };
-        match vault_sim::simulate(&sim, &mut |_| {}) {
-            Ok(report) => out.push(SimRun { label: label.into(), expect_violations, report }),
-            Err(e) => out.push(SimRun {
-                label: format!("{label} (could not run: {e})"),
-                expect_violations: !expect_violations,
-                report: SimReport {
-                    runs: 0,
-                    faults: 0,
-                    violations: 0,
-                    violation_details: Vec::new(),
-                    max_verifications_per_record: 0,
-                    limit: sim.limit,
-                    recoveries: 0,
-                    unavailable: 0,
-                    hsm_counter,
-                    seconds: 0.0,
-                },
-            }),
-        }
+        let (report, error) = match vault_sim::simulate(&sim, &mut |_| {}) {
+            Ok(report) => (Some(report), None),
+            Err(e) => (None, Some(e)),
+        };
+        out.push(SimRun { label: label.into(), expect_violations, report, error });
     }
     out
 }
@@ -372,6 +361,118 @@ fn findings(outcomes: &[Outcome], bench: Option<&BenchReport>) -> Vec<Finding> {
     out
 }
 
+/// The summary: one row per step.
+pub fn steps_table(r: &AuditReport) -> Table {
+    let mut t = Table::new(&[
+        ("step", Align::Left),
+        ("result", Align::Left),
+        ("time (s)", Align::Right),
+        ("detail", Align::Left),
+    ]);
+    for st in &r.steps {
+        t.row(vec![
+            st.name.as_str().into(),
+            result_cell(st.passed),
+            format!("{:.1}", st.seconds).into(),
+            st.detail.as_str().into(),
+        ]);
+    }
+    t
+}
+
+/// The findings.
+pub fn findings_table(r: &AuditReport) -> Table {
+    let mut t = Table::new(&[
+        ("id", Align::Left),
+        ("severity", Align::Left),
+        ("finding", Align::Left),
+        ("evidence", Align::Left),
+    ]);
+    for f in &r.findings {
+        t.row(vec![
+            Cell::new(f.id.as_str()).with_style(Style::Strong),
+            f.severity.as_str().into(),
+            f.title.as_str().into(),
+            f.evidence.as_str().into(),
+        ]);
+    }
+    t
+}
+
+/// Vector verification per family.
+pub fn vectors_table(r: &AuditReport) -> Table {
+    let mut t = Table::new(&[("family", Align::Left), ("passed", Align::Right), ("failed", Align::Right)]);
+    for f in &r.vectors.families {
+        let failed = Cell::new(f.failures.len().to_string());
+        t.row(vec![
+            f.family.as_str().into(),
+            f.passed.to_string().into(),
+            if f.failures.is_empty() { failed } else { failed.with_status(Status::Fail) },
+        ]);
+    }
+    t
+}
+
+/// Property outcomes.
+pub fn properties_table(r: &AuditReport) -> Table {
+    let mut t = Table::new(&[("property", Align::Left), ("result", Align::Left), ("time (s)", Align::Right)]);
+    for p in &r.properties {
+        t.row(vec![p.name.into(), result_cell(Some(p.passed)), format!("{:.2}", p.duration.as_secs_f64()).into()]);
+    }
+    t
+}
+
+/// Fuzz corpus replay per target.
+pub fn fuzz_replay_table(r: &AuditReport) -> Table {
+    let mut t = Table::new(&[
+        ("target", Align::Left),
+        ("corpus", Align::Right),
+        ("regressions", Align::Right),
+        ("failures", Align::Right),
+        ("time (s)", Align::Right),
+    ]);
+    for x in &r.fuzz_replay {
+        t.row(vec![
+            x.target.as_str().into(),
+            x.corpus.to_string().into(),
+            x.regressions.to_string().into(),
+            Cell::new(x.failures.len().to_string()).with_status(Status::of(Some(x.passed()))),
+            format!("{:.2}", x.seconds).into(),
+        ]);
+    }
+    t
+}
+
+/// The vault simulations; one that could not run shows why.
+pub fn vault_sim_table(r: &AuditReport) -> Table {
+    let mut t = Table::new(&[
+        ("simulation", Align::Left),
+        ("runs", Align::Right),
+        ("faults", Align::Right),
+        ("violations", Align::Right),
+        ("max verifications/record", Align::Right),
+        ("limit", Align::Right),
+        ("result", Align::Left),
+    ]);
+    for v in &r.vault_sim {
+        let n = |f: fn(&SimReport) -> String| v.report.as_ref().map(f).unwrap_or_else(|| "—".into()).into();
+        let mut result = result_cell(Some(v.passed()));
+        if let Some(e) = &v.error {
+            result.text = format!("FAIL: could not run: {e}");
+        }
+        t.row(vec![
+            v.label.as_str().into(),
+            n(|r| r.runs.to_string()),
+            n(|r| r.faults.to_string()),
+            n(|r| r.violations.to_string()),
+            n(|r| r.max_verifications_per_record.to_string()),
+            n(|r| r.limit.to_string()),
+            result,
+        ]);
+    }
+    t
+}
+
 /// Renders the report as Markdown.
 pub fn to_markdown(r: &AuditReport) -> String {
     let mut s = String::from("# e2eb audit\n\n");
@@ -383,14 +484,10 @@ pub fn to_markdown(r: &AuditReport) -> String {
         r.created,
         r.environment.commit
     ));
-    s.push_str("## Summary\n\n| step | result | time (s) | detail |\n|---|---|---:|---|\n");
-    for st in &r.steps {
-        s.push_str(&format!("| {} | {} | {:.1} | {} |\n", st.name, result_word(st.passed), st.seconds, st.detail));
-    }
+    s.push_str("## Summary\n\n");
+    s.push_str(&steps_table(r).to_markdown());
     s.push_str("\n## Findings\n\n");
-    for f in &r.findings {
-        s.push_str(&format!("- **{}** ({}): {}. Evidence: {}\n", f.id, f.severity, f.title, f.evidence));
-    }
+    s.push_str(&findings_table(r).to_markdown());
     let failures = r.failures();
     if !failures.is_empty() {
         s.push_str("\n## Failures\n\n");
@@ -399,60 +496,18 @@ pub fn to_markdown(r: &AuditReport) -> String {
         }
     }
     if let Some(b) = &r.bench {
-        s.push_str("\n## Performance targets (DESIGN.md §9)\n\n| target | required | measured | status |\n|---|---:|---:|---|\n");
-        for t in &b.targets {
-            s.push_str(&format!(
-                "| {} | {} {} {} | {} | {} |\n",
-                t.description,
-                t.comparison,
-                t.required,
-                t.unit,
-                t.measured.map(|m| format!("{m:.2} {}", t.unit)).unwrap_or_else(|| "—".into()),
-                crate::bench_report::status_word(t.status)
-            ));
-        }
+        s.push_str("\n## Performance targets (DESIGN.md §9)\n\n");
+        s.push_str(&b.targets_table().to_markdown());
         s.push_str("\nThe full benchmark report is in `bench/report.md` beside this file.\n");
     }
-    s.push_str("\n## Vectors\n\n| family | passed | failed |\n|---|---:|---:|\n");
-    for f in &r.vectors.families {
-        s.push_str(&format!("| {} | {} | {} |\n", f.family, f.passed, f.failures.len()));
-    }
-    s.push_str(&format!(
-        "\n## Properties ({} cases each)\n\n| property | result | time (s) |\n|---|---|---:|\n",
-        r.cases
-    ));
-    for p in &r.properties {
-        s.push_str(&format!(
-            "| {} | {} | {:.2} |\n",
-            p.name,
-            if p.passed { "pass" } else { "FAIL" },
-            p.duration.as_secs_f64()
-        ));
-    }
-    s.push_str("\n## Fuzz corpus replay\n\n| target | corpus | regressions | failures | time (s) |\n|---|---:|---:|---:|---:|\n");
-    for t in &r.fuzz_replay {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} |\n",
-            t.target,
-            t.corpus,
-            t.regressions,
-            t.failures.len(),
-            t.seconds
-        ));
-    }
-    s.push_str("\n## Vault simulation\n\n| simulation | runs | faults | violations | max verifications/record | limit | result |\n|---|---:|---:|---:|---:|---:|---|\n");
-    for v in &r.vault_sim {
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
-            v.label,
-            v.report.runs,
-            v.report.faults,
-            v.report.violations,
-            v.report.max_verifications_per_record,
-            v.report.limit,
-            if v.passed() { "pass" } else { "FAIL" }
-        ));
-    }
+    s.push_str("\n## Vectors\n\n");
+    s.push_str(&vectors_table(r).to_markdown());
+    s.push_str(&format!("\n## Properties ({} cases each)\n\n", r.cases));
+    s.push_str(&properties_table(r).to_markdown());
+    s.push_str("\n## Fuzz corpus replay\n\n");
+    s.push_str(&fuzz_replay_table(r).to_markdown());
+    s.push_str("\n## Vault simulation\n\n");
+    s.push_str(&vault_sim_table(r).to_markdown());
     s.push_str("\n## Environment\n\n");
     s.push_str(&r.environment.to_markdown());
     s
@@ -467,7 +522,112 @@ pub fn result_word(passed: Option<bool>) -> &'static str {
     }
 }
 
+/// A step result as a table cell, coloured by its verdict.
+pub fn result_cell(passed: Option<bool>) -> Cell {
+    Cell::new(result_word(passed)).with_status(Status::of(passed))
+}
+
 /// Where the audit writes by default: `reports/runs/audit-<time>/`.
 pub fn default_out(repo: &Path) -> PathBuf {
     repo.join("reports/runs").join(format!("audit-{}", crate::environment::timestamp()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::vectors::FamilyResult;
+
+    fn sim(label: &str, expect_violations: bool, violations: usize) -> SimRun {
+        SimRun {
+            label: label.into(),
+            expect_violations,
+            report: Some(SimReport {
+                runs: 4,
+                faults: 7,
+                violations,
+                violation_details: Vec::new(),
+                max_verifications_per_record: 10,
+                limit: 10,
+                recoveries: 3,
+                unavailable: 0,
+                hsm_counter: !expect_violations,
+                seconds: 0.1,
+            }),
+            error: None,
+        }
+    }
+
+    fn sample() -> AuditReport {
+        let bench = crate::bench_report::tests::sample();
+        AuditReport {
+            schema: SCHEMA,
+            mode: "quick".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            environment: bench.environment.clone(),
+            cases: 2,
+            steps: vec![
+                Step { name: "vectors".into(), passed: Some(true), detail: "a <b> & c".into(), seconds: 1.0 },
+                Step { name: "benchmarks".into(), passed: None, detail: "not run".into(), seconds: 0.0 },
+            ],
+            vectors: VerifyReport {
+                families: vec![FamilyResult { family: "key".into(), passed: 5, failures: Vec::new() }],
+            },
+            properties: vec![Outcome {
+                name: "key_digits_round_trip",
+                cases: 2,
+                passed: true,
+                message: None,
+                duration: Duration::from_millis(20),
+            }],
+            fuzz_replay: vec![TargetReplay {
+                target: "v2_decrypt".into(),
+                corpus: 3,
+                regressions: 1,
+                failures: Vec::new(),
+                seconds: 0.5,
+            }],
+            vault_sim: vec![sim("random schedules", false, 0), sim("negative control", true, 1)],
+            bench: Some(bench),
+            findings: findings(&[], None),
+            duration_s: 3.0,
+        }
+    }
+
+    #[test]
+    fn markdown_and_html_share_the_tables() {
+        let r = sample();
+        assert!(r.passed(), "{:?}", r.failures());
+        let md = to_markdown(&r);
+        assert!(md.contains("Verdict: **PASS**") && md.contains("| benchmarks | not run |"), "{md}");
+        assert!(md.contains("| random schedules | 4 | 7 | 0 | 10 | 10 | pass |"), "{md}");
+        assert!(md.contains("| **F2** | info |") && md.contains("**MISSED**"), "{md}");
+        let html = crate::audit_html::to_html(&r);
+        assert!(html.contains("<td>a &lt;b&gt; &amp; c</td>") && !html.contains("a <b>"), "{html}");
+        assert!(html.contains("<td class=\"fail\"><strong>MISSED</strong></td>"), "{html}");
+        assert!(html.contains("<td class=\"n pass\">0</td>"), "{html}");
+        assert!(html.trim_end().ends_with("</html>") && !html.contains("<table></table>"));
+    }
+
+    #[test]
+    fn a_simulation_that_cannot_start_is_a_failure_with_its_reason() {
+        let mut r = sample();
+        r.vault_sim[1] = SimRun {
+            label: "negative control".into(),
+            expect_violations: true,
+            report: None,
+            error: Some("no <fleet>".into()),
+        };
+        assert!(!r.vault_sim[1].passed());
+        assert!(r.failures().contains(&"vault sim negative control: could not run: no <fleet>".to_owned()));
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(json["vault_sim"][1]["error"], "no <fleet>");
+        assert_eq!(json["vault_sim"][1]["report"], serde_json::Value::Null);
+        assert_eq!(json["vault_sim"][0]["error"], serde_json::Value::Null);
+        let md = to_markdown(&r);
+        assert!(md.contains("| negative control | — | — | — | — | — | FAIL: could not run: no <fleet> |"), "{md}");
+        let html = crate::audit_html::to_html(&r);
+        assert!(html.contains("<td class=\"fail\">FAIL: could not run: no &lt;fleet&gt;</td>"), "{html}");
+    }
 }

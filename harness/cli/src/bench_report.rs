@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
 use crate::svg_chart::{Bar, BarChart, Reference};
+use crate::table::{Align, Cell, Status, Style, Table, number};
 
 /// Version of the report schema; bumped on incompatible changes.
 pub const SCHEMA: u32 = 1;
@@ -355,6 +356,114 @@ impl BenchReport {
         }
     }
 
+    /// The `DESIGN.md` §9 targets.
+    pub fn targets_table(&self) -> Table {
+        let mut t = Table::new(&[
+            ("target", Align::Left),
+            ("required", Align::Right),
+            ("measured", Align::Right),
+            ("status", Align::Left),
+            ("evidence", Align::Left),
+        ]);
+        for x in &self.targets {
+            t.row(vec![
+                x.description.as_str().into(),
+                format!("{} {} {}", x.comparison, number(x.required), x.unit).into(),
+                x.measured.map(|m| format!("{} {}", number(m), x.unit)).unwrap_or_else(|| "—".into()).into(),
+                status_cell(x.status),
+                x.evidence.as_str().into(),
+            ]);
+        }
+        t
+    }
+
+    /// The anchors: other programs measured in the same run.
+    pub fn anchors_table(&self) -> Table {
+        let mut t = Table::new(&[
+            ("anchor", Align::Left),
+            ("rate", Align::Right),
+            ("time", Align::Right),
+            ("peak RSS", Align::Right),
+            ("command", Align::Left),
+            ("note", Align::Left),
+        ]);
+        for a in &self.anchors {
+            t.row(vec![
+                a.id.as_str().into(),
+                if a.available { a.rate.map(fmt_bytes_rate).unwrap_or_else(|| "—".into()) } else { "not run".into() }
+                    .into(),
+                a.median_s.map(|t| format!("{t:.3} s")).unwrap_or_else(|| "—".into()).into(),
+                a.peak_rss_kib.map(fmt_kib).unwrap_or_else(|| "—".into()).into(),
+                Cell::new(a.command.as_str()).with_style(Style::Code),
+                a.note.as_deref().unwrap_or("").into(),
+            ]);
+        }
+        t
+    }
+
+    /// The criterion measurements.
+    pub fn benchmarks_table(&self) -> Table {
+        let mut t = Table::new(&[
+            ("benchmark", Align::Left),
+            ("median time [95 % interval]", Align::Right),
+            ("rate [95 % interval]", Align::Right),
+            ("× anchor", Align::Right),
+        ]);
+        for m in &self.benchmarks {
+            let rate = match (m.rate, m.unit) {
+                (Some(r), Some(u)) => format!(
+                    "{} [{} – {}] {}",
+                    number(u.scale(r.point)),
+                    number(u.scale(r.lower)),
+                    number(u.scale(r.upper)),
+                    u.rate_label()
+                ),
+                _ => "—".into(),
+            };
+            t.row(vec![
+                m.id.as_str().into(),
+                format!(
+                    "{} [{} – {}]",
+                    fmt_time(m.time_ns.point),
+                    fmt_time(m.time_ns.lower),
+                    fmt_time(m.time_ns.upper)
+                )
+                .into(),
+                rate.into(),
+                m.ratio_to_anchor.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "—".into()).into(),
+            ]);
+        }
+        t
+    }
+
+    /// The file-to-file runs of the `e2eb` binary.
+    pub fn file_runs_table(&self) -> Table {
+        let mut t = Table::new(&[
+            ("run", Align::Left),
+            ("size", Align::Right),
+            ("median time", Align::Right),
+            ("rate", Align::Right),
+            ("peak RSS", Align::Right),
+            ("× anchor", Align::Right),
+        ]);
+        for r in &self.file_runs {
+            t.row(vec![
+                r.description.as_str().into(),
+                fmt_kib(r.bytes / 1024).into(),
+                format!("{:.3} s", r.median_s).into(),
+                fmt_bytes_rate(r.rate).into(),
+                r.peak_rss_kib.map(fmt_kib).unwrap_or_else(|| "—".into()).into(),
+                match (&r.anchor, r.ratio_to_anchor) {
+                    (Some(a), Some(x)) => format!("{x:.2}× {a}"),
+                    (Some(a), None) => format!("— ({a} not run)"),
+                    _ => "—".into(),
+                }
+                .into(),
+            ]);
+        }
+        t
+    }
+
     /// Renders the report as Markdown; `charts` are file names to link.
     pub fn to_markdown(&self, charts: &[&str]) -> String {
         let mut s = format!("# e2eb benchmark report: {}\n\n", self.name);
@@ -366,72 +475,15 @@ impl BenchReport {
         for c in charts {
             s.push_str(&format!("![{c}]({c})\n\n"));
         }
-        s.push_str("## Targets (DESIGN.md §9)\n\n| target | required | measured | status | evidence |\n|---|---:|---:|---|---|\n");
-        for t in &self.targets {
-            s.push_str(&format!(
-                "| {} | {} {} {} | {} | {} | {} |\n",
-                t.description,
-                t.comparison,
-                fmt_num(t.required),
-                t.unit,
-                t.measured.map(|m| format!("{} {}", fmt_num(m), t.unit)).unwrap_or_else(|| "—".into()),
-                status_word(t.status),
-                t.evidence
-            ));
-        }
-        s.push_str(
-            "\n## Anchors\n\n| anchor | rate | time | peak RSS | command | note |\n|---|---:|---:|---:|---|---|\n",
-        );
-        for a in &self.anchors {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} | `{}` | {} |\n",
-                a.id,
-                if a.available { a.rate.map(fmt_bytes_rate).unwrap_or_else(|| "—".into()) } else { "not run".into() },
-                a.median_s.map(|t| format!("{t:.3} s")).unwrap_or_else(|| "—".into()),
-                a.peak_rss_kib.map(fmt_kib).unwrap_or_else(|| "—".into()),
-                a.command,
-                a.note.as_deref().unwrap_or("")
-            ));
-        }
-        s.push_str("\n## Benchmarks\n\n| benchmark | median time [95 % interval] | rate [95 % interval] | × anchor |\n|---|---:|---:|---:|\n");
-        for m in &self.benchmarks {
-            let rate = match (m.rate, m.unit) {
-                (Some(r), Some(u)) => format!(
-                    "{} [{} – {}] {}",
-                    fmt_num(u.scale(r.point)),
-                    fmt_num(u.scale(r.lower)),
-                    fmt_num(u.scale(r.upper)),
-                    u.rate_label()
-                ),
-                _ => "—".into(),
-            };
-            s.push_str(&format!(
-                "| {} | {} [{} – {}] | {} | {} |\n",
-                m.id,
-                fmt_time(m.time_ns.point),
-                fmt_time(m.time_ns.lower),
-                fmt_time(m.time_ns.upper),
-                rate,
-                m.ratio_to_anchor.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "—".into())
-            ));
-        }
+        s.push_str("## Targets (DESIGN.md §9)\n\n");
+        s.push_str(&self.targets_table().to_markdown());
+        s.push_str("\n## Anchors\n\n");
+        s.push_str(&self.anchors_table().to_markdown());
+        s.push_str("\n## Benchmarks\n\n");
+        s.push_str(&self.benchmarks_table().to_markdown());
         if !self.file_runs.is_empty() {
-            s.push_str("\n## File to file (the `e2eb` binary, durable output)\n\n| run | size | median time | rate | peak RSS | × anchor |\n|---|---:|---:|---:|---:|---:|\n");
-            for r in &self.file_runs {
-                s.push_str(&format!(
-                    "| {} | {} | {:.3} s | {} | {} | {} |\n",
-                    r.description,
-                    fmt_kib(r.bytes / 1024),
-                    r.median_s,
-                    fmt_bytes_rate(r.rate),
-                    r.peak_rss_kib.map(fmt_kib).unwrap_or_else(|| "—".into()),
-                    match (&r.anchor, r.ratio_to_anchor) {
-                        (Some(a), Some(x)) => format!("{x:.2}× {a}"),
-                        (Some(a), None) => format!("— ({a} not run)"),
-                        _ => "—".into(),
-                    }
-                ));
-            }
+            s.push_str("\n## File to file (the `e2eb` binary, durable output)\n\n");
+            s.push_str(&self.file_runs_table().to_markdown());
         }
         if let Some(f) = &self.fleet {
             s.push_str(&format!(
@@ -451,28 +503,28 @@ impl BenchReport {
     }
 }
 
-/// Word for a target status.
+/// Word for a target status (plain; tables set a miss in bold).
 pub fn status_word(s: TargetStatus) -> &'static str {
     match s {
         TargetStatus::Met => "met",
-        TargetStatus::Missed => "**MISSED**",
+        TargetStatus::Missed => "MISSED",
         TargetStatus::NotMeasured => "not measured",
     }
 }
 
-fn fmt_num(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
+/// A target status as a table cell: coloured, and bold when missed.
+pub fn status_cell(s: TargetStatus) -> Cell {
+    let cell = Cell::new(status_word(s));
+    match s {
+        TargetStatus::Met => cell.with_status(Status::Pass),
+        TargetStatus::Missed => cell.with_status(Status::Fail).with_style(Style::Strong),
+        TargetStatus::NotMeasured => cell.with_status(Status::Skip),
     }
 }
 
 /// Bytes per second in MiB/s.
 pub fn fmt_bytes_rate(v: f64) -> String {
-    format!("{} MiB/s", fmt_num(v / MIB))
+    format!("{} MiB/s", number(v / MIB))
 }
 
 /// Kibibytes, in MiB when large.

@@ -22,6 +22,7 @@ pub mod gate;
 pub mod interop_tools;
 pub mod properties;
 pub mod svg_chart;
+pub mod table;
 pub mod testdata;
 pub mod vault_demo;
 pub mod vault_properties;

@@ -758,7 +758,7 @@ fn bench_command(cmd: BenchCommand) -> Result<ExitCode, Failure> {
                 for t in &report.targets {
                     println!(
                         "{:<10} {:<60} {}",
-                        e2eb::bench_report::status_word(t.status).trim_matches('*'),
+                        e2eb::bench_report::status_word(t.status),
                         t.description,
                         t.measured
                             .map(|m| format!("{m:.2} {} (needs {} {} {})", t.unit, t.comparison, t.required, t.unit))

@@ -169,10 +169,11 @@ impl BarChart {
     }
 }
 
-/// A number with three significant digits and an SI suffix (1.23k, 4.56M).
+/// A chart label: [`crate::table::number`] with an SI suffix (1.23k, 4.56M),
+/// so axis ticks and bar values stay short at any magnitude.
 pub fn short_number(v: f64) -> String {
     if !v.is_finite() {
-        return "n/a".to_owned();
+        return crate::table::number(v);
     }
     let (scaled, suffix) = match v.abs() {
         a if a >= 1e9 => (v / 1e9, "G"),
@@ -180,14 +181,7 @@ pub fn short_number(v: f64) -> String {
         a if a >= 1e3 => (v / 1e3, "k"),
         _ => (v, ""),
     };
-    let digits = if scaled.abs() >= 100.0 {
-        0
-    } else if scaled.abs() >= 10.0 {
-        1
-    } else {
-        2
-    };
-    format!("{scaled:.digits$}{suffix}")
+    format!("{}{suffix}", crate::table::number(scaled))
 }
 
 /// Escapes text for SVG/HTML/XML content and attribute values.
