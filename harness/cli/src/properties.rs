@@ -181,7 +181,8 @@ pub fn run_all(cases: u32, filter: Option<&str>) -> Vec<Outcome> {
     all().into_iter().filter(|p| filter.is_none_or(|f| p.name.contains(f))).map(|p| p.run(cases)).collect()
 }
 
-fn done<T: std::fmt::Debug>(r: Result<(), proptest::test_runner::TestError<T>>) -> Result<(), String> {
+/// A runner's verdict as the property's result (shared with the vault properties).
+pub(crate) fn done<T: std::fmt::Debug>(r: Result<(), proptest::test_runner::TestError<T>>) -> Result<(), String> {
     r.map_err(|e| e.to_string())
 }
 

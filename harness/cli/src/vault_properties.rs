@@ -11,20 +11,16 @@
 //! proptest (1 to 12, and the default 10). The same properties run under
 //! `cargo test` (`tests/vault_properties.rs`) and in `e2eb audit`/`gate`.
 //!
-//! The reference model ([`VaultModel`], [`ModelOp`], [`ModelOutcome`]) and
-//! the driver that plays a [`ModelOp`] over any transport ([`VaultDriver`])
-//! are public so the fleet properties can reuse them: the fleet only has to
-//! provide a `FnMut(Request) -> Reply`.
-//!
-//! Decision recorded here (DESIGN.md is silent): the owner, holding K, may
-//! re-register over a *locked* record — the site checks only the owner
-//! token, and someone who has K gains nothing by guessing. The model follows
-//! the implementation on this point; a locked record never unlocks by any
-//! other means.
+//! The reference model is [`e2eb_core::vault::model::AccountModel`] (shared
+//! with the `vault_site` fuzz target, where the decisions DESIGN.md leaves
+//! open are recorded); the driver that plays a [`ModelOp`] over any
+//! transport ([`VaultDriver`]) is public so the fleet properties can reuse
+//! it: the fleet only has to provide a `FnMut(Request) -> Reply`.
 
 use e2eb_core::kdf;
 use e2eb_core::key::BackupKey;
 use e2eb_core::vault::client::{self, AwaitingRelease, ClientError, Login, VaultClient};
+use e2eb_core::vault::model::{AccountModel, LoginEnd, ModelOp, ModelOutcome, Who};
 use e2eb_core::vault::site::{Ledger, MemoryLedger, Site, owner_hash};
 use e2eb_core::vault::state::{AccountRecord, Command, Outcome};
 use e2eb_core::vault::storage::DurableSite;
@@ -33,11 +29,11 @@ use e2eb_core::vault::{DEFAULT_ATTEMPT_LIMIT, KsfProfile, Suite};
 use opaque_ke::ServerSetup;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+use proptest::test_runner::{TestCaseError, TestRunner};
 use prost::Message;
 use rand_core::OsRng;
 
-use crate::properties::Property;
+use crate::properties::{Property, done};
 
 /// The KSF profile every property registers with (and the sites show to
 /// unknown accounts).
@@ -97,10 +93,6 @@ pub fn all() -> Vec<Property> {
 }
 
 // ---------------------------------------------------------------- shared helpers
-
-fn done<T: std::fmt::Debug>(r: Result<(), TestError<T>>) -> Result<(), String> {
-    r.map_err(|e| e.to_string())
-}
 
 fn tc(e: impl std::fmt::Display) -> TestCaseError {
     TestCaseError::fail(e.to_string())
@@ -434,7 +426,7 @@ fn vault_abandoned_attempts_stay_charged(runner: &mut TestRunner) -> Result<(), 
             let attempts = |ledger: &Option<DurableSite>| -> Result<AccountRecord, TestCaseError> {
                 ledger.as_ref().and_then(|l| l.record(&account).cloned()).ok_or_else(|| tc("no record"))
             };
-            let register = ModelOp::Register { key: KeyId::Owner, password: 0, token: Some(KeyId::Owner) };
+            let register = ModelOp::Register { key: Who::Owner, password: 0, token: Some(Who::Owner) };
             {
                 let l = ledger.as_mut().ok_or_else(|| tc("no ledger"))?;
                 let got = driver.step(&mut |req| site.handle(l, req), &register).map_err(tc)?;
@@ -457,7 +449,7 @@ fn vault_abandoned_attempts_stay_charged(runner: &mut TestRunner) -> Result<(), 
                     }
                     ChargeStep::Wrong => Some(ModelOp::Login { password: 1, end: LoginEnd::Complete }),
                     ChargeStep::Right => Some(ModelOp::Login { password: 0, end: LoginEnd::Complete }),
-                    ChargeStep::Reregister => Some(register.clone()),
+                    ChargeStep::Reregister => Some(register),
                 };
                 if let Some(op) = op {
                     let expected = if *step == ChargeStep::Reregister {
@@ -472,7 +464,7 @@ fn vault_abandoned_attempts_stay_charged(runner: &mut TestRunner) -> Result<(), 
                         Some(match step {
                             ChargeStep::Right => {
                                 left = limit;
-                                ModelOutcome::Recovered(KeyId::Owner)
+                                ModelOutcome::Released(Who::Owner)
                             }
                             ChargeStep::Wrong => ModelOutcome::WrongPassword,
                             _ => ModelOutcome::Abandoned,
@@ -895,221 +887,6 @@ fn vault_wire_decoding_never_panics(runner: &mut TestRunner) -> Result<(), Strin
 
 // ---------------------------------------------------------------- reference model
 
-/// Who holds a key: the account's owner (K) or an attacker (another key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyId {
-    /// The owner's backup key K.
-    Owner,
-    /// An attacker's key.
-    Attacker,
-}
-
-/// How a login ends after KE2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LoginEnd {
-    /// The client finishes: KE3 if the password opens the envelope, else it stops.
-    Complete,
-    /// KE1 sent, KE2 received, nothing more.
-    Abandon,
-    /// A KE3 that does not verify is sent (64 bytes of junk).
-    BadKe3,
-}
-
-/// One operation on the single account of a [`VaultModel`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ModelOp {
-    /// Register (or re-register) wrapping `key`, with password number
-    /// `password`, presenting the owner token of `token` (if any).
-    Register {
-        /// The key wrapped (and whose token becomes the owner token).
-        key: KeyId,
-        /// Index into the driver's passwords.
-        password: u8,
-        /// Whose owner token is presented.
-        token: Option<KeyId>,
-    },
-    /// A recovery with password number `password`.
-    Login {
-        /// Index into the driver's passwords.
-        password: u8,
-        /// What the client does after KE2.
-        end: LoginEnd,
-    },
-    /// A deletion presenting `token`'s owner token.
-    Delete {
-        /// Whose owner token is presented.
-        token: KeyId,
-    },
-}
-
-/// What an operation gave, as seen by the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ModelOutcome {
-    /// Stored at this record version.
-    Registered {
-        /// Record version.
-        version: u64,
-    },
-    /// Refused with this code.
-    Refused(ErrorCode),
-    /// The right password: this key was released.
-    Recovered(KeyId),
-    /// The client found the password wrong at KE2 (or the account unknown).
-    WrongPassword,
-    /// The login was abandoned after KE2.
-    Abandoned,
-    /// The site rejected the KE3.
-    LoginFailed,
-    /// No attempts left: erased.
-    Locked,
-    /// Deleted.
-    Deleted,
-}
-
-/// The reference model of one account of the vault: what DESIGN.md §5 says
-/// should happen, written independently of `e2eb_core::vault::state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VaultModel {
-    /// Attempt limit of the site.
-    pub limit: u32,
-    /// A record exists (possibly locked).
-    pub registered: bool,
-    /// Password verifications left.
-    pub attempts_left: u32,
-    /// Erased after too many attempts.
-    pub locked: bool,
-    /// Record version (bumped by registration, reset and erasure; a new
-    /// record after a deletion starts again at 1).
-    pub version: u64,
-    /// KE2 answers since the last reset (never above `limit`).
-    pub charged_since_reset: u32,
-    /// Whose key the record wraps (and whose token owns it).
-    pub owner: KeyId,
-    /// The record's password number.
-    pub password: u8,
-}
-
-impl VaultModel {
-    /// An account with no record on a site with this limit.
-    pub fn new(limit: u32) -> Self {
-        Self {
-            limit,
-            registered: false,
-            attempts_left: 0,
-            locked: false,
-            version: 0,
-            charged_since_reset: 0,
-            owner: KeyId::Owner,
-            password: 0,
-        }
-    }
-
-    fn erase(&mut self) -> ModelOutcome {
-        self.locked = true;
-        self.attempts_left = 0;
-        self.version += 1;
-        ModelOutcome::Locked
-    }
-
-    /// Applies `op` and returns what the client should see.
-    pub fn step(&mut self, op: &ModelOp) -> ModelOutcome {
-        match *op {
-            ModelOp::Register { key, password, token } => {
-                if self.registered && token != Some(self.owner) {
-                    return ModelOutcome::Refused(ErrorCode::OwnerTokenRequired);
-                }
-                // Versions never restart: a deleted record leaves a tombstone.
-                self.version += 1;
-                self.registered = true;
-                self.locked = false;
-                self.attempts_left = self.limit;
-                self.charged_since_reset = 0;
-                self.owner = key;
-                self.password = password;
-                ModelOutcome::Registered { version: self.version }
-            }
-            ModelOp::Delete { token } => {
-                if !self.registered {
-                    ModelOutcome::Refused(ErrorCode::NoRecord)
-                } else if token != self.owner {
-                    ModelOutcome::Refused(ErrorCode::OwnerTokenRequired)
-                } else {
-                    let version = self.version + 1;
-                    *self = Self::new(self.limit);
-                    self.version = version;
-                    ModelOutcome::Deleted
-                }
-            }
-            ModelOp::Login { password, end } => {
-                if !self.registered {
-                    // A dummy KE2: nothing to open, nothing to charge.
-                    return match end {
-                        LoginEnd::Complete => ModelOutcome::WrongPassword,
-                        LoginEnd::Abandon => ModelOutcome::Abandoned,
-                        LoginEnd::BadKe3 => ModelOutcome::LoginFailed,
-                    };
-                }
-                if self.locked {
-                    return ModelOutcome::Locked;
-                }
-                if self.attempts_left == 0 {
-                    return self.erase();
-                }
-                self.attempts_left -= 1;
-                self.charged_since_reset += 1;
-                match end {
-                    LoginEnd::Abandon => ModelOutcome::Abandoned,
-                    LoginEnd::Complete if password == self.password => {
-                        self.attempts_left = self.limit;
-                        self.charged_since_reset = 0;
-                        self.version += 1;
-                        ModelOutcome::Recovered(self.owner)
-                    }
-                    LoginEnd::Complete => ModelOutcome::WrongPassword,
-                    LoginEnd::BadKe3 if self.attempts_left == 0 => self.erase(),
-                    LoginEnd::BadKe3 => ModelOutcome::LoginFailed,
-                }
-            }
-        }
-    }
-
-    /// Compares the model with a site's committed record.
-    pub fn check(&self, record: Option<&AccountRecord>) -> Result<(), String> {
-        if let Some(r) = record.filter(|r| r.deleted) {
-            if self.registered {
-                return Err(format!("the site deleted a record the model has: {r:?}"));
-            }
-            if r.version != self.version || !r.wrapped_key.is_empty() || !r.opaque_record.is_empty() {
-                return Err(format!("tombstone {r:?} does not match the model's version {}", self.version));
-            }
-            return Ok(());
-        }
-        let Some(r) = record else {
-            return if self.registered { Err("the model has a record, the site none".to_owned()) } else { Ok(()) };
-        };
-        if !self.registered {
-            return Err(format!("the site has a record the model does not: {r:?}"));
-        }
-        let got = (r.attempts_left, r.locked, r.version, r.limit, r.charged_since_reset);
-        let want = (self.attempts_left, self.locked, self.version, self.limit, self.charged_since_reset);
-        if got != want {
-            return Err(format!(
-                "(attempts left, locked, version, limit, charged since reset): site {got:?}, model {want:?}"
-            ));
-        }
-        if r.locked && (!r.wrapped_key.is_empty() || !r.opaque_record.is_empty()) {
-            return Err("a locked record still holds key material".to_owned());
-        }
-        if !r.locked && (r.wrapped_key.is_empty() || r.opaque_record.is_empty()) {
-            return Err("an unlocked record has no key material".to_owned());
-        }
-        if r.charged_since_reset > r.limit {
-            return Err(format!("{} KE2 answers since the last reset, limit {}", r.charged_since_reset, r.limit));
-        }
-        Ok(())
-    }
-}
-
 /// Plays [`ModelOp`]s with the real client over any transport (one site, a
 /// fleet, a simulated network): the keys, passwords and pinned key of one
 /// account.
@@ -1139,15 +916,15 @@ impl VaultDriver {
     }
 
     /// The key of `who`.
-    pub fn key(&self, who: KeyId) -> &BackupKey {
+    pub fn key(&self, who: Who) -> &BackupKey {
         match who {
-            KeyId::Owner => &self.owner,
-            KeyId::Attacker => &self.attacker,
+            Who::Owner => &self.owner,
+            Who::Attacker => &self.attacker,
         }
     }
 
     /// The owner hash a record registered by `who` stores.
-    pub fn owner_hash(&self, who: KeyId) -> [u8; 32] {
+    pub fn owner_hash(&self, who: Who) -> [u8; 32] {
         owner_hash(&owner_token(self.key(who)))
     }
 
@@ -1226,8 +1003,8 @@ impl VaultDriver {
                             Err(e) => return Self::seen(e),
                         };
                         match waiting.open(&transport(ke3)) {
-                            Ok(k) if k == self.owner => Ok(ModelOutcome::Recovered(KeyId::Owner)),
-                            Ok(k) if k == self.attacker => Ok(ModelOutcome::Recovered(KeyId::Attacker)),
+                            Ok(k) if k == self.owner => Ok(ModelOutcome::Released(Who::Owner)),
+                            Ok(k) if k == self.attacker => Ok(ModelOutcome::Released(Who::Attacker)),
                             Ok(_) => Err("the vault released a key nobody registered".to_owned()),
                             Err(e) => Self::seen(e),
                         }
@@ -1240,10 +1017,10 @@ impl VaultDriver {
 
 /// Random operations, weighted towards the owner's registrations and logins.
 pub fn model_op_strategy() -> impl Strategy<Value = ModelOp> {
-    let who = || prop_oneof![Just(KeyId::Owner), Just(KeyId::Attacker)];
+    let who = || prop_oneof![Just(Who::Owner), Just(Who::Attacker)];
     let end = prop_oneof![3 => Just(LoginEnd::Complete), 2 => Just(LoginEnd::Abandon), 1 => Just(LoginEnd::BadKe3)];
     prop_oneof![
-        3 => (0u8..3).prop_map(|password| ModelOp::Register { key: KeyId::Owner, password, token: Some(KeyId::Owner) }),
+        3 => (0u8..3).prop_map(|password| ModelOp::Register { key: Who::Owner, password, token: Some(Who::Owner) }),
         2 => (who(), 0u8..3, proptest::option::of(who()))
             .prop_map(|(key, password, token)| ModelOp::Register { key, password, token }),
         8 => (0u8..3, end).prop_map(|(password, end)| ModelOp::Login { password, end }),
@@ -1264,21 +1041,14 @@ fn vault_state_machine_matches_model(runner: &mut TestRunner) -> Result<(), Stri
             let (k, attacker) = distinct(k, attacker);
             let mut b = Bench::new(limit);
             let driver = VaultDriver::new(&account, &b.site.public_key(), k, attacker, all_different(vec![p0, p1, p2]));
-            let mut model = VaultModel::new(limit);
+            let mut model = AccountModel::new(limit);
             for (i, op) in ops.iter().enumerate() {
                 let want = model.step(op);
                 let got = driver.step(&mut |req| b.site.handle(&mut b.ledger, req), op).map_err(tc)?;
                 prop_assert_eq!(got, want, "step {}: {:?}", i, op);
-                let rec = b.ledger.record(&account);
-                model.check(rec.as_ref()).map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
-                if let Some(r) = rec.as_ref().filter(|r| !r.deleted) {
-                    prop_assert!(
-                        r.owner_hash[..] == driver.owner_hash(model.owner)[..],
-                        "step {}: the record's owner is not {:?}",
-                        i,
-                        model.owner
-                    );
-                }
+                model
+                    .check(b.ledger.record(&account).as_ref(), |w| driver.owner_hash(w))
+                    .map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
                 let max = max_charges_between_resets(&b.ledger.trail, &account);
                 prop_assert!(max <= limit, "step {}: {} KE2 answers between resets, limit {}", i, max, limit);
             }
@@ -1323,7 +1093,7 @@ fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), String> {
             };
             let mut fleet = Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options).map_err(tc)?;
             let driver = VaultDriver::new(&account, &fleet.public_key(), k, attacker, all_different(vec![p0, p1, p2]));
-            let mut model = VaultModel::new(limit);
+            let mut model = AccountModel::new(limit);
             for (i, (op, fault)) in ops.iter().enumerate() {
                 let want = model.step(op);
                 let got = driver.step(&mut |req| fleet.submit(req, Duration::from_secs(5)), op).map_err(tc)?;
@@ -1338,7 +1108,9 @@ fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), String> {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 let rec = rec.ok_or_else(|| tc("no leader could confirm a read within 5 s"))?;
-                model.check(rec.as_ref()).map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
+                model
+                    .check(rec.as_ref(), |w| driver.owner_hash(w))
+                    .map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
                 match *fault {
                     FleetFault::None => {}
                     FleetFault::Crash(s) if fleet.up_sites().len() > 3 => fleet.crash(s),
@@ -1355,7 +1127,7 @@ fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), String> {
             prop_assert!(fleet.wait_replicated(Duration::from_secs(5)), "the sites did not converge");
             for site in fleet.up_sites() {
                 model
-                    .check(fleet.record(site, &account).as_ref())
+                    .check(fleet.record(site, &account).as_ref(), |w| driver.owner_hash(w))
                     .map_err(|e| tc(format!("site {} at the end: {e}", site + 1)))?;
             }
             Ok(())

@@ -79,6 +79,7 @@ use crate::kdf;
 use crate::key::{ANDROID_KEYFILE_HEADER, ANDROID_KEYFILE_LEN, BackupKey, KEY_LEN, KeyFileError, KeyParseError};
 use crate::proto::{BackupMetadata, Compression, PasskeyMetadata, V2Header};
 use crate::vault::client::{self, ClientError, VaultClient};
+use crate::vault::model::{AccountModel, Charged, ModelOutcome};
 use crate::vault::site::{Ledger, MemoryLedger, Site, owner_hash};
 use crate::vault::state::{self, AccountRecord};
 use crate::vault::wire::{self, ErrorCode, Reply, Request, reply, request};
@@ -1602,25 +1603,7 @@ pub fn vault_wire(data: &[u8]) {
 
 // ------------------------------------------------------------------ vault site vs model
 
-/// Whose key (and owner token) an operation uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Who {
-    /// The account owner.
-    Owner,
-    /// Somebody else.
-    Attacker,
-}
-
-/// How a complete login ends after KE2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginEnd {
-    /// KE3 if the password opens the envelope; else the client stops.
-    Complete,
-    /// Nothing after KE2.
-    Abandon,
-    /// A junk KE3.
-    BadKe3,
-}
+pub use crate::vault::model::{LoginEnd, Who};
 
 /// One operation of [`vault_site`]: two bytes, an opcode (mod 7) and an argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1765,177 +1748,14 @@ impl VaultSiteInput {
     }
 }
 
-/// The reference model of one account on one site, written from
-/// `DESIGN.md` §5 independently of `vault::state`: a record with attempts
-/// left, lock, version and owner, and the record's incarnation (a new one
-/// after each deletion), so a login verified against a deleted record
-/// cannot reset the record registered after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SiteModel {
-    limit: u32,
-    registered: bool,
-    locked: bool,
-    attempts_left: u32,
-    version: u64,
-    owner: Who,
-    password: u8,
-    charged_since_reset: u32,
-    incarnation: u64,
-    /// The account was deleted and not registered since: the site keeps a tombstone.
-    deleted: bool,
-}
-
-/// What the site is expected to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    Registered(u64),
-    Refused(ErrorCode),
-    Ke2,
-    Locked,
-    Released(Who),
-    LoginFailed,
-    Deleted,
-}
-
-impl SiteModel {
-    fn new(limit: u32) -> Self {
-        Self {
-            limit,
-            registered: false,
-            locked: false,
-            attempts_left: 0,
-            version: 0,
-            owner: Who::Owner,
-            password: 0,
-            charged_since_reset: 0,
-            incarnation: 0,
-            deleted: false,
-        }
-    }
-
-    fn erase(&mut self) -> Expect {
-        self.locked = true;
-        self.attempts_left = 0;
-        self.version += 1;
-        Expect::Locked
-    }
-
-    fn register(&mut self, key: Who, password: u8, token: Option<Who>) -> Expect {
-        if self.registered && token != Some(self.owner) {
-            return Expect::Refused(ErrorCode::OwnerTokenRequired);
-        }
-        if !self.registered {
-            // Versions never restart: a deleted record stays as a tombstone
-            // whose version the next registration continues from.
-            self.incarnation += 1;
-        }
-        self.registered = true;
-        self.deleted = false;
-        self.locked = false;
-        self.version += 1;
-        self.attempts_left = self.limit;
-        self.charged_since_reset = 0;
-        self.owner = key;
-        self.password = password;
-        Expect::Registered(self.version)
-    }
-
-    fn delete(&mut self, token: Who) -> Expect {
-        if !self.registered {
-            Expect::Refused(ErrorCode::NoRecord)
-        } else if token != self.owner {
-            Expect::Refused(ErrorCode::OwnerTokenRequired)
-        } else {
-            self.registered = false;
-            self.locked = false;
-            self.attempts_left = 0;
-            self.charged_since_reset = 0;
-            self.version += 1;
-            self.deleted = true;
-            Expect::Deleted
-        }
-    }
-
-    /// KE1: the charge, before any KE2.
-    fn ke1(&mut self) -> Expect {
-        if !self.registered {
-            return Expect::Ke2; // a dummy KE2, charged on nothing
-        }
-        if self.locked {
-            return Expect::Locked;
-        }
-        if self.attempts_left == 0 {
-            return self.erase();
-        }
-        self.attempts_left -= 1;
-        self.charged_since_reset += 1;
-        Expect::Ke2
-    }
-
-    /// A verified KE3 of a login charged against (incarnation, version).
-    fn success(&mut self, incarnation: u64, version: u64, owner: Who) -> Expect {
-        if !self.registered {
-            return Expect::Refused(ErrorCode::Conflict);
-        }
-        if self.locked {
-            return Expect::Locked;
-        }
-        if incarnation != self.incarnation || version != self.version {
-            return Expect::Refused(ErrorCode::Conflict);
-        }
-        self.attempts_left = self.limit;
-        self.charged_since_reset = 0;
-        self.version += 1;
-        Expect::Released(owner)
-    }
-
-    /// A KE3 that does not verify.
-    fn failure(&mut self) -> Expect {
-        if !self.registered {
-            return Expect::LoginFailed;
-        }
-        if self.locked {
-            return Expect::Locked;
-        }
-        if self.attempts_left == 0 {
-            return self.erase();
-        }
-        Expect::LoginFailed
-    }
-
-    fn check(&self, record: Option<&AccountRecord>, owner_hashes: &[[u8; 32]; 2]) {
-        let Some(r) = record else {
-            assert!(!self.registered && !self.deleted, "the model has a record, the site none: {self:?}");
-            return;
-        };
-        if r.deleted {
-            assert!(!self.registered && self.deleted, "the site has a tombstone, the model {self:?}");
-            assert_eq!(r.version, self.version, "tombstone version: site vs model");
-            assert!(
-                r.wrapped_key.is_empty() && r.opaque_record.is_empty() && r.owner_hash.is_empty(),
-                "a tombstone keeps key material or an owner"
-            );
-            return;
-        }
-        assert!(self.registered, "the site has a record the model does not: {r:?}");
-        let got = (r.attempts_left, r.locked, r.version, r.limit, r.charged_since_reset);
-        let want = (self.attempts_left, self.locked, self.version, self.limit, self.charged_since_reset);
-        assert_eq!(got, want, "(attempts left, locked, version, limit, charged since reset): site vs model");
-        assert!(r.charged_since_reset <= r.limit, "more KE2 answers since the last reset than the limit");
-        assert_eq!(r.locked, r.wrapped_key.is_empty() && r.opaque_record.is_empty(), "key material vs lock");
-        let i = usize::from(who_bit(self.owner));
-        assert_eq!(r.owner_hash.as_slice(), &owner_hashes[i][..], "the record's owner is not {:?}", self.owner);
-    }
-}
-
 /// A login held between [`SiteOp::Begin`] and [`SiteOp::Finish`].
 struct Held {
     login_id: u64,
     /// The KE3 and what the client needs to open the release, if the client
     /// accepted KE2 (the right password for a real record).
     ke3: Option<(client::AwaitingRelease, Request)>,
-    /// (incarnation, version, owner) the charge was made against; `None` for a dummy login.
-    against: Option<(u64, u64, Who)>,
+    /// The charge the login was answered against; `None` for a dummy login.
+    against: Option<Charged>,
     /// The request sent by Finish, for Replay.
     sent: Option<Request>,
 }
@@ -1946,7 +1766,7 @@ struct SiteBench {
     rng: FuzzRng,
     pinned: Vec<u8>,
     keys: [BackupKey; 2],
-    model: SiteModel,
+    model: AccountModel,
     /// KE2 answers for the real account since the last reset, counted from replies.
     ke2_since_reset: u32,
 }
@@ -1959,15 +1779,15 @@ fn body_name(r: &Reply) -> String {
     }
 }
 
-fn assert_reply(r: &Reply, want: Expect, op: &SiteOp) {
+fn assert_reply(r: &Reply, want: ModelOutcome, op: &SiteOp) {
     let ok = match (&r.body, want) {
-        (Some(reply::Body::Registered(v)), Expect::Registered(w)) => *v == w,
-        (Some(reply::Body::Error(e)), Expect::Refused(code)) => e.code == code as i32,
-        (Some(reply::Body::Ke2(_)), Expect::Ke2) => true,
-        (Some(reply::Body::Locked(_)), Expect::Locked) => true,
-        (Some(reply::Body::Released(_)), Expect::Released(_)) => true,
-        (Some(reply::Body::LoginFailed(_)), Expect::LoginFailed) => true,
-        (Some(reply::Body::Deleted(_)), Expect::Deleted) => true,
+        (Some(reply::Body::Registered(v)), ModelOutcome::Registered { version }) => *v == version,
+        (Some(reply::Body::Error(e)), ModelOutcome::Refused(code)) => e.code == code as i32,
+        (Some(reply::Body::Ke2(_)), ModelOutcome::Ke2) => true,
+        (Some(reply::Body::Locked(_)), ModelOutcome::Locked) => true,
+        (Some(reply::Body::Released(_)), ModelOutcome::Released(_)) => true,
+        (Some(reply::Body::LoginFailed(_)), ModelOutcome::LoginFailed) => true,
+        (Some(reply::Body::Deleted(_)), ModelOutcome::Deleted) => true,
         _ => false,
     };
     assert!(ok, "{op:?}: the site answered {}, the model expects {want:?}", body_name(r));
@@ -2029,16 +1849,12 @@ impl SiteBench {
             Ok(x) => x,
             Err(e) => panic!("client login start failed: {e:?}"),
         };
-        let real = account == ACCOUNT;
-        let against = (real && self.model.registered).then_some((self.model.incarnation, self.model.version));
-        let opens = real && self.model.registered && password % 3 == self.model.password;
-        let owner = self.model.owner;
-        let counted = real && self.model.registered && !self.model.locked;
         let r = self.call(req);
-        if counted && matches!(r.body, Some(reply::Body::Ke2(_))) {
+        let (want, against) = if account == ACCOUNT { self.model.ke1(password % 3) } else { (ModelOutcome::Ke2, None) };
+        if against.is_some() && matches!(r.body, Some(reply::Body::Ke2(_))) {
             self.ke2_since_reset += 1;
         }
-        let want = if real { self.model.ke1() } else { Expect::Ke2 };
+        let opens = against.is_some_and(|c| c.opens);
         assert_reply(&r, want, op);
         self.note_reset(&r);
         let login_id = match &r.body {
@@ -2056,7 +1872,7 @@ impl SiteBench {
             }
             Err(e) => panic!("the client failed on KE2: {e:?}"),
         };
-        Some(Held { login_id, ke3, against: against.map(|(i, v)| (i, v, owner)), sent: None })
+        Some(Held { login_id, ke3, against, sent: None })
     }
 
     fn finish(&mut self, op: &SiteOp, account: &[u8], held: &mut Held, junk: bool) {
@@ -2068,14 +1884,14 @@ impl SiteBench {
         held.sent = Some(req.clone());
         let r = self.call(req);
         let want = match (account == ACCOUNT, valid, held.against) {
-            (false, _, _) => Expect::LoginFailed,
-            (true, true, Some((incarnation, version, owner))) => self.model.success(incarnation, version, owner),
+            (false, _, _) => ModelOutcome::LoginFailed,
+            (true, true, Some(charged)) => self.model.success(&charged),
             (true, true, None) => panic!("a dummy login produced a KE3"),
             (true, false, _) => self.model.failure(),
         };
         assert_reply(&r, want, op);
         self.note_reset(&r);
-        if let (Expect::Released(owner), Some((awaiting, _))) = (want, held.ke3.take()) {
+        if let (ModelOutcome::Released(owner), Some((awaiting, _))) = (want, held.ke3.take()) {
             match awaiting.open(&r) {
                 Ok(k) => assert!(&k == self.key(owner), "the vault released somebody else's key"),
                 Err(e) => panic!("the released key does not open: {e:?}"),
@@ -2086,8 +1902,9 @@ impl SiteBench {
 
 /// Target `vault_site`: a [`VaultSiteInput`] played against one [`Site`]
 /// over a [`MemoryLedger`] with the real client (KSF profile `test`) and
-/// checked, operation by operation, against a reference model written here
-/// from `DESIGN.md` §5: every reply is the one the model expects; after every
+/// checked, operation by operation, against the reference model of
+/// `DESIGN.md` §5 ([`crate::vault::model::AccountModel`], shared with the
+/// property tests): every reply is the one the model expects; after every
 /// operation the record's attempts left, lock, version, limit, charge count
 /// and owner equal the model's, a locked record holds no key material, and
 /// no more KE2s than the limit were answered for the record between two
@@ -2108,7 +1925,7 @@ pub fn vault_site(data: &[u8]) {
         ledger: MemoryLedger::default(),
         rng: FuzzRng::new(b"e2eb fuzz vault_site client"),
         keys,
-        model: SiteModel::new(limit),
+        model: AccountModel::new(limit),
         ke2_since_reset: 0,
     };
     let mut slots: [Option<Held>; 4] = [None, None, None, None];
@@ -2150,7 +1967,7 @@ pub fn vault_site(data: &[u8]) {
                 let sent = slots[usize::from(slot % 4)].as_ref().and_then(|h| h.sent.clone());
                 if let Some(req) = sent {
                     let r = b.call(req);
-                    assert_reply(&r, Expect::Refused(ErrorCode::UnknownLogin), op);
+                    assert_reply(&r, ModelOutcome::Refused(ErrorCode::UnknownLogin), op);
                     assert_eq!(b.ledger.log.len(), log_before, "a replayed KE3 committed a change");
                 }
             }
@@ -2163,7 +1980,9 @@ pub fn vault_site(data: &[u8]) {
                 assert_eq!(b.ledger.accounts, before, "a login on an unknown account changed a record");
             }
         }
-        b.model.check(b.ledger.record(ACCOUNT).as_ref(), &owner_hashes);
+        if let Err(e) = b.model.check(b.ledger.record(ACCOUNT).as_ref(), |w| owner_hashes[usize::from(who_bit(w))]) {
+            panic!("{op:?}: site vs model: {e}");
+        }
         check_records(&b.ledger);
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod fleet;
+pub mod model;
 pub mod site;
 pub mod state;
 pub mod storage;
