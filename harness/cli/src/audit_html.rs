@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 use crate::audit::{
     AuditReport, findings_table, fuzz_replay_table, properties_table, steps_table, vault_sim_table, vectors_table,
 };
-use crate::svg_chart::{Bar, BarChart, escape};
+use crate::svg_chart::{Bar, BarChart};
+use crate::xml::escape_text;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\
@@ -23,17 +24,17 @@ pub fn to_html(r: &AuditReport) -> String {
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>e2eb audit {}</title><style>{STYLE}</style></head><body>",
-        escape(&r.created)
+        escape_text(&r.created)
     );
     let _ = write!(
         h,
         "<h1>e2eb audit</h1><p><span class=\"verdict {}\">{}</span> mode <code>{}</code>, {:.0} s, started {}, commit <code>{}</code></p>",
         if verdict { "vpass" } else { "vfail" },
         if verdict { "PASS" } else { "FAIL" },
-        escape(&r.mode),
+        escape_text(&r.mode),
         r.duration_s,
-        escape(&r.created),
-        escape(&r.environment.commit)
+        escape_text(&r.created),
+        escape_text(&r.environment.commit)
     );
 
     h.push_str("<h2>Summary</h2>");
@@ -57,7 +58,7 @@ pub fn to_html(r: &AuditReport) -> String {
     if !failures.is_empty() {
         h.push_str("<h2>Failures</h2><ul>");
         for f in failures {
-            let _ = write!(h, "<li><pre>{}</pre></li>", escape(&f));
+            let _ = write!(h, "<li><pre>{}</pre></li>", escape_text(&f));
         }
         h.push_str("</ul>");
     }
@@ -96,13 +97,13 @@ pub fn to_html(r: &AuditReport) -> String {
     let _ = write!(
         h,
         "<h2>Environment</h2><table><tr><th>CPU</th><td>{}</td></tr><tr><th>CPU flags</th><td>{}</td></tr><tr><th>cores</th><td>{}</td></tr><tr><th>memory</th><td>{} GiB</td></tr><tr><th>OS</th><td>{}</td></tr><tr><th>rustc</th><td>{}</td></tr><tr><th>commit</th><td><code>{}</code></td></tr></table>",
-        escape(&e.cpu_model),
-        escape(&e.cpu_flags.join(" ")),
+        escape_text(&e.cpu_model),
+        escape_text(&e.cpu_flags.join(" ")),
         e.cores,
         e.memory_gib,
-        escape(&e.os),
-        escape(&e.rustc),
-        escape(&e.commit)
+        escape_text(&e.os),
+        escape_text(&e.rustc),
+        escape_text(&e.commit)
     );
     h.push_str("</body></html>\n");
     h

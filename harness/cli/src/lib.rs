@@ -28,3 +28,4 @@ pub mod vault_demo;
 pub mod vault_properties;
 pub mod vault_sim;
 pub mod vectors;
+pub mod xml;

@@ -224,11 +224,6 @@ fn v2_decrypt(key: &BackupKey, file: &[u8]) -> Result<Vec<u8>, &'static str> {
     v2::decrypt(key, &mut &file[..], &mut out, &mut |_| {}).map(|_| out).map_err(|e| error_kind::v2(&e))
 }
 
-/// RFC 1950 §2.2: CM = 8, CINFO ≤ 7, and CMF·256 + FLG a multiple of 31.
-fn looks_like_zlib(b: &[u8]) -> bool {
-    b.len() >= 2 && b[0] % 16 == 8 && b[0] / 16 < 8 && (u32::from(b[0]) * 256 + u32::from(b[1])) % 31 == 0
-}
-
 fn payload(seed: u64, len: usize, text: bool) -> Vec<u8> {
     if text { text_bytes(seed, len) } else { fast_bytes(seed, len) }
 }
@@ -288,7 +283,7 @@ fn crypt15_round_trip(runner: &mut TestRunner) -> Result<(), String> {
         } else {
             (crypt15::Variant::SingleFile, payload(seed, len, seed % 2 == 0))
         };
-        if multi && looks_like_zlib(&pt) {
+        if multi && crypt15::begins_with_zlib_header(&pt) {
             // A multi-file payload is told from a compressed one by its
             // first two bytes, so one that begins like zlib is refused.
             let opts = crypt15::EncryptOptions { variant, ..Default::default() };

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use crate::xml::escape_text;
+
 /// One bar: a point estimate with its confidence interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
@@ -84,13 +86,13 @@ impl BarChart {
             s,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
         );
-        let _ = write!(s, r#"<title>{}</title>"#, escape(&self.title));
+        let _ = write!(s, r#"<title>{}</title>"#, escape_text(&self.title));
         let _ = write!(s, r#"<rect width="{width}" height="{height}" fill="white"/>"#);
         let _ = write!(
             s,
             r##"<text x="10" y="20" font-size="15" font-weight="bold">{}</text><text x="10" y="38" fill="#555">{}{}</text>"##,
-            escape(&self.title),
-            escape(&self.unit),
+            escape_text(&self.title),
+            escape_text(&self.unit),
             if self.log_scale { " (log scale); whiskers: 95 % interval" } else { "; whiskers: 95 % interval" }
         );
         // Grid: five ticks on a linear axis, one per decade on a log axis.
@@ -118,7 +120,7 @@ impl BarChart {
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{LABEL_W}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"##,
                 LABEL_W - 6.0,
                 y + ROW_H * 0.68,
-                escape(&b.label),
+                escape_text(&b.label),
                 y + 3.0,
                 (bx - LABEL_W).max(0.5),
                 ROW_H - 6.0,
@@ -159,9 +161,9 @@ impl BarChart {
                 LABEL_W + 30.0,
                 ly - 4.0,
                 LABEL_W + 36.0,
-                escape(&r.label),
+                escape_text(&r.label),
                 short_number(r.value),
-                escape(&self.unit)
+                escape_text(&self.unit)
             );
         }
         s.push_str("</svg>\n");
@@ -182,23 +184,6 @@ pub fn short_number(v: f64) -> String {
         _ => (v, ""),
     };
     format!("{}{suffix}", crate::table::number(scaled))
-}
-
-/// Escapes text for SVG/HTML/XML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::svg_chart::escape;
+use crate::xml::escape_text;
 
 /// Horizontal alignment of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +152,7 @@ impl Table {
     pub fn to_html(&self) -> String {
         let mut h = String::from("<table><tr>");
         for (n, _) in &self.header {
-            let _ = write!(h, "<th>{}</th>", escape(n));
+            let _ = write!(h, "<th>{}</th>", escape_text(n));
         }
         h.push_str("</tr>");
         for r in &self.rows {
@@ -167,7 +167,7 @@ impl Table {
                 } else {
                     let _ = write!(h, "<td class=\"{}\">", classes.join(" "));
                 }
-                let t = escape(&c.text);
+                let t = escape_text(&c.text);
                 let _ = match c.style {
                     Style::Plain => write!(h, "{t}"),
                     Style::Strong => write!(h, "<strong>{t}</strong>"),

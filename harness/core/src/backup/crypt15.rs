@@ -373,7 +373,7 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
             let mut total = 0u64;
             loop {
                 let n = read_growing(reader, &mut input, 0, IO_BUF)?;
-                if total == 0 && looks_like_zlib(&input[..n]) {
+                if total == 0 && begins_with_zlib_header(&input[..n]) {
                     // Refused before any ciphertext is written: a file that
                     // cannot be read back must never replace a backup.
                     let first = [input[0], input[1]];
@@ -419,8 +419,11 @@ struct PayloadWriter<'a, W: ?Sized> {
     trailing: u64,
 }
 
-/// A zlib header: CM = 8 (deflate), CINFO ≤ 7, and the FCHECK multiple of 31.
-fn looks_like_zlib(b: &[u8]) -> bool {
+/// Whether `b` begins with a zlib header (RFC 1950 §2.2: CM = 8, CINFO ≤ 7,
+/// CMF·256 + FLG a multiple of 31). Readers take such a payload for a
+/// compressed one, which is why [`encrypt`] refuses it as a multi-file
+/// payload ([`EncryptError::AmbiguousMultiFilePayload`]).
+pub fn begins_with_zlib_header(b: &[u8]) -> bool {
     b.len() >= 2 && b[0] & 0x0f == 8 && b[0] >> 4 <= 7 && (u16::from(b[0]) << 8 | u16::from(b[1])) % 31 == 0
 }
 
@@ -433,7 +436,7 @@ impl<W: Write + ?Sized> PayloadWriter<'_, W> {
             if self.first.len() < 2 {
                 return Ok(());
             }
-            self.sink = if looks_like_zlib(&self.first) {
+            self.sink = if begins_with_zlib_header(&self.first) {
                 self.scratch = Some(ScratchBuf::new(self.scratch_len));
                 Sink::Inflate { z: Box::new(Decompress::new(true)), ended: false, failed: None }
             } else {

@@ -716,22 +716,24 @@ struct Endpoint {
     gate: Arc<RollbackGate>,
 }
 
-impl Endpoint {
-    /// Whether the site still refuses to vote. Once its log has caught up it
-    /// lifts the gate and may campaign again.
-    fn refuses_votes(&self) -> bool {
-        let mut until = lock(&self.gate.until);
+impl RollbackGate {
+    /// Whether the site running `raft` still refuses to vote. Once its log
+    /// has caught up it lifts the gate and may campaign again.
+    fn refuses_votes(&self, raft: &Raft) -> bool {
+        let mut until = lock(&self.until);
         let Some(acked) = *until else { return false };
-        if self.raft.metrics().borrow().last_log_index.unwrap_or(0) < acked {
+        if raft.metrics().borrow().last_log_index.unwrap_or(0) < acked {
             return true;
         }
         *until = None;
-        self.raft.runtime_config().elect(true);
+        raft.runtime_config().elect(true);
         false
     }
+}
 
+impl Endpoint {
     async fn vote(&self, rpc: VoteRequest<u64>) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        if self.refuses_votes() {
+        if self.gate.refuses_votes(&self.raft) {
             // Silence, as from a site that is down: a refusal with a vote
             // attached would have to quote the stale vote on the disk.
             return Err(RPCError::Unreachable(Unreachable::new(&NetFault(
@@ -1286,7 +1288,7 @@ impl Fleet {
     pub fn release_caught_up_sites(&self) {
         for s in &self.slots {
             let Some(up) = &s.up else { continue };
-            Endpoint { id: s.id, raft: up.raft.clone(), gate: up.gate.clone() }.refuses_votes();
+            up.gate.refuses_votes(&up.raft);
         }
     }
 
