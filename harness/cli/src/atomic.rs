@@ -1,4 +1,4 @@
-//! Output files that appear whole or not at all (`DESIGN.md` §10): data is
+//! Output files that appear whole or not at all (design §10): data is
 //! written to a temporary file beside the target, synced, and renamed over
 //! it; the directory is synced too. If anything fails the temporary file is
 //! removed and a previous file at the target is left as it was.
@@ -36,6 +36,7 @@ pub struct AtomicFile {
     target: PathBuf,
     writer: BufWriter<NamedTempFile>,
     write_failed: bool,
+    written: u64,
 }
 
 impl AtomicFile {
@@ -61,7 +62,12 @@ impl AtomicFile {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| PathError::new(&dir, e))?;
-        Ok(Self { target: target.to_owned(), writer: BufWriter::with_capacity(1 << 20, tmp), write_failed: false })
+        Ok(Self {
+            target: target.to_owned(),
+            writer: BufWriter::with_capacity(1 << 20, tmp),
+            write_failed: false,
+            written: 0,
+        })
     }
 
     /// Makes the file readable by everyone (temporary files start 0600).
@@ -115,12 +121,20 @@ impl AtomicFile {
     pub fn write_failed(&self) -> bool {
         self.write_failed
     }
+
+    /// Bytes written so far (what the file will hold once committed).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let r = self.writer.write(buf);
-        self.write_failed |= r.is_err();
+        match &r {
+            Ok(n) => self.written += *n as u64,
+            Err(_) => self.write_failed = true,
+        }
         r
     }
     fn flush(&mut self) -> io::Result<()> {

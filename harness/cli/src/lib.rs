@@ -1,31 +1,33 @@
-//! The e2eb harness: everything the `e2eb` command does besides argument
-//! parsing — vector generation and verification (`DESIGN.md` §8), the
-//! property suite shared by `cargo test` and `e2eb audit`, atomic output
-//! files, and the names of error kinds used in vectors and reports.
+//! The e2eb harness (design §8): everything the `e2eb` command does besides
+//! parsing its arguments, one folder per concept.
+//!
+//! - [`vectors`]: the vector files — schema, and each family's generator
+//!   and checker side by side — and the external suites;
+//! - [`properties`]: the property suites, their one list, and the CI gate;
+//! - [`fuzz`]: seed corpora, campaigns, corpus minimising, coverage, replay;
+//! - [`bench`]: benchmark runs, reports and comparisons;
+//! - [`vault`]: the fault simulation, the demo and the kill -9 workloads;
+//! - [`audit`]: the main job and its report;
+//! - [`report`]: tables, charts and escaping shared by every report;
+//! - [`progress`]: how long operations say what they are doing;
+//! - [`atomic`]: output files that appear whole or not at all;
+//! - [`environment`], [`error_kind`], [`testdata`], [`interop_tools`],
+//!   [`child_output`]: the machine a report was made on, stable error-kind
+//!   names, deterministic test data, the wa-crypt-tools interop helpers and
+//!   child-process output tails.
 #![deny(missing_docs)]
 
 pub mod atomic;
 pub mod audit;
-pub mod audit_html;
-pub mod bench_compare;
-pub mod bench_report;
-pub mod bench_run;
+pub mod bench;
 pub mod child_output;
 pub mod environment;
 pub mod error_kind;
-pub mod fleet_stress;
-pub mod fuzz_campaign;
-pub mod fuzz_coverage;
-pub mod fuzz_replay;
-pub mod fuzz_seed;
-pub mod gate;
+pub mod fuzz;
 pub mod interop_tools;
+pub mod progress;
 pub mod properties;
-pub mod svg_chart;
-pub mod table;
+pub mod report;
 pub mod testdata;
-pub mod vault_demo;
-pub mod vault_properties;
-pub mod vault_sim;
+pub mod vault;
 pub mod vectors;
-pub mod xml;

@@ -33,10 +33,6 @@ impl<R> CountingReader<R> {
     pub fn count(&self) -> u64 {
         self.count
     }
-    /// The wrapped reader.
-    pub fn into_inner(self) -> R {
-        self.inner
-    }
 }
 
 impl<R: Read> Read for CountingReader<R> {

@@ -4,6 +4,23 @@
 //! K is 32 bytes from the OS CSPRNG. It is zeroized on drop, its `Debug` prints
 //! `<redacted>`, equality is constant time, and no error ever echoes any part
 //! of it: parse errors give lengths and positions only.
+//!
+//! ```
+//! use e2eb_core::key::{BackupKey, KeyParseError};
+//!
+//! let key = BackupKey::generate()?;
+//! // The user writes down 16 groups of 4 digits; reading them back ignores
+//! // spaces and dashes and accepts upper case.
+//! let written = key.to_groups().to_uppercase().replace(' ', "-");
+//! assert_eq!(BackupKey::parse_digits(&written)?, key);
+//! // A typo is reported by position, never by echoing the key.
+//! let typo = format!("x{}", &key.to_digits()[1..]);
+//! assert_eq!(BackupKey::parse_digits(&typo), Err(KeyParseError::InvalidCharacter { position: 1 }));
+//! // The Android key file is 59 bytes: a Java byte[] header and K.
+//! assert_eq!(BackupKey::from_android_keyfile(&key.to_android_keyfile())?, key);
+//! assert_eq!(format!("{key:?}"), "BackupKey(<redacted>)");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use core::fmt;
 

@@ -10,10 +10,10 @@
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
+use e2eb_core::backup::proto::Compression;
 use e2eb_core::backup::v2::{self, DecryptError, EncryptOptions};
 use e2eb_core::cobblestone::{self, BodyError, CHUNK_LEN, PREFIX_LEN, SALT_LEN, SEALED_CHUNK_LEN};
 use e2eb_core::key::BackupKey;
-use e2eb_core::proto::Compression;
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
 

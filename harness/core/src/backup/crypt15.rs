@@ -36,11 +36,11 @@ use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::parallel_deflate::{self, CompressFailed};
+use crate::backup::proto::{BackupMetadata, BackupPrefix, Crypt15KeyData, KEY_TYPE_CRYPT15};
 use crate::gcm_stream::{GcmStream, MessageTooLong, TAG_LEN};
 use crate::io_util::{ScratchBuf, read_full, read_growing};
 use crate::kdf;
 use crate::key::BackupKey;
-use crate::proto::{BackupMetadata, BackupPrefix, Crypt15KeyData, KEY_TYPE_CRYPT15};
 use crate::rng::{self, RngError};
 
 /// IV length of crypt15.

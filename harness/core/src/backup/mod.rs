@@ -1,11 +1,25 @@
-//! Backup formats (`DESIGN.md` §4): the deployed crypt15, our v2, the
-//! metadata blob, and format detection; and the parallel zlib compressor
-//! crypt15 encryption runs on.
+//! Backup formats (design §4): the deployed crypt15, our v2, the metadata
+//! blob, format detection and key-less inspection; and the parallel zlib
+//! compressor crypt15 encryption runs on.
+//!
+//! - [`crypt15`]: the deployed format, streaming (§4.1);
+//! - [`v2`]: our hardened format over Cobblestone-256 (§4.2);
+//! - [`metadata`]: the encrypted metadata blob (§4.3);
+//! - [`proto`]: the protobuf messages of both headers;
+//! - [`parallel_deflate`]: the zlib-stream compressor crypt15 uses;
+//! - [`inspect()`]: the header of a file without its key, with findings.
 
 pub mod crypt15;
+mod inspect;
 pub mod metadata;
 pub mod parallel_deflate;
+pub mod proto;
 pub mod v2;
+
+pub use inspect::{
+    CRYPT15_PLAINTEXT_BEFORE_TAG, CRYPT15_PREFIX_UNAUTHENTICATED, Finding, InspectError, Inspected, Inspection,
+    Severity, inspect,
+};
 
 /// A backup format recognised from the first bytes of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

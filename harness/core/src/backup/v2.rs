@@ -11,6 +11,26 @@
 //! before a single chunk is decrypted. The header's key id lets "wrong key" be
 //! told apart from "damaged file". Compression is opt-in (zlib); the default is
 //! none, because compressing before encrypting leaks content through length.
+//!
+//! ```
+//! use e2eb_core::BackupKey;
+//! use e2eb_core::backup::v2::{self, DecryptError, EncryptOptions};
+//!
+//! let key = BackupKey::generate()?;
+//! let file = v2::encrypt_to_vec(&key, &EncryptOptions::default(), b"chat database")?;
+//! let (header, plaintext) = v2::decrypt_slice(&key, &file)?;
+//! assert_eq!(plaintext, b"chat database");
+//! assert_eq!(header.fields.key_id.len(), 8);
+//!
+//! // Another key is told apart from a damaged file by the header's key id.
+//! let other = BackupKey::generate()?;
+//! assert!(matches!(v2::decrypt_slice(&other, &file), Err(DecryptError::WrongKey)));
+//! // Any edit of the header breaks the key commitment before a chunk is opened.
+//! let mut edited = file.clone();
+//! edited[v2::FIXED_LEN + 12] ^= 1;
+//! assert!(v2::decrypt_slice(&key, &edited).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::io::{self, Read, Seek, Write};
 
@@ -20,11 +40,11 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::backup::proto::{Compression, PasskeyMetadata, V2Header};
 use crate::cobblestone::{self, BodyError, RandomAccess, SALT_LEN};
 use crate::io_util::{ScratchBuf, read_full};
 use crate::kdf::{self, KEY_ID_LEN};
 use crate::key::BackupKey;
-use crate::proto::{Compression, PasskeyMetadata, V2Header};
 use crate::rng::{self, RngError};
 
 /// File magic.

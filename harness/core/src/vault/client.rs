@@ -6,8 +6,6 @@
 //! consumes [`Reply`]s, so it runs the same over an in-process fleet, a
 //! simulated network, or a real transport.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
 use opaque_ke::{
     ClientLogin, ClientLoginFinishParameters, ClientRegistration, ClientRegistrationFinishParameters,
     CredentialResponse, Identifiers, RegistrationResponse,
@@ -17,9 +15,9 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use super::site::{owner_hash, release_key};
+use super::keys::{OpenError, SealError, open, owner_hash, release_key, seal, wrap_key};
 use super::wire::{self, ErrorCode, Reply, Request, reply, request};
-use super::{CONTEXT, KsfProfile, LABEL_WRAP, SERVER_ID, Suite};
+use super::{CONTEXT, KsfProfile, SERVER_ID, Suite};
 use crate::kdf;
 use crate::key::BackupKey;
 
@@ -52,10 +50,13 @@ pub enum ClientError {
     Protocol(String),
     /// The released key did not open.
     #[error("the released key does not open: {0}")]
-    Unwrap(&'static str),
+    Unwrap(#[source] OpenError),
+    /// K could not be sealed for the upload.
+    #[error("sealing the key failed: {0}")]
+    Seal(#[from] SealError),
     /// No randomness.
     #[error(transparent)]
-    Rng(#[from] crate::rng::RngError),
+    Rng(#[from] crate::RngError),
 }
 
 fn identifiers() -> Identifiers<'static> {
@@ -76,41 +77,6 @@ fn refused(reply: &Reply) -> ClientError {
         Some(reply::Body::LoginFailed(_)) => ClientError::WrongPassword,
         _ => ClientError::UnexpectedReply("a different message was expected"),
     }
-}
-
-/// The key that wraps K: HKDF-SHA256(export key, "e2eb vault wrap" || account).
-pub fn wrap_key(export_key: &[u8], account: &[u8]) -> kdf::SubKey {
-    let mut info = LABEL_WRAP.to_vec();
-    info.extend_from_slice(account);
-    kdf::hkdf_sha256(&[], export_key, &info)
-}
-
-fn seal(rng: &mut dyn CryptoRngCore, key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, ClientError> {
-    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| ClientError::Unwrap("key length"))?;
-    let mut nonce = [0u8; 12];
-    rng.fill_bytes(&mut nonce);
-    let mut buf = plain.to_vec();
-    let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut buf)
-        .map_err(|_| ClientError::Unwrap("sealing failed"))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&buf);
-    out.extend_from_slice(&tag);
-    Ok(out)
-}
-
-fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
-    if sealed.len() < 12 + 16 {
-        return Err(ClientError::Unwrap("too short"));
-    }
-    let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| ClientError::Unwrap("key length"))?;
-    let (nonce, rest) = sealed.split_at(12);
-    let (ct, tag) = rest.split_at(rest.len() - 16);
-    let mut buf = Zeroizing::new(ct.to_vec());
-    cipher
-        .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, &mut buf, tag.into())
-        .map_err(|_| ClientError::Unwrap("authentication failed"))?;
-    Ok(buf)
 }
 
 /// A client of one account, pinned to the fleet's OPAQUE public key.
@@ -313,10 +279,13 @@ impl AwaitingRelease {
     pub fn open(self, reply: &Reply) -> Result<BackupKey, ClientError> {
         let Some(reply::Body::Released(sealed)) = &reply.body else { return Err(refused(reply)) };
         let rk = release_key(&self.session_key);
-        let wrapped = open(rk.expose_secret(), &self.account, sealed)?;
+        let wrapped = open(rk.expose_secret(), &self.account, sealed).map_err(ClientError::Unwrap)?;
         let wrap = wrap_key(&self.export_key, &self.account);
-        let k = open(wrap.expose_secret(), &self.account, &wrapped)?;
-        let bytes: [u8; 32] = k.as_slice().try_into().map_err(|_| ClientError::Unwrap("K is not 32 bytes"))?;
+        let k = open(wrap.expose_secret(), &self.account, &wrapped).map_err(ClientError::Unwrap)?;
+        let bytes: [u8; 32] = k
+            .as_slice()
+            .try_into()
+            .map_err(|_| ClientError::Unwrap(OpenError::WrongLength { found: k.len(), expected: 32 }))?;
         Ok(BackupKey::from_bytes(bytes))
     }
 }

@@ -1,25 +1,71 @@
-//! The Backup Key Vault (`DESIGN.md` §5): OPAQUE (RFC 9807) over opaque-ke 4
+//! The Backup Key Vault (design §5): OPAQUE (RFC 9807) over opaque-ke 4
 //! with the suite ristretto255-SHA512 OPRF, 3DH over ristretto255 with
 //! SHA-512, and Argon2id as key stretching function.
 //!
 //! - [`wire`]: versioned protobuf messages between client and vault;
+//! - [`keys`]: the keys and the sealed box client and site share (the wrap
+//!   of K under the export key, the release seal under the session key, the
+//!   owner token's hash);
 //! - [`state`]: the deterministic account state machine every site applies
 //!   (registrations, charged attempts, resets, lockout);
 //! - [`site`]: the request handler that runs on the serving site: it charges
 //!   an attempt durably *before* KE2 leaves, checks KE3, releases K sealed
 //!   under the session key, enforces the owner token, and answers unknown
-//!   accounts with dummy KE2s;
+//!   accounts with dummy KE2s; and the [`site::Ledger`] it commits through;
 //! - [`client`]: registration (K wrapped under the export key), recovery
-//!   (server key pinned), owner-token operations;
-//! - [`storage`]: one redb file per site, fsync before any reply.
+//!   (server key pinned), owner-token operations — sans-IO state machines;
+//! - [`storage`]: one redb file per site, fsync before any reply (the
+//!   single-site ledger);
+//! - [`fleet`]: five sites replicated with openraft on an in-process
+//!   network with faults, and the rollback defence;
+//! - `model` (hidden): the reference model of one account that the fuzz
+//!   targets and the properties compare the site with.
+//!
+//! This module also holds the cipher suite ([`Suite`]), the KSF profiles
+//! ([`KsfProfile`]) and the protocol constants.
+//!
+//! # Example: register and recover, sans IO
+//!
+//! ```
+//! use e2eb_core::BackupKey;
+//! use e2eb_core::vault::client::{self, VaultClient};
+//! use e2eb_core::vault::site::{MemoryLedger, Site};
+//! use e2eb_core::vault::{KsfProfile, Suite};
+//! use opaque_ke::ServerSetup;
+//! use rand_core::OsRng;
+//!
+//! let site = Site::with_default_limit(ServerSetup::<Suite>::new(&mut OsRng));
+//! let mut ledger = MemoryLedger::default();
+//! // Each client message goes to the site (in real life, over the network).
+//! let mut send = |req| site.serve(&mut ledger, req);
+//!
+//! let key = BackupKey::generate()?;
+//! let phone = VaultClient::new(b"account:alice", &site.public_key());
+//! let (registration, req) = phone.register_start(&mut OsRng, b"hunter2")?;
+//! let reply = send(req);
+//! let upload = registration.finish(&mut OsRng, b"hunter2", &reply, &key, KsfProfile::Test, None)?;
+//! client::registered(&send(upload))?;
+//!
+//! // A new phone knows only the account, the password and the fleet's key.
+//! let new_phone = VaultClient::new(b"account:alice", &site.public_key());
+//! let (login, ke1) = new_phone.login_start(&mut OsRng, b"hunter2")?;
+//! let (release, ke3) = login.finish(&mut OsRng, b"hunter2", &send(ke1))?;
+//! let recovered = release.open(&send(ke3))?;
+//! assert_eq!(recovered, key);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod client;
 pub mod fleet;
+pub mod keys;
+#[doc(hidden)]
 pub mod model;
 pub mod site;
 pub mod state;
 pub mod storage;
 pub mod wire;
+
+use std::sync::{Mutex, MutexGuard};
 
 use opaque_ke::argon2::{Algorithm, Argon2, Params, Version};
 use opaque_ke::{CipherSuite, Ristretto255, TripleDh};
@@ -108,4 +154,10 @@ impl KsfProfile {
     pub fn below_rfc_recommendation(self) -> bool {
         self.parameters().0 < Self::Rfc9807.parameters().0
     }
+}
+
+/// Locks a mutex of the vault. A poisoned lock means a panic elsewhere
+/// already failed the run; the data is kept.
+pub(crate) fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

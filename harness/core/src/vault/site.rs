@@ -14,26 +14,51 @@
 //!   command carries the version the check saw, so a race cannot slip past.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
+use thiserror::Error;
+
 use opaque_ke::{
     CredentialFinalization, CredentialRequest, Identifiers, RegistrationRequest, RegistrationUpload, ServerLogin,
     ServerLoginParameters, ServerRegistration, ServerSetup,
 };
 use rand_core::{CryptoRngCore, OsRng};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::keys::{NONCE_LEN, owner_hash, release_key, seal_with_nonce};
 use super::state::{AccountRecord, Command, Outcome, Register, command, command::Op};
+use super::storage::StorageError;
 use super::wire::{self, ErrorCode, Ke2Reply, Reply, Request, reply, request};
-use super::{CONTEXT, DEFAULT_ATTEMPT_LIMIT, KsfProfile, LABEL_RELEASE, SERVER_ID, Suite};
-use crate::kdf;
+use super::{CONTEXT, DEFAULT_ATTEMPT_LIMIT, KsfProfile, SERVER_ID, Suite, lock};
 
 /// Logins awaiting KE3 that a site remembers; older ones are dropped
 /// (their attempts stay charged).
 pub const MAX_PENDING_LOGINS: usize = 65_536;
+
+/// Why a [`Ledger`] could not commit a command (or confirm a read). The
+/// change may or may not be committed; the site answers `Unavailable`.
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// No majority confirmed the commit within the fleet's timeout.
+    #[error("not committed within {0:?} (no majority?)")]
+    Timeout(std::time::Duration),
+    /// No majority confirmed this site's leadership for a read.
+    #[error("no majority to confirm leadership")]
+    NoMajority,
+    /// The site stopped before the commit was answered.
+    #[error("not committed: the site stopped")]
+    Stopped,
+    /// The consensus layer refused the entry (leadership lost, Raft stopped).
+    #[error("not committed: {0}")]
+    Refused(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// The committed entry gave no outcome for this command.
+    #[error("no outcome for the command")]
+    NoOutcome,
+    /// A single site's durable store failed.
+    #[error("not committed: {0}")]
+    Storage(#[source] Arc<StorageError>),
+}
 
 /// Where a site commits changes: a single durable store, or the fleet's log.
 pub trait Ledger {
@@ -41,12 +66,12 @@ pub trait Ledger {
     fn record(&self, account: &[u8]) -> Option<AccountRecord>;
     /// Commits `cmd` durably (on a majority, for a fleet) and returns what
     /// applying it did. An error means the change may not be committed.
-    fn commit(&mut self, cmd: Command) -> Result<Outcome, String>;
+    fn commit(&mut self, cmd: Command) -> Result<Outcome, CommitError>;
     /// Makes what [`Ledger::record`] reads next current (linearizable): for
     /// a fleet, a read barrier confirming leadership with a majority. The
     /// site calls it before an answer that rests on a read alone, with no
     /// commit after it. A single store is always current.
-    fn fresh(&mut self) -> Result<(), String> {
+    fn fresh(&mut self) -> Result<(), CommitError> {
         Ok(())
     }
 }
@@ -85,21 +110,6 @@ impl core::fmt::Debug for Site {
             .field("pending", &lock(&self.logins).pending.len())
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock means a panic elsewhere already failed the run; keep the data.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// SHA-256 of an owner token, as stored.
-pub fn owner_hash(token: &[u8]) -> [u8; 32] {
-    Sha256::digest(token).into()
-}
-
-/// The key sealing the released wrapped K, from the session key.
-pub fn release_key(session_key: &[u8]) -> kdf::SubKey {
-    kdf::hkdf_sha256(&[], session_key, LABEL_RELEASE)
 }
 
 fn server_params() -> ServerLoginParameters<'static, 'static> {
@@ -203,7 +213,7 @@ impl Site {
         }
         // The owner check may refuse without committing: read current state.
         if let Err(e) = ledger.fresh() {
-            return wire::error(ErrorCode::Unavailable, &e);
+            return wire::error(ErrorCode::Unavailable, &e.to_string());
         }
         let current = ledger.record(account);
         if let Some(rec) = current.as_ref().filter(|r| r.exists())
@@ -226,7 +236,7 @@ impl Site {
             Ok(Outcome::Registered { version }) => wire::reply(reply::Body::Registered(version)),
             Ok(Outcome::Conflict) => wire::error(ErrorCode::Conflict, "the record changed meanwhile; retry"),
             Ok(other) => wire::error(ErrorCode::Unspecified, &format!("unexpected outcome {other:?}")),
-            Err(e) => wire::error(ErrorCode::Unavailable, &e),
+            Err(e) => wire::error(ErrorCode::Unavailable, &e.to_string()),
         }
     }
 
@@ -252,7 +262,7 @@ impl Site {
         // (a lagging replica might still show a record deleted since).
         if ledger.record(account).is_some_and(|r| r.locked) {
             if let Err(e) = ledger.fresh() {
-                return wire::error(ErrorCode::Unavailable, &e);
+                return wire::error(ErrorCode::Unavailable, &e.to_string());
             }
             if ledger.record(account).is_some_and(|r| r.locked) {
                 return wire::reply(reply::Body::Locked(true));
@@ -261,7 +271,7 @@ impl Site {
         // Charge first, durably: no KE2 leaves before the attempt is counted.
         let outcome = match ledger.commit(command(account, Op::Charge(true))) {
             Ok(o) => o,
-            Err(e) => return wire::error(ErrorCode::Unavailable, &e),
+            Err(e) => return wire::error(ErrorCode::Unavailable, &e.to_string()),
         };
         let (record, version, profile) = match (outcome, ledger.record(account)) {
             (Outcome::Locked, _) => return wire::reply(reply::Body::Locked(true)),
@@ -305,7 +315,7 @@ impl Site {
             // still the one serving (a deposed leader must not turn a login
             // in progress at the new leader away).
             if let Err(e) = ledger.fresh() {
-                return wire::error(ErrorCode::Unavailable, &e);
+                return wire::error(ErrorCode::Unavailable, &e.to_string());
             }
             return wire::error(ErrorCode::UnknownLogin, "unknown login id (expired or served by another site)");
         };
@@ -320,25 +330,16 @@ impl Site {
         match (committed, ledger.record(account)) {
             (Ok(Outcome::Reset { .. }), Some(rec)) => {
                 let key = release_key(&done.session_key);
-                let Ok(cipher) = Aes256Gcm::new_from_slice(key.expose_secret()) else {
-                    return wire::error(ErrorCode::Unspecified, "release key");
-                };
-                let mut nonce = [0u8; 12];
+                let mut nonce = [0u8; NONCE_LEN];
                 self.with_site_rng(|rng| rng.fill_bytes(&mut nonce));
-                let mut sealed = rec.wrapped_key.clone();
-                match cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), account, &mut sealed) {
-                    Ok(tag) => {
-                        let mut out = nonce.to_vec();
-                        out.extend_from_slice(&sealed);
-                        out.extend_from_slice(&tag);
-                        wire::reply(reply::Body::Released(out))
-                    }
+                match seal_with_nonce(&nonce, key.expose_secret(), account, &rec.wrapped_key) {
+                    Ok(sealed) => wire::reply(reply::Body::Released(sealed)),
                     Err(_) => wire::error(ErrorCode::Unspecified, "sealing failed"),
                 }
             }
             (Ok(Outcome::Locked), _) => wire::reply(reply::Body::Locked(true)),
             (Ok(_), _) => wire::error(ErrorCode::Conflict, "the record changed during the login; retry"),
-            (Err(e), _) => wire::error(ErrorCode::Unavailable, &e),
+            (Err(e), _) => wire::error(ErrorCode::Unavailable, &e.to_string()),
         }
     }
 
@@ -346,14 +347,14 @@ impl Site {
         match ledger.commit(command(account, Op::Failure(true))) {
             Ok(Outcome::Locked) => wire::reply(reply::Body::Locked(true)),
             Ok(_) => wire::reply(reply::Body::LoginFailed(true)),
-            Err(e) => wire::error(ErrorCode::Unavailable, &e),
+            Err(e) => wire::error(ErrorCode::Unavailable, &e.to_string()),
         }
     }
 
     fn delete(&self, ledger: &mut dyn Ledger, account: &[u8], token: &[u8]) -> Reply {
         // "No record" and "wrong token" are answered from a read alone.
         if let Err(e) = ledger.fresh() {
-            return wire::error(ErrorCode::Unavailable, &e);
+            return wire::error(ErrorCode::Unavailable, &e.to_string());
         }
         let Some(rec) = ledger.record(account).filter(|r| r.exists()) else {
             return wire::error(ErrorCode::NoRecord, "no record for this account");
@@ -365,7 +366,7 @@ impl Site {
             Ok(Outcome::Deleted) => wire::reply(reply::Body::Deleted(true)),
             Ok(Outcome::Conflict) => wire::error(ErrorCode::Conflict, "the record changed meanwhile; retry"),
             Ok(other) => wire::error(ErrorCode::Unspecified, &format!("unexpected outcome {other:?}")),
-            Err(e) => wire::error(ErrorCode::Unavailable, &e),
+            Err(e) => wire::error(ErrorCode::Unavailable, &e.to_string()),
         }
     }
 }
@@ -376,8 +377,8 @@ impl Ledger for super::storage::DurableSite {
     fn record(&self, account: &[u8]) -> Option<AccountRecord> {
         super::storage::DurableSite::record(self, account).cloned()
     }
-    fn commit(&mut self, cmd: Command) -> Result<Outcome, String> {
-        self.apply_next(&cmd).map_err(|e| e.to_string())
+    fn commit(&mut self, cmd: Command) -> Result<Outcome, CommitError> {
+        self.apply_next(&cmd).map_err(|e| CommitError::Storage(Arc::new(e)))
     }
 }
 
@@ -394,7 +395,7 @@ impl Ledger for MemoryLedger {
     fn record(&self, account: &[u8]) -> Option<AccountRecord> {
         self.accounts.get(account).cloned()
     }
-    fn commit(&mut self, cmd: Command) -> Result<Outcome, String> {
+    fn commit(&mut self, cmd: Command) -> Result<Outcome, CommitError> {
         let mut rec = self.accounts.get(&cmd.account).cloned();
         let outcome = super::state::apply(&mut rec, &cmd);
         match rec {

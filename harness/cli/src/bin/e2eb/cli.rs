@@ -1,0 +1,486 @@
+//! The command line (design §2): clap's types for every command, the value
+//! enums and their conversions to the library's types, and the parsers of
+//! durations and paths. The module tree under `commands/` mirrors it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use e2eb::fuzz::Sanitizer;
+use e2eb::properties::gate;
+use e2eb::vault::sim::ScheduleKind;
+use e2eb_core::backup::proto::Compression;
+use e2eb_core::vault::KsfProfile;
+
+#[derive(Parser)]
+#[command(
+    name = "e2eb",
+    version,
+    about = "End-to-end encrypted chat backups: reference implementation and audit harness"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Generate and show backup keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Encrypt, decrypt and inspect backup files.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Generate and verify the test vectors.
+    #[command(subcommand)]
+    Vectors(VectorsCommand),
+    /// The Backup Key Vault: fault simulation and a guided demo.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Fuzzing: seed corpora, campaigns, coverage, and replay of single inputs.
+    #[command(subcommand)]
+    Fuzz(FuzzCommand),
+    /// Benchmarks: run the criterion suite with anchors into a report, compare two reports.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Run the audit: vectors, properties, fuzz corpus replay, vault simulation and
+    /// benchmarks, into report.{md,json,html} with findings and a verdict.
+    Audit(AuditArgs),
+    /// Run the property suites at CI depth; write junit.xml and gate.json.
+    Gate(GateArgs),
+}
+
+/// `e2eb audit`.
+#[derive(clap::Args)]
+pub(crate) struct AuditArgs {
+    /// Quick depth (what the README's main command runs).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Property cases (overrides --quick and the default).
+    #[arg(long)]
+    pub(crate) cases: Option<u32>,
+    /// Directory of the vector files.
+    #[arg(long, default_value = "vectors")]
+    pub(crate) vectors: PathBuf,
+    /// Output directory (default reports/runs/audit-<time>/).
+    #[arg(long, value_parser = absolute_path)]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Leave out the benchmarks (the report says they were not run).
+    #[arg(long)]
+    pub(crate) no_bench: bool,
+}
+
+/// `e2eb gate`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct GateArgs {
+    /// Cases per property.
+    #[arg(long, env = "PROPTEST_CASES", default_value_t = gate::DEFAULT_CASES)]
+    pub(crate) cases: u32,
+    /// Run only the properties whose name contains this text.
+    #[arg(long, value_name = "SUBSTR")]
+    pub(crate) filter: Option<String>,
+    /// Output directory for junit.xml and gate.json (default reports/runs/gate-<time>/).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Print the JSON report on stdout instead of the table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Run the criterion suite, the anchors (openssl, wa-crypt-tools, dd) and the
+    /// fleet harness; write reports/runs/bench-NAME/{report.json,report.md,*.svg}.
+    Run {
+        /// Report name (directory bench-NAME).
+        #[arg(long)]
+        name: String,
+        /// Short measurements, one run per process anchor, no 2 GiB KSF.
+        #[arg(long, conflicts_with = "full")]
+        quick: bool,
+        /// Also 1 GiB file-to-file runs of both formats next to dd.
+        #[arg(long)]
+        full: bool,
+        /// Output directory (default reports/runs/bench-NAME).
+        #[arg(long, value_parser = absolute_path)]
+        out: Option<PathBuf>,
+        /// Only criterion benchmarks matching this regular expression.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Concurrent clients in the fleet harness (16 keeps 2 cores busy without queueing).
+        #[arg(long, default_value_t = 16)]
+        fleet_clients: u64,
+        /// Skip the anchors and file runs (criterion and the fleet only).
+        #[arg(long)]
+        skip_processes: bool,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two reports (report.json files or run directories); exit 1 on
+    /// a regression past the threshold with disjoint 95 % intervals.
+    Compare {
+        /// The base report.
+        base: PathBuf,
+        /// The new report.
+        new: PathBuf,
+        /// Regression threshold in percent of the median time.
+        #[arg(long, default_value_t = 5.0)]
+        threshold: f64,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one program and print its wall time and peak memory as JSON
+    /// (used by `bench run` to measure each process on its own).
+    #[command(hide = true)]
+    Measure {
+        /// The program and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum FuzzCommand {
+    /// Rebuild the seed corpora (fuzz/corpus/<target>/seed-*) from the test vectors.
+    Seed {
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a campaign with cargo-fuzz and write reports/runs/fuzz-<time>/summary.{json,md}.
+    Run {
+        /// Targets (comma-separated or repeated); default all.
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Time per target: 90s, 10m, 1h.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        time: std::time::Duration,
+        /// Targets fuzzed at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// address (nightly) or none (stable).
+        #[arg(long, value_enum, default_value = "address")]
+        sanitizer: SanitizerArg,
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Output directory (default reports/runs/fuzz-<time>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Use the fuzzer binaries already built.
+        #[arg(long)]
+        no_build: bool,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the committed corpora's non-seed inputs with a minimal set covering the campaign corpus.
+    Cmin {
+        /// Targets (comma-separated or repeated); default all.
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Line coverage of e2eb-core per target over the corpora (cargo fuzz coverage + llvm-cov).
+    Coverage {
+        /// Targets (comma-separated or repeated); default all.
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// The cargo-fuzz crate.
+        #[arg(long, default_value = "fuzz")]
+        fuzz_dir: PathBuf,
+        /// Output directory (default reports/runs/fuzz-coverage-<time>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run inputs through a target's entry point in this process (stable, no cargo-fuzz).
+    Replay {
+        /// Target name.
+        target: String,
+        /// Input files or directories.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum SanitizerArg {
+    Address,
+    None,
+}
+
+/// A path made absolute against the current directory: `bench run` (also
+/// inside `audit`) needs its output directory absolute, since cargo runs the
+/// suite from another directory.
+pub(crate) fn absolute_path(s: &str) -> Result<PathBuf, String> {
+    std::path::absolute(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// `90s`, `10m`, `2h`, or plain seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a duration like 90s, 10m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+#[derive(Subcommand)]
+pub(crate) enum VaultCommand {
+    /// Run fault-injection schedules against a fleet and check the invariants.
+    Sim {
+        /// Sites per fleet.
+        #[arg(long, default_value_t = 5)]
+        sites: u64,
+        /// First seed (run i uses seed + i).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of runs.
+        #[arg(long, default_value_t = 20)]
+        runs: u64,
+        /// Steps per random schedule.
+        #[arg(long, default_value_t = 30)]
+        steps: u32,
+        /// Attempt limit.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// Schedule: random faults, or the targeted rollback attack.
+        #[arg(long, value_enum, default_value = "random")]
+        schedule: ScheduleArg,
+        /// Switch the HSM monotonic counter off (negative control).
+        #[arg(long)]
+        no_hsm_counter: bool,
+        /// Runs in flight at once (runs mostly wait on Raft timers).
+        #[arg(long, default_value_t = 6)]
+        jobs: usize,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test helper: applies charges to one durable site forever, printing
+    /// `ack <index> <attempts left>` after each fsync (for kill -9 tests).
+    #[command(hide = true)]
+    SiteStress {
+        /// The site's redb file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Test helper: runs acknowledged operations on one account of a durable
+    /// five-site fleet forever, printing `ack <n> <version> <attempts left>`
+    /// after each (for kill -9 tests).
+    #[command(hide = true)]
+    FleetStress {
+        /// The fleet's directory (its site disks are reused if present).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// A guided run on five in-process sites under a temporary directory.
+    Demo {
+        /// KSF profile (moderate is the default of real registrations).
+        #[arg(long, value_enum, default_value = "moderate")]
+        profile: ProfileArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ScheduleArg {
+    Random,
+    Rollback,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum ProfileArg {
+    Rfc9807,
+    Moderate,
+    Test,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeyCommand {
+    /// Generate a key from the OS CSPRNG.
+    Generate {
+        /// Write the key to FILE (64-digit text, or Android key file with --keyfile).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write an Android encrypted_backup.key instead of text (needs --out).
+        #[arg(long, requires = "out")]
+        keyfile: bool,
+    },
+    /// Print the 64-digit form of a key file (text or Android key file).
+    Show {
+        /// The key file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum FormatArg {
+    Crypt15,
+    V2,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum CompressArg {
+    None,
+    Zlib,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct KeyArgs {
+    /// Key file: 64-digit text or Android encrypted_backup.key. Without it,
+    /// the E2EB_KEY environment variable must hold the 64 digits.
+    #[arg(long)]
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BackupCommand {
+    /// Encrypt IN into OUT.
+    Encrypt {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "v2")]
+        format: FormatArg,
+        /// v2 body compression (crypt15 always uses zlib level 1; refused with crypt15).
+        #[arg(long, value_enum, default_value = "none")]
+        compress: CompressArg,
+        /// crypt15 multi-file backup (IN is a ZIP; stored as is, no MD5 trailer). Refused with v2.
+        #[arg(long)]
+        multi_file: bool,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+        /// Plaintext input.
+        input: PathBuf,
+        /// Encrypted output.
+        output: PathBuf,
+    },
+    /// Decrypt IN into OUT; the format is detected from the bytes.
+    Decrypt {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+        /// Encrypted input.
+        input: PathBuf,
+        /// Plaintext output.
+        output: PathBuf,
+    },
+    /// Show header fields without the key.
+    Inspect {
+        /// Encrypted file.
+        input: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum VectorsCommand {
+    /// Regenerate vectors/*.json deterministically.
+    Generate {
+        /// Vector directory.
+        #[arg(long, default_value = "vectors")]
+        dir: PathBuf,
+        /// Change nothing; exit 1 if a file would change.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Verify our vectors and the external suites.
+    Verify {
+        /// Vector directory.
+        #[arg(long, default_value = "vectors")]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert the RFC 9807 (OPAQUE) ristretto255 test vectors into DIR/external/rfc9807.json.
+    #[command(name = "convert-rfc9807")]
+    ConvertRfc9807 {
+        /// The RFC's JSON list of test vectors.
+        #[arg(long, default_value = e2eb::vectors::rfc9807::DEFAULT_SOURCE)]
+        from: PathBuf,
+        /// Vector directory.
+        #[arg(long, default_value = "vectors")]
+        dir: PathBuf,
+    },
+}
+
+impl From<SanitizerArg> for Sanitizer {
+    fn from(s: SanitizerArg) -> Self {
+        match s {
+            SanitizerArg::Address => Sanitizer::Address,
+            SanitizerArg::None => Sanitizer::None,
+        }
+    }
+}
+
+impl From<ScheduleArg> for ScheduleKind {
+    fn from(s: ScheduleArg) -> Self {
+        match s {
+            ScheduleArg::Random => ScheduleKind::Random,
+            ScheduleArg::Rollback => ScheduleKind::Rollback,
+        }
+    }
+}
+
+impl ScheduleArg {
+    /// The name on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ScheduleArg::Random => "random",
+            ScheduleArg::Rollback => "rollback",
+        }
+    }
+}
+
+impl From<ProfileArg> for KsfProfile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Rfc9807 => KsfProfile::Rfc9807,
+            ProfileArg::Moderate => KsfProfile::Moderate,
+            ProfileArg::Test => KsfProfile::Test,
+        }
+    }
+}
+
+impl From<CompressArg> for Compression {
+    fn from(c: CompressArg) -> Self {
+        match c {
+            CompressArg::None => Compression::None,
+            CompressArg::Zlib => Compression::Zlib,
+        }
+    }
+}
+
+impl From<&GateArgs> for gate::GateOptions {
+    fn from(a: &GateArgs) -> Self {
+        gate::GateOptions { cases: a.cases, filter: a.filter.clone(), out: a.out.clone() }
+    }
+}

@@ -1,0 +1,38 @@
+//! `e2eb audit` (design §8 "Audit"): the main job.
+
+use std::process::ExitCode;
+
+use e2eb::atomic::{self, PathError};
+use e2eb::{audit, properties};
+
+use crate::cli::AuditArgs;
+use crate::error::Failure;
+use crate::progress::Bars;
+
+pub(crate) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
+    let AuditArgs { quick, cases, vectors, out, json, no_bench } = args;
+    let repo = std::env::current_dir()?;
+    let opts = audit::AuditOptions {
+        quick,
+        cases: cases.unwrap_or(if quick { 16 } else { properties::cases_from_env(128) }),
+        vector_dir: vectors,
+        out: out.unwrap_or_else(|| audit::default_out(&repo)),
+        repo,
+        sim_runs: if quick { 4 } else { 24 },
+        bench: !no_bench,
+    };
+    std::fs::create_dir_all(&opts.out).map_err(|e| PathError::new(&opts.out, e))?;
+    let report = audit::run(&opts, &Bars::stderr());
+    let md = report.to_markdown();
+    let js = serde_json::to_string_pretty(&report)?;
+    atomic::write(&opts.out.join("report.md"), md.as_bytes(), false)?;
+    atomic::write(&opts.out.join("report.json"), js.as_bytes(), false)?;
+    atomic::write(&opts.out.join("report.html"), report.to_html().as_bytes(), false)?;
+    if json {
+        println!("{js}");
+    } else {
+        print!("{md}");
+        println!("\nreport written to {}/report.{{md,json,html}}", opts.out.display());
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,63 @@
+//! `e2eb bench run|compare|measure` (design §8 "Benchmarks", §9).
+
+use std::process::ExitCode;
+
+use e2eb::bench::{compare, report, run};
+
+use crate::cli::BenchCommand;
+use crate::error::Failure;
+use crate::progress::Bars;
+
+pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
+    match cmd {
+        BenchCommand::Run { name, quick, full, out, filter, fleet_clients, skip_processes, json } => {
+            run::check_name(&name)?;
+            let repo = std::env::current_dir()?;
+            let mode = match (quick, full) {
+                (true, _) => run::Mode::Quick,
+                (_, true) => run::Mode::Full,
+                _ => run::Mode::Standard,
+            };
+            let out = out.unwrap_or_else(|| repo.join("reports/runs").join(format!("bench-{name}")));
+            let opts = run::RunOptions { name, mode, repo, out: out.clone(), filter, fleet_clients, skip_processes };
+            let report = run::run(&opts, &Bars::stderr())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{} benchmarks, {} anchors, {} file runs",
+                    report.benchmarks.len(),
+                    report.anchors.len(),
+                    report.file_runs.len()
+                );
+                for t in &report.targets {
+                    println!(
+                        "{:<10} {:<60} {}",
+                        report::status_word(t.status),
+                        t.description,
+                        t.measured
+                            .map(|m| format!("{m:.2} {} (needs {} {} {})", t.unit, t.comparison, t.required, t.unit))
+                            .unwrap_or_else(|| t.evidence.clone())
+                    );
+                }
+                println!("report written to {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Compare { base, new, threshold, json } => {
+            let c = compare::compare(&compare::load(&base)?, &compare::load(&new)?, threshold);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", c.to_text());
+            }
+            Ok(if c.regressions > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+        }
+        BenchCommand::Measure { command } => {
+            let (program, args) = command.split_first().ok_or_else(|| Failure::msg("bench measure: no program"))?;
+            let m = run::measure_child(program, args)?;
+            println!("{}", serde_json::to_string(&m)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `e2eb fuzz seed|run|cmin|coverage|replay` (design §8 "Fuzz targets").
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use e2eb::atomic::PathError;
+use e2eb::environment;
+use e2eb::fuzz::campaign::{self, Progress as Event};
+use e2eb::fuzz::{cmin, coverage, replay, seed, select_targets};
+use e2eb::progress::{Progress, Task, Unit};
+
+use crate::cli::FuzzCommand;
+use crate::error::Failure;
+use crate::progress::Bars;
+
+pub(crate) fn run(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
+    match cmd {
+        FuzzCommand::Seed { fuzz_dir, json } => {
+            let summary = seed::write_seed_corpora(&fuzz_dir)?;
+            if json {
+                println!("{}", serde_json::to_string(&summary)?);
+            } else {
+                for t in &summary.targets {
+                    println!(
+                        "{:20} {:3} seeds ({} written, {} removed), {} other inputs kept",
+                        t.target, t.seeds, t.written, t.removed, t.kept
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FuzzCommand::Run { targets, time, jobs, sanitizer, fuzz_dir, out, no_build, json } => {
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("reports/runs/fuzz-{}", environment::timestamp())));
+            let opts = campaign::CampaignOptions {
+                fuzz_dir,
+                targets,
+                time_per_target: time,
+                jobs,
+                sanitizer: sanitizer.into(),
+                out: out.clone(),
+                no_build,
+            };
+            let count = select_targets(&opts.targets)?.len() as u64;
+            let bars = Bars::stderr();
+            let overall = bars.task("fuzz", Some(count), Unit::Steps);
+            let running: Mutex<HashMap<String, Box<dyn Task + '_>>> = Mutex::default();
+            let secs = time.as_secs();
+            let on_progress = |p: Event| {
+                let Ok(mut running) = running.lock() else { return };
+                match p {
+                    Event::Building => overall.set_message("building with cargo fuzz"),
+                    Event::Started { target } => {
+                        overall.set_message("");
+                        let task = bars.task(&target, Some(secs), Unit::Seconds);
+                        running.insert(target, task);
+                    }
+                    Event::Status { target, elapsed, stats } => {
+                        if let Some(task) = running.get(&target) {
+                            task.set_position(elapsed as u64);
+                            task.set_message(&format!(
+                                "{} execs/s cov {} ft {} corpus {}",
+                                stats.execs_per_sec, stats.coverage, stats.features, stats.corpus_inputs
+                            ));
+                        }
+                    }
+                    Event::Crashed { target } => bars.println(&format!("{target}: crash found; restarting the fuzzer")),
+                    Event::Finished { target } => {
+                        running.remove(&target);
+                        overall.inc(1);
+                    }
+                }
+            };
+            let summary = campaign::run(&opts, &on_progress)?;
+            drop(overall);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.to_markdown());
+                println!("\nsummary written to {}", out.display());
+            }
+            Ok(if summary.crash_groups == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        FuzzCommand::Cmin { targets, fuzz_dir, json } => {
+            let done = cmin::minimise_corpora(&fuzz_dir, &targets)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                for m in &done {
+                    println!(
+                        "{:20} {:6} inputs -> {:4} kept besides the seeds ({} bytes)",
+                        m.target, m.inputs_before, m.kept, m.kept_bytes
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FuzzCommand::Coverage { targets, fuzz_dir, out, json } => {
+            let out = out
+                .unwrap_or_else(|| PathBuf::from(format!("reports/runs/fuzz-coverage-{}", environment::timestamp())));
+            let n = select_targets(&targets)?.len() as u64;
+            let bars = Bars::stderr();
+            let bar = bars.task("coverage", Some(n), Unit::Steps);
+            let report = coverage::run(&fuzz_dir, &targets, &out, &mut |t| {
+                bar.set_message(t);
+                bar.inc(1);
+            })?;
+            drop(bar);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_markdown());
+                println!("\nreport written to {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FuzzCommand::Replay { target, inputs } => {
+            let files = replay::expand(&inputs)?;
+            select_targets(std::slice::from_ref(&target))?;
+            // The entry points report a broken property by panicking; keep the
+            // default hook quiet and print one line per input instead.
+            std::panic::set_hook(Box::new(|_| {}));
+            let mut failed = 0usize;
+            for f in &files {
+                let data = std::fs::read(f).map_err(|e| PathError::new(f, e))?;
+                match replay::run_input(&target, &data) {
+                    Ok(()) => println!("ok      {}", f.display()),
+                    Err(msg) => {
+                        failed += 1;
+                        println!("FAILED  {}: {}", f.display(), msg.lines().next().unwrap_or_default());
+                    }
+                }
+            }
+            println!("{} input(s), {failed} failed", files.len());
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `e2eb key generate|show` (design §3).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use e2eb::atomic::{self, PathError};
+use e2eb_core::key::BackupKey;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::cli::{KeyArgs, KeyCommand};
+use crate::error::Failure;
+
+pub(crate) fn run(cmd: KeyCommand) -> Result<ExitCode, Failure> {
+    match cmd {
+        KeyCommand::Generate { out, keyfile } => {
+            let key = BackupKey::generate()?;
+            match out {
+                Some(path) if keyfile => atomic::write(path.as_path(), &key.to_android_keyfile(), true)?,
+                Some(path) => {
+                    let mut text = Zeroizing::new(key.to_digits().to_string());
+                    text.push('\n');
+                    atomic::write(path.as_path(), text.as_bytes(), true)?;
+                }
+                None => println!("{}", key.to_grid().as_str()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyCommand::Show { file, json } => {
+            let key = load_key_file(&file)?;
+            if json {
+                println!("{}", json!({ "digits": key.to_digits().as_str(), "groups": key.to_groups().as_str() }));
+            } else {
+                println!("{}", key.to_groups().as_str());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn load_key_file(path: &Path) -> Result<BackupKey, Failure> {
+    let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| PathError::new(path, e))?);
+    BackupKey::from_key_file_bytes(&bytes).map_err(|e| Failure::at(path.display(), e))
+}
+
+/// The key a backup command uses: `--key-file`, else `E2EB_KEY`.
+pub(crate) fn load(args: &KeyArgs) -> Result<BackupKey, Failure> {
+    if let Some(path) = &args.key_file {
+        return load_key_file(path);
+    }
+    match std::env::var("E2EB_KEY") {
+        Ok(digits) => {
+            let digits = Zeroizing::new(digits);
+            BackupKey::parse_digits(&digits).map_err(|e| Failure::at("E2EB_KEY", e))
+        }
+        Err(_) => Err(Failure::msg("no key: pass --key-file FILE or set E2EB_KEY to the 64-digit key")),
+    }
+}

@@ -1,0 +1,71 @@
+//! `e2eb vault sim|demo` and the hidden kill -9 workloads (design §5).
+
+use std::process::ExitCode;
+
+use e2eb::progress::{Progress, Unit};
+use e2eb::vault::{demo, fleet_stress, sim, site_stress};
+
+use crate::cli::VaultCommand;
+use crate::error::Failure;
+use crate::progress::Bars;
+
+pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
+    match cmd {
+        VaultCommand::Sim { sites, seed, runs, steps, limit, schedule, no_hsm_counter, jobs, json } => {
+            let opts = sim::SimOptions {
+                sites,
+                seed,
+                runs,
+                steps,
+                limit,
+                hsm_counter: !no_hsm_counter,
+                jobs,
+                kind: schedule.into(),
+            };
+            let bars = Bars::stderr();
+            let bar = bars.task("vault sim", Some(runs), Unit::Steps);
+            let report = sim::simulate(&opts, &mut |n| bar.set_position(n))?;
+            drop(bar);
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("runs                          {}", report.runs);
+                println!("faults injected               {}", report.faults);
+                println!("recoveries                    {}", report.recoveries);
+                println!("refused (no majority)         {}", report.unavailable);
+                println!(
+                    "max verifications per record  {} (limit {})",
+                    report.max_verifications_per_record, report.limit
+                );
+                println!("HSM counter                   {}", if report.hsm_counter { "on" } else { "OFF" });
+                println!("violations                    {}", report.violations);
+                println!("wall time                     {:.1} s", report.seconds);
+            }
+            for v in &report.violation_details {
+                eprintln!("VIOLATION (seed {}): {}: {}", v.seed, v.invariant, v.detail);
+                eprintln!(
+                    "  reproduce: e2eb vault sim --seed {} --runs 1 --sites {sites} --steps {steps} --limit {limit} --schedule {}{}",
+                    v.seed,
+                    schedule.name(),
+                    if no_hsm_counter { " --no-hsm-counter" } else { "" }
+                );
+                for step in &v.schedule {
+                    eprintln!("    {step}");
+                }
+            }
+            Ok(if report.violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        VaultCommand::SiteStress { db } => {
+            site_stress::run(&db, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        VaultCommand::FleetStress { dir } => {
+            fleet_stress::run(&dir, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        VaultCommand::Demo { profile } => {
+            demo::run(profile.into(), &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

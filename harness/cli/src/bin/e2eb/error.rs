@@ -1,0 +1,89 @@
+//! The one line a failed command prints (design §10): what failed, then the
+//! chain of causes, each named once.
+
+use std::error::Error;
+use std::fmt;
+
+/// A failure of a command: an optional context (usually a path) and the
+/// error with its chain of causes.
+pub(crate) struct Failure {
+    context: Option<String>,
+    cause: Box<dyn Error + Send + Sync + 'static>,
+}
+
+/// A failure that is a sentence of its own, with no cause behind it.
+#[derive(Debug)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for Message {}
+
+impl Failure {
+    /// A failure described by `message` alone.
+    pub(crate) fn msg(message: impl Into<String>) -> Self {
+        Self { context: None, cause: Box::new(Message(message.into())) }
+    }
+
+    /// `cause`, reported against `context` (a path, a variable name).
+    pub(crate) fn at(context: impl fmt::Display, cause: impl Error + Send + Sync + 'static) -> Self {
+        Self { context: Some(context.to_string()), cause: Box::new(cause) }
+    }
+}
+
+impl<E: Error + Send + Sync + 'static> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self { context: None, cause: Box::new(e) }
+    }
+}
+
+impl fmt::Display for Failure {
+    /// `context: error: cause: cause`, leaving out a cause whose text the
+    /// line already holds (many errors quote their source in their message).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = self.context.as_ref().map(|c| format!("{c}: ")).unwrap_or_default();
+        line.push_str(&self.cause.to_string());
+        let mut source = self.cause.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            source = s.source();
+        }
+        f.write_str(&line)
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("quoting: {0}")]
+    struct Quoting(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_is_printed_once() {
+        let io = || std::io::Error::other("disk full");
+        assert_eq!(Failure::from(Outer(io())).to_string(), "outer: disk full");
+        assert_eq!(Failure::from(Quoting(io())).to_string(), "quoting: disk full");
+        assert_eq!(Failure::at("out.bin", Outer(io())).to_string(), "out.bin: outer: disk full");
+        assert_eq!(Failure::msg("no key").to_string(), "no key");
+    }
+}

@@ -1,0 +1,251 @@
+//! Self-contained SVG bar charts for reports (`DESIGN.md` §8: "a report
+//! (JSON, Markdown, SVG chart)"). Bench reports write them as files; the audit
+//! inlines them into its HTML, so the chart must not load anything (no
+//! scripts, fonts or stylesheets from elsewhere).
+
+use std::fmt::Write as _;
+
+use crate::report::xml::escape_text;
+
+/// One bar: a point estimate with its confidence interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    /// Label printed left of the bar.
+    pub label: String,
+    /// Point estimate (the bar's length).
+    pub value: f64,
+    /// Lower end of the interval (whisker), if known.
+    pub lower: Option<f64>,
+    /// Upper end of the interval (whisker), if known.
+    pub upper: Option<f64>,
+}
+
+/// A vertical reference line across all bars (an anchor such as openssl).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    /// Legend text.
+    pub label: String,
+    /// Position on the value axis.
+    pub value: f64,
+}
+
+/// A horizontal bar chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarChart {
+    /// Title above the chart.
+    pub title: String,
+    /// Unit of the value axis, e.g. `MiB/s`.
+    pub unit: String,
+    /// Bars, drawn top to bottom.
+    pub bars: Vec<Bar>,
+    /// Optional reference lines.
+    pub references: Vec<Reference>,
+    /// Logarithmic value axis (for values spanning several orders of magnitude).
+    pub log_scale: bool,
+}
+
+const LABEL_W: f64 = 260.0;
+const PLOT_W: f64 = 560.0;
+const VALUE_W: f64 = 120.0;
+const ROW_H: f64 = 22.0;
+const TOP: f64 = 48.0;
+const PALETTE: [&str; 2] = ["#3b6ea5", "#c0504d"];
+
+impl BarChart {
+    /// Renders the chart as a standalone SVG document.
+    pub fn to_svg(&self) -> String {
+        let width = LABEL_W + PLOT_W + VALUE_W;
+        let height = TOP + ROW_H * self.bars.len().max(1) as f64 + 24.0 * (1 + self.references.len()) as f64 + 10.0;
+        let max = self
+            .bars
+            .iter()
+            .map(|b| b.upper.unwrap_or(b.value).max(b.value))
+            .chain(self.references.iter().map(|r| r.value))
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, f64::max)
+            .max(f64::MIN_POSITIVE);
+        let min_positive = self
+            .bars
+            .iter()
+            .map(|b| b.lower.unwrap_or(b.value).min(b.value))
+            .chain(self.references.iter().map(|r| r.value))
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .fold(max, f64::min);
+        let (lo_exp, hi_exp) =
+            (min_positive.log10().floor(), max.log10().ceil().max(min_positive.log10().floor() + 1.0));
+        let x = |v: f64| -> f64 {
+            let frac = if self.log_scale {
+                if v <= 0.0 { 0.0 } else { ((v.log10() - lo_exp) / (hi_exp - lo_exp)).clamp(0.0, 1.0) }
+            } else {
+                (v / (max * 1.05)).clamp(0.0, 1.0)
+            };
+            LABEL_W + frac * PLOT_W
+        };
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = write!(s, r#"<title>{}</title>"#, escape_text(&self.title));
+        let _ = write!(s, r#"<rect width="{width}" height="{height}" fill="white"/>"#);
+        let _ = write!(
+            s,
+            r##"<text x="10" y="20" font-size="15" font-weight="bold">{}</text><text x="10" y="38" fill="#555">{}{}</text>"##,
+            escape_text(&self.title),
+            escape_text(&self.unit),
+            if self.log_scale { " (log scale); whiskers: 95 % interval" } else { "; whiskers: 95 % interval" }
+        );
+        // Grid: five ticks on a linear axis, one per decade on a log axis.
+        let ticks: Vec<f64> = if self.log_scale {
+            (lo_exp as i32..=hi_exp as i32).map(|e| 10f64.powi(e)).collect()
+        } else {
+            (0..=4).map(|i| max * 1.05 * f64::from(i) / 4.0).collect()
+        };
+        let plot_bottom = TOP + ROW_H * self.bars.len().max(1) as f64;
+        for t in ticks {
+            let tx = x(t);
+            let _ = write!(
+                s,
+                r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{plot_bottom:.1}" stroke="#ddd"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle" fill="#777" font-size="10">{}</text>"##,
+                TOP - 4.0,
+                plot_bottom + 12.0,
+                short_number(t)
+            );
+        }
+        for (i, b) in self.bars.iter().enumerate() {
+            let y = TOP + ROW_H * i as f64;
+            let bx = x(b.value);
+            let _ = write!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{LABEL_W}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"##,
+                LABEL_W - 6.0,
+                y + ROW_H * 0.68,
+                escape_text(&b.label),
+                y + 3.0,
+                (bx - LABEL_W).max(0.5),
+                ROW_H - 6.0,
+                PALETTE[0]
+            );
+            if let (Some(lo), Some(hi)) = (b.lower, b.upper) {
+                let (lx, hx, my) = (x(lo), x(hi), y + ROW_H / 2.0);
+                let _ = write!(
+                    s,
+                    r##"<line x1="{lx:.1}" y1="{my:.1}" x2="{hx:.1}" y2="{my:.1}" stroke="#222"/><line x1="{lx:.1}" y1="{:.1}" x2="{lx:.1}" y2="{:.1}" stroke="#222"/><line x1="{hx:.1}" y1="{:.1}" x2="{hx:.1}" y2="{:.1}" stroke="#222"/>"##,
+                    my - 4.0,
+                    my + 4.0,
+                    my - 4.0,
+                    my + 4.0
+                );
+            }
+            let _ = write!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" fill="#333">{}</text>"##,
+                LABEL_W + PLOT_W + 6.0,
+                y + ROW_H * 0.68,
+                short_number(b.value)
+            );
+        }
+        for (i, r) in self.references.iter().enumerate() {
+            let rx = x(r.value);
+            let colour = PALETTE[1];
+            let _ = write!(
+                s,
+                r#"<line x1="{rx:.1}" y1="{:.1}" x2="{rx:.1}" y2="{plot_bottom:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="5,3"/>"#,
+                TOP - 2.0
+            );
+            let ly = plot_bottom + 28.0 + 20.0 * i as f64;
+            let _ = write!(
+                s,
+                r#"<line x1="{LABEL_W}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{colour}" stroke-width="2" stroke-dasharray="5,3"/><text x="{:.1}" y="{ly:.1}">{} = {} {}</text>"#,
+                ly - 4.0,
+                LABEL_W + 30.0,
+                ly - 4.0,
+                LABEL_W + 36.0,
+                escape_text(&r.label),
+                short_number(r.value),
+                escape_text(&self.unit)
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+/// A chart label: [`crate::report::table::number`] with an SI suffix (1.23k, 4.56M),
+/// so axis ticks and bar values stay short at any magnitude.
+pub fn short_number(v: f64) -> String {
+    if !v.is_finite() {
+        return crate::report::table::number(v);
+    }
+    let (scaled, suffix) = match v.abs() {
+        a if a >= 1e9 => (v / 1e9, "G"),
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    format!("{}{suffix}", crate::report::table::number(scaled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(log_scale: bool) -> BarChart {
+        BarChart {
+            title: "t <&>".into(),
+            unit: "MiB/s".into(),
+            bars: vec![
+                Bar { label: "a".into(), value: 100.0, lower: Some(90.0), upper: Some(110.0) },
+                Bar { label: "b\"".into(), value: 2000.0, lower: None, upper: None },
+            ],
+            references: vec![Reference { label: "openssl".into(), value: 1500.0 }],
+            log_scale,
+        }
+    }
+
+    #[test]
+    fn svg_is_escaped_and_has_one_rect_per_bar() {
+        for log in [false, true] {
+            let svg = chart(log).to_svg();
+            assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+            assert!(svg.ends_with("</svg>\n"));
+            assert!(svg.contains("t &lt;&amp;&gt;") && !svg.contains("t <&>"));
+            assert!(svg.contains("b&quot;"));
+            // background + two bars
+            assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+            assert!(svg.contains("openssl = 1.50k MiB/s"));
+            assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        }
+    }
+
+    #[test]
+    fn bars_scale_with_their_values() {
+        let svg = chart(false).to_svg();
+        let widths: Vec<f64> = svg
+            .split("<rect x=\"260\"")
+            .skip(1)
+            .filter_map(|r| r.split("width=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        assert_eq!(widths.len(), 2);
+        assert!((widths[1] / widths[0] - 20.0).abs() < 0.1, "{widths:?}");
+    }
+
+    #[test]
+    fn empty_and_degenerate_charts_render() {
+        let mut c = chart(true);
+        c.bars.clear();
+        c.references.clear();
+        assert!(c.to_svg().ends_with("</svg>\n"));
+        c.bars.push(Bar { label: "zero".into(), value: 0.0, lower: Some(0.0), upper: Some(0.0) });
+        let svg = c.to_svg();
+        assert!(!svg.contains("NaN"), "{svg}");
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short_number(3_428_016_872.0), "3.43G");
+        assert_eq!(short_number(79.4), "79.4");
+        assert_eq!(short_number(1234.0), "1.23k");
+        assert_eq!(short_number(f64::NAN), "n/a");
+    }
+}

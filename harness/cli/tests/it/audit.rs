@@ -1,0 +1,37 @@
+//! `e2eb audit` through the binary, at the smallest depth and without the
+//! benchmarks (those are measurements: `e2eb audit --quick` in `.ci/run` runs
+//! them): the three report files are written, the HTML is self-contained, the
+//! JSON carries every step, and the known findings are present.
+
+#[test]
+fn audit_writes_md_json_and_self_contained_html() {
+    let repo = crate::repo();
+    let out = tempfile::tempdir().unwrap();
+    let run = crate::e2eb()
+        .current_dir(&repo)
+        .args(["audit", "--quick", "--no-bench", "--cases", "2", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "audit failed:\n{}", String::from_utf8_lossy(&run.stdout));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
+    let steps: Vec<&str> = json["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["vectors", "properties", "fuzz corpus replay", "vault simulation", "benchmarks"]);
+    assert_eq!(json["steps"][4]["passed"], serde_json::Value::Null, "benchmarks were left out, not passed");
+    assert!(json["fuzz_replay"].as_array().unwrap().len() >= 15);
+    let sims = json["vault_sim"].as_array().unwrap();
+    assert!(sims.iter().any(|s| s["expect_violations"] == true && s["report"]["violations"].as_u64().unwrap() > 0));
+    let ids: Vec<&str> = json["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"F1") && ids.contains(&"F3"), "{ids:?}");
+
+    let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src="), "not self-contained");
+    // The only URL is the SVG namespace, which browsers never fetch.
+    assert_eq!(html.matches("http").count(), html.matches("http://www.w3.org/2000/svg").count());
+    assert!(html.contains("<svg") && html.contains("PASS"));
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("Verdict: **PASS**") && md.contains("| benchmarks | not run |"));
+}

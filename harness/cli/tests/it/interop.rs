@@ -1,0 +1,162 @@
+//! Interoperability with the independent tool wa-crypt-tools (PyPI, GPL-3.0),
+//! run only as an external program (design §4.1): our encrypt → its
+//! `wadecrypt`, its `waencrypt` → our decrypt, identical bytes, on a generated
+//! SQLite database of a few MB, an empty file and a multi-file (ZIP) backup;
+//! and its `wadecrypt` on every crypt15 encryption vector we ship.
+//!
+//! These tests are `#[ignore]`d so that `cargo test --workspace` works on a
+//! machine without Python tools; `.ci/run` installs wa-crypt-tools into a
+//! virtualenv and runs them with `--ignored`. When the tool is missing they
+//! fail loudly with the install command — they never pass by skipping.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use e2eb::interop_tools;
+
+fn repo() -> PathBuf {
+    crate::repo()
+}
+
+fn tool(name: &str) -> PathBuf {
+    let Some(dir) = interop_tools::tools_dir(&repo()) else {
+        panic!(
+            "\n\n*** INTEROP TOOL MISSING: `{name}` from wa-crypt-tools was not found ***\n\
+             Install it with:\n    {}\n\
+             then run with E2EB_WA_CRYPT_TOOLS=$PWD/.venv-interop/bin (this is what .ci/run does).\n",
+            interop_tools::INSTALL
+        );
+    };
+    dir.join(name)
+}
+
+fn python() -> PathBuf {
+    // The virtualenv's python sits beside the tools; any python3 has sqlite3 and zipfile.
+    interop_tools::python(interop_tools::tools_dir(&repo()).as_deref())
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed:\n{all}");
+    all
+}
+
+fn e2eb(args: &[&str]) -> String {
+    run(crate::e2eb().args(args))
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Keys {
+    hex: String,
+    keyfile: PathBuf,
+    text: PathBuf,
+}
+
+fn keys(dir: &Path) -> Keys {
+    let keyfile = dir.join("encrypted_backup.key");
+    e2eb(&["key", "generate", "--keyfile", "--out", s(&keyfile)]);
+    let shown = e2eb(&["key", "show", s(&keyfile), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let hex = v["digits"].as_str().unwrap().to_owned();
+    let text = dir.join("key.txt");
+    std::fs::write(&text, &hex).unwrap();
+    Keys { hex, keyfile, text }
+}
+
+fn zip_archive(path: &Path) {
+    let script = format!(
+        "import zipfile, random\n\
+         random.seed(2)\n\
+         with zipfile.ZipFile({path:?}, 'w', zipfile.ZIP_DEFLATED) as z:\n\
+         \x20   for i in range(5):\n\
+         \x20       z.writestr(f'sticker_{{i}}.webp', random.randbytes(20000 + i))\n",
+        path = s(path)
+    );
+    run(Command::new(python()).arg("-c").arg(script));
+}
+
+fn both_ways(dir: &Path, plain: &Path, multi: bool) {
+    let k = keys(dir);
+    let wadecrypt = tool("wadecrypt");
+    let waencrypt = tool("waencrypt");
+    let original = std::fs::read(plain).unwrap();
+
+    // Ours → wadecrypt (key given as an Android key file).
+    let ours = dir.join("ours.crypt15");
+    let mut args = vec!["backup", "encrypt", "--key-file", s(&k.keyfile), "--format", "crypt15"];
+    if multi {
+        args.push("--multi-file");
+    }
+    args.extend([s(plain), s(&ours)]);
+    e2eb(&args);
+    let theirs_plain = dir.join("theirs.out");
+    let log = run(Command::new(&wadecrypt).arg(&k.keyfile).arg(&ours).arg(&theirs_plain));
+    assert!(!log.contains("[E]") && !log.contains("[F]"), "wadecrypt reported an error:\n{log}");
+    assert!(std::fs::read(&theirs_plain).unwrap() == original, "wadecrypt's output differs from the input ({log})");
+
+    // waencrypt (key given as hex) → ours (key given as 64-digit text).
+    let theirs = dir.join("theirs.crypt15");
+    let mut cmd = Command::new(&waencrypt);
+    if multi {
+        cmd.arg("--multi-file");
+    }
+    run(cmd.arg(&k.hex).arg(plain).arg(&theirs));
+    let ours_plain = dir.join("ours.out");
+    e2eb(&["backup", "decrypt", "--key-file", s(&k.text), s(&theirs), s(&ours_plain)]);
+    assert!(std::fs::read(&ours_plain).unwrap() == original, "our decryption of waencrypt's file differs");
+}
+
+#[test]
+#[ignore = "needs wa-crypt-tools (PyPI); .ci/run installs it and runs these with --ignored"]
+fn sqlite_database_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("msgstore.db");
+    interop_tools::sqlite_db(&python(), &db, 4_000_000).unwrap();
+    let size = std::fs::metadata(&db).unwrap().len();
+    assert!(size > 2_000_000, "the generated database is only {size} bytes");
+    both_ways(dir.path(), &db, false);
+}
+
+#[test]
+#[ignore = "needs wa-crypt-tools (PyPI); .ci/run installs it and runs these with --ignored"]
+fn empty_file_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    both_ways(dir.path(), &empty, false);
+}
+
+#[test]
+#[ignore = "needs wa-crypt-tools (PyPI); .ci/run installs it and runs these with --ignored"]
+fn multi_file_zip_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("stickers.zip");
+    zip_archive(&zip);
+    both_ways(dir.path(), &zip, true);
+}
+
+#[test]
+#[ignore = "needs wa-crypt-tools (PyPI); .ci/run installs it and runs these with --ignored"]
+fn wadecrypt_agrees_with_our_crypt15_vectors() {
+    // An independent check of the frozen vectors: the other implementation
+    // decrypts every file our generator wrote to the plaintext it records.
+    let wadecrypt = tool("wadecrypt");
+    let path = repo().join("vectors/crypt15.json");
+    let file: e2eb::vectors::VectorFile = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for case in file.cases.iter().filter(|c| c.op == "encrypt") {
+        let e2eb::vectors::Expect::Output(out) = &case.expect else { continue };
+        let enc = dir.path().join(format!("{}.crypt15", case.id));
+        std::fs::write(&enc, hex::decode(&out["file"]).unwrap()).unwrap();
+        let dec = dir.path().join(format!("{}.out", case.id));
+        run(Command::new(&wadecrypt).arg(&case.input["key"]).arg(&enc).arg(&dec));
+        assert_eq!(hex::encode(std::fs::read(&dec).unwrap()), case.input["plaintext"], "{}", case.id);
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} vectors checked");
+}

@@ -1,0 +1,139 @@
+//! Reading a backup's header without the key (design §4): what
+//! `e2eb backup inspect` shows and what the audit quotes. An [`Inspection`]
+//! carries the parsed header and the [`Finding`]s that follow from the
+//! format alone, so the wording of a finding exists once.
+
+use std::io::BufRead;
+
+use thiserror::Error;
+
+use super::{Format, crypt15, detect, v2};
+use crate::cobblestone;
+
+/// How much a [`Finding`] matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Severity {
+    /// Worth knowing; no attack follows.
+    Info,
+    /// An attacker without the key can change what a reader sees.
+    Medium,
+}
+
+impl Severity {
+    /// The lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Medium => "medium",
+        }
+    }
+}
+
+/// A property of a backup format that an auditor should know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Finding {
+    /// Stable identifier.
+    pub id: &'static str,
+    /// How much it matters.
+    pub severity: Severity,
+    /// One sentence.
+    pub summary: &'static str,
+}
+
+/// crypt15's prefix is outside everything that is authenticated (design §4.1).
+pub const CRYPT15_PREFIX_UNAUTHENTICATED: Finding = Finding {
+    id: "crypt15-prefix-unauthenticated",
+    severity: Severity::Medium,
+    summary: "the crypt15 prefix (app version, feature flags, passkey metadata) is not authenticated: GCM has no AAD and the MD5 trailer is unkeyed, so anyone can edit it without the key",
+};
+
+/// crypt15 has one GCM tag for the whole file (design §4.1).
+pub const CRYPT15_PLAINTEXT_BEFORE_TAG: Finding = Finding {
+    id: "crypt15-plaintext-before-tag",
+    severity: Severity::Info,
+    summary: "crypt15 releases plaintext before its single GCM tag is checked; readers must discard output on failure",
+};
+
+/// The parsed header of an inspected file.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Inspected {
+    /// A v2 header.
+    V2(v2::Header),
+    /// A crypt15 prefix.
+    Crypt15(crypt15::Header),
+}
+
+/// What [`inspect`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspection {
+    /// The file's length, when known (not for a pipe).
+    pub file_bytes: Option<u64>,
+    /// The header.
+    pub header: Inspected,
+    /// What follows from the format alone.
+    pub findings: Vec<Finding>,
+}
+
+impl Inspection {
+    /// The format.
+    pub fn format(&self) -> Format {
+        match self.header {
+            Inspected::V2(_) => Format::V2,
+            Inspected::Crypt15(_) => Format::Crypt15,
+        }
+    }
+
+    /// Bytes before the body.
+    pub fn header_bytes(&self) -> u64 {
+        match &self.header {
+            Inspected::V2(h) => h.raw.len() as u64,
+            Inspected::Crypt15(h) => h.encoded_len as u64,
+        }
+    }
+
+    /// Bytes after the header, when the file's length is known.
+    pub fn body_bytes(&self) -> Option<u64> {
+        self.file_bytes.and_then(|n| n.checked_sub(self.header_bytes()))
+    }
+
+    /// For v2, the length of what the body seals, when the file's length is
+    /// known and the body is long enough to be one (the key is not needed:
+    /// the chunking fixes it).
+    pub fn v2_sealed_bytes(&self) -> Option<u64> {
+        match self.header {
+            Inspected::V2(_) => cobblestone::opened_len(self.body_bytes()?).ok(),
+            Inspected::Crypt15(_) => None,
+        }
+    }
+}
+
+/// Why a file could not be inspected.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InspectError {
+    /// Nothing to read.
+    #[error("empty file, not a backup")]
+    Empty,
+    /// Reading failed.
+    #[error("reading failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A v2 header that does not parse.
+    #[error(transparent)]
+    V2(#[from] v2::HeaderError),
+    /// A crypt15 prefix that does not parse.
+    #[error(transparent)]
+    Crypt15(#[from] crypt15::HeaderError),
+}
+
+/// Reads the header at the start of `reader` (left just after it) and
+/// returns what it says; `file_bytes` is the whole file's length, if known.
+pub fn inspect<R: BufRead + ?Sized>(reader: &mut R, file_bytes: Option<u64>) -> Result<Inspection, InspectError> {
+    let format = detect(reader.fill_buf()?).ok_or(InspectError::Empty)?;
+    let (header, findings) = match format {
+        Format::V2 => (Inspected::V2(v2::read_header(reader)?), Vec::new()),
+        Format::Crypt15 => (Inspected::Crypt15(crypt15::read_header(reader)?.0), vec![CRYPT15_PREFIX_UNAUTHENTICATED]),
+    };
+    Ok(Inspection { file_bytes, header, findings })
+}

@@ -1,0 +1,558 @@
+//! The five-site fleet (design §5 "Fleet"): every change is an openraft log
+//! entry, a site's state changes only from committed entries, and a reply
+//! leaves only after commit. Each site keeps its log, vote and account state
+//! in one redb file; a log write is fsynced before it is acknowledged, so an
+//! entry is committed — and its reply leaves — only once it is on disk on a
+//! majority (the applied account state follows the log).
+//!
+//! - [`raft`]: the openraft type configuration and the group commit of
+//!   concurrent requests into one entry;
+//! - [`disk`]: one site's redb file and openraft's log and state-machine
+//!   storage over it;
+//! - [`net`]: the in-process network between sites, with seeded faults;
+//! - [`rollback`]: the HSM counter and the gate that keeps a rolled-back
+//!   site from voting;
+//! - this module: [`Fleet`], which starts, crashes, restarts and partitions
+//!   sites, and [`FleetHandle`], which serves requests from many threads.
+
+pub mod disk;
+pub mod net;
+pub mod raft;
+pub mod rollback;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opaque_ke::ServerSetup;
+use openraft::{BasicNode, Vote};
+use redb::Database;
+use thiserror::Error;
+
+pub use disk::DiskError;
+use disk::{Disk, LogStore, SharedState, StateMachine};
+use net::{Endpoint, NetworkFactory};
+pub use net::{Faults, NetStats, Router, SimRng};
+use raft::{PendingCommit, Raft, committer};
+pub use rollback::HsmCounter;
+use rollback::RollbackGate;
+
+use super::site::{CommitError, Ledger, Site};
+use super::state::{AccountRecord, Command, Outcome};
+use super::wire::{self, ErrorCode, Reply, Request};
+use super::{KsfProfile, Suite, lock};
+
+/// Why the fleet could not be started or changed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// A site's disk could not be opened.
+    #[error("site {site}: {source}")]
+    Disk {
+        /// Site id.
+        site: u64,
+        /// Cause.
+        #[source]
+        source: DiskError,
+    },
+    /// A site's disk could not be copied (the rollback attack's copies).
+    #[error("site {site}: copying its disk: {source}")]
+    Copy {
+        /// Site id.
+        site: u64,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// openraft refused the configuration.
+    #[error("raft configuration: {0}")]
+    Config(#[source] Box<openraft::ConfigError>),
+    /// openraft could not start a site.
+    #[error("raft: {0}")]
+    Raft(#[source] Box<openraft::error::Fatal<u64>>),
+    /// The async runtime could not be built.
+    #[error("runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl From<openraft::ConfigError> for FleetError {
+    fn from(e: openraft::ConfigError) -> Self {
+        Self::Config(Box::new(e))
+    }
+}
+
+impl From<openraft::error::Fatal<u64>> for FleetError {
+    fn from(e: openraft::error::Fatal<u64>) -> Self {
+        Self::Raft(Box::new(e))
+    }
+}
+
+/// Fleet settings.
+#[derive(Debug, Clone)]
+pub struct FleetOptions {
+    /// Number of sites (5 in production).
+    pub sites: u64,
+    /// Attempt limit.
+    pub limit: u32,
+    /// Use the HSM monotonic counter (off only for the negative control).
+    pub hsm_counter: bool,
+    /// KSF profile shown for unknown accounts.
+    pub default_profile: KsfProfile,
+    /// Seed of the network's fault decisions.
+    pub seed: u64,
+    /// Raft heartbeat interval in milliseconds.
+    pub heartbeat_ms: u64,
+    /// How long a commit may take before the request is answered `Unavailable`.
+    pub commit_timeout: Duration,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            sites: 5,
+            limit: super::DEFAULT_ATTEMPT_LIMIT,
+            hsm_counter: true,
+            default_profile: KsfProfile::Moderate,
+            seed: 0,
+            heartbeat_ms: 25,
+            commit_timeout: Duration::from_millis(1500),
+        }
+    }
+}
+
+struct Up {
+    raft: Raft,
+    gate: Arc<RollbackGate>,
+    state: SharedState,
+    site: Site,
+    /// Queue of the site's [`committer`]; dropping it ends the task.
+    commits: tokio::sync::mpsc::UnboundedSender<PendingCommit>,
+}
+
+struct Slot {
+    id: u64,
+    path: PathBuf,
+    counter: Arc<Mutex<HsmCounter>>,
+    up: Option<Up>,
+    /// Tells when openraft's tasks have let go of the disk after a crash.
+    disk: std::sync::Weak<Database>,
+}
+
+/// A fleet of sites replicated with openraft, on an in-process network.
+pub struct Fleet {
+    rt: tokio::runtime::Runtime,
+    router: Arc<Router>,
+    setup: ServerSetup<Suite>,
+    options: FleetOptions,
+    slots: Vec<Slot>,
+    config: Arc<openraft::Config>,
+}
+
+impl Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet").field("sites", &self.slots.len()).field("up", &self.up_sites()).finish_non_exhaustive()
+    }
+}
+
+/// The [`Ledger`] of the serving (leader) site: commits through Raft (via
+/// the site's [`committer`]). Reads see the site's applied state; a commit
+/// returns once its entry is committed on a majority and applied here, so
+/// reads after it see at least that entry.
+struct RaftLedger<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    up: &'a Up,
+    timeout: Duration,
+}
+
+impl Ledger for RaftLedger<'_> {
+    fn record(&self, account: &[u8]) -> Option<AccountRecord> {
+        lock(&self.up.state).get(account).cloned()
+    }
+
+    fn commit(&mut self, cmd: Command) -> Result<Outcome, CommitError> {
+        let (answer, outcome) = tokio::sync::oneshot::channel();
+        if self.up.commits.send((cmd, answer)).is_err() {
+            return Err(CommitError::Stopped);
+        }
+        match self.rt.block_on(async { tokio::time::timeout(self.timeout, outcome).await }) {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(CommitError::Stopped),
+            Err(_) => Err(CommitError::Timeout(self.timeout)),
+        }
+    }
+
+    fn fresh(&mut self) -> Result<(), CommitError> {
+        // Read barrier: confirm leadership with a majority and wait until
+        // everything committed before is applied here.
+        let raft = self.up.raft.clone();
+        match self.rt.block_on(async { tokio::time::timeout(self.timeout, raft.ensure_linearizable()).await }) {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(CommitError::NoMajority),
+        }
+    }
+}
+
+/// A shared handle on a [`Fleet`] for clients on many threads at once
+/// (`Copy`, `Send`, `Sync`): each request is served concurrently, and the
+/// commands of concurrent requests are committed together (see
+/// [`Fleet::handle`]). Crashing or restarting sites needs `&mut Fleet`, so
+/// it cannot happen while a handle is alive.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetHandle<'a> {
+    fleet: &'a Fleet,
+}
+
+impl FleetHandle<'_> {
+    /// Sends `request` to site `via` (0-based). A non-leader answers `NotLeader`.
+    pub fn request(&self, via: usize, request: Request) -> Reply {
+        let fleet = self.fleet;
+        fleet.release_caught_up_sites();
+        let Some(slot) = fleet.slots.get(via) else { return wire::error(ErrorCode::BadRequest, "no such site") };
+        let Some(up) = slot.up.as_ref() else { return wire::error(ErrorCode::Unavailable, "site is down") };
+        let (leader, hint) = {
+            let m = up.raft.metrics();
+            let m = m.borrow();
+            (m.state.is_leader(), m.current_leader)
+        };
+        if !leader {
+            let mut r = wire::error(ErrorCode::NotLeader, "not the leader");
+            if let Some(wire::reply::Body::Error(e)) = r.body.as_mut() {
+                e.leader = hint;
+            }
+            return r;
+        }
+        // No read barrier here: every answer comes from a commit (which only
+        // a current leader gets) or, where it rests on a read alone, after
+        // the site's own barrier (`Ledger::fresh`).
+        let mut ledger = RaftLedger { rt: &fleet.rt, up, timeout: fleet.options.commit_timeout };
+        up.site.serve(&mut ledger, request)
+    }
+
+    /// Sends `request` to the leader, following redirects and retrying while
+    /// the fleet elects one (up to `patience`).
+    pub fn submit(&self, request: Request, patience: Duration) -> Reply {
+        let fleet = self.fleet;
+        let start = std::time::Instant::now();
+        let mut via = fleet.leader().unwrap_or(0);
+        loop {
+            let reply = self.request(via, request.clone());
+            let retry = match &reply.body {
+                Some(wire::reply::Body::Error(e)) if e.code == ErrorCode::NotLeader as i32 => {
+                    via = e
+                        .leader
+                        .and_then(|l| usize::try_from(l).ok())
+                        .and_then(|l| l.checked_sub(1))
+                        .unwrap_or((via + 1) % fleet.slots.len());
+                    true
+                }
+                Some(wire::reply::Body::Error(e)) if e.code == ErrorCode::Unavailable as i32 => {
+                    via = fleet.wait_for_leader(Duration::from_millis(200)).unwrap_or((via + 1) % fleet.slots.len());
+                    true
+                }
+                _ => false,
+            };
+            if !retry || start.elapsed() > patience {
+                return reply;
+            }
+        }
+    }
+}
+
+impl Fleet {
+    /// Starts `options.sites` sites with their disks under `dir`, with the
+    /// fleet OPAQUE keys `setup`, and waits for a leader.
+    pub fn start(dir: &Path, setup: ServerSetup<Suite>, options: FleetOptions) -> Result<Self, FleetError> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(FleetError::Runtime)?;
+        let config = openraft::Config {
+            cluster_name: "e2eb-vault".to_owned(),
+            heartbeat_interval: options.heartbeat_ms,
+            election_timeout_min: options.heartbeat_ms * 4,
+            election_timeout_max: options.heartbeat_ms * 8,
+            ..Default::default()
+        };
+        let config = Arc::new(config.validate()?);
+        let slots = (1..=options.sites)
+            .map(|id| Slot {
+                id,
+                path: dir.join(format!("site-{id}.redb")),
+                counter: Arc::new(Mutex::new(HsmCounter { enabled: options.hsm_counter, ..Default::default() })),
+                up: None,
+                disk: std::sync::Weak::new(),
+            })
+            .collect();
+        let router = Arc::new(Router::new(options.seed));
+        let mut fleet = Self { rt, router, setup, options, slots, config };
+        for i in 0..fleet.slots.len() {
+            fleet.boot(i)?;
+        }
+        let members: BTreeMap<u64, BasicNode> = fleet.slots.iter().map(|s| (s.id, BasicNode::default())).collect();
+        if let Some(Up { raft, .. }) = &fleet.slots[0].up {
+            let raft = raft.clone();
+            // Initialising an already initialised cluster (restart from disk) is refused harmlessly.
+            let _ = fleet.rt.block_on(raft.initialize(members));
+        }
+        fleet.wait_for_leader(Duration::from_secs(10));
+        Ok(fleet)
+    }
+
+    fn boot(&mut self, i: usize) -> Result<(), FleetError> {
+        let slot = &self.slots[i];
+        let id = slot.id;
+        // redb releases its file lock a few milliseconds after the last handle
+        // of a crashed site is dropped; wait for it rather than fail the restart.
+        let mut opened = Disk::open(&slot.path, id);
+        let start = std::time::Instant::now();
+        while opened.as_ref().is_err_and(DiskError::is_already_open) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+            opened = Disk::open(&slot.path, id);
+        }
+        let disk = opened.map_err(|source| FleetError::Disk { site: id, source })?;
+        let weak = Arc::downgrade(&disk.db);
+        let state: SharedState = Arc::default();
+        let sm =
+            StateMachine::open(disk.clone(), state.clone()).map_err(|source| FleetError::Disk { site: id, source })?;
+        // A disk older than the counter: no votes, no campaigns until caught up.
+        let counter = lock(&slot.counter).clone();
+        let disk_last = disk.last_log().ok().flatten().map(|l| l.index).unwrap_or(0);
+        let disk_vote: Option<Vote<u64>> = disk.meta("vote").ok().flatten();
+        let rolled_back = counter.disk_is_older(disk_last, disk_vote.as_ref());
+        let log = LogStore { disk, counter: slot.counter.clone() };
+        let retry = Duration::from_millis(self.options.heartbeat_ms);
+        let net = NetworkFactory { from: id, router: self.router.clone(), retry };
+        let config = self.config.clone();
+        let raft = self.rt.block_on(Raft::new(id, config, net, log, sm))?;
+        let gate = Arc::new(if rolled_back {
+            RollbackGate::closed_until(&raft, counter.acked)
+        } else {
+            RollbackGate::default()
+        });
+        lock(&self.router.nodes).insert(id, Endpoint { id, raft: raft.clone(), gate: gate.clone() });
+        let site = Site::new(self.setup.clone(), self.options.limit).with_default_profile(self.options.default_profile);
+        let (commits, queue) = tokio::sync::mpsc::unbounded_channel();
+        self.rt.spawn(committer(raft.clone(), queue));
+        self.slots[i].up = Some(Up { raft, gate, state, site, commits });
+        self.slots[i].disk = weak;
+        Ok(())
+    }
+
+    /// Sites that are running (0-based indexes).
+    pub fn up_sites(&self) -> Vec<usize> {
+        self.slots.iter().enumerate().filter(|(_, s)| s.up.is_some()).map(|(i, _)| i).collect()
+    }
+
+    /// Number of sites.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True for a fleet without sites.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The router, to set faults.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The fleet's OPAQUE public key.
+    pub fn public_key(&self) -> Vec<u8> {
+        self.setup.keypair().public().serialize().to_vec()
+    }
+
+    /// The leader as seen by a majority of running sites (0-based index).
+    pub fn leader(&self) -> Option<usize> {
+        let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
+        for s in self.slots.iter().filter_map(|s| s.up.as_ref()) {
+            if let Some(l) = s.raft.metrics().borrow().current_leader {
+                *votes.entry(l).or_default() += 1;
+            }
+        }
+        let (id, _) = votes.into_iter().max_by_key(|(_, n)| *n)?;
+        let i = usize::try_from(id).ok()?.checked_sub(1)?;
+        self.slots.get(i).and_then(|s| s.up.as_ref()).map(|_| i)
+    }
+
+    /// Waits up to `limit` for a leader; returns it.
+    pub fn wait_for_leader(&self, limit: Duration) -> Option<usize> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(l) = self.leader()
+                && self.slots[l].up.as_ref().is_some_and(|u| u.raft.metrics().borrow().state.is_leader())
+            {
+                return Some(l);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Has every rolled-back site that has caught up lift its own gate now,
+    /// rather than at the next vote it is asked for (so it may campaign).
+    pub fn release_caught_up_sites(&self) {
+        for s in &self.slots {
+            let Some(up) = &s.up else { continue };
+            up.gate.refuses_votes(&up.raft);
+        }
+    }
+
+    /// Sites that still refuse to vote after a rollback (0-based indexes).
+    pub fn gated_sites(&self) -> Vec<usize> {
+        let gated = |up: &Up| up.gate.is_closed();
+        self.slots.iter().enumerate().filter(|(_, s)| s.up.as_ref().is_some_and(gated)).map(|(i, _)| i).collect()
+    }
+
+    /// A handle for submitting from many threads at once (see [`FleetHandle`]).
+    pub fn handle(&self) -> FleetHandle<'_> {
+        FleetHandle { fleet: self }
+    }
+
+    /// Sends `request` to site `via` (0-based). A non-leader answers `NotLeader`.
+    pub fn request(&mut self, via: usize, request: Request) -> Reply {
+        self.handle().request(via, request)
+    }
+
+    /// Sends `request` to the leader, following redirects and retrying while
+    /// the fleet elects one (up to `patience`).
+    pub fn submit(&mut self, request: Request, patience: Duration) -> Reply {
+        self.handle().submit(request, patience)
+    }
+
+    /// The record of `account` as of now, read linearizably through the
+    /// leader (`None` when there is no record or no leader can confirm).
+    pub fn linearizable_record(&self, account: &[u8]) -> Option<Option<AccountRecord>> {
+        let l = self.leader()?;
+        let up = self.slots[l].up.as_ref()?;
+        let raft = up.raft.clone();
+        let fresh = self
+            .rt
+            .block_on(async { tokio::time::timeout(self.options.commit_timeout, raft.ensure_linearizable()).await });
+        if !matches!(fresh, Ok(Ok(_))) {
+            return None;
+        }
+        Some(lock(&up.state).get(account).cloned())
+    }
+
+    /// Waits up to `limit` until every running site has applied what the
+    /// leader has applied (followers learn the commit index with the next
+    /// heartbeat). Returns whether they all caught up.
+    pub fn wait_replicated(&self, limit: Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            // Compare what the sites hold, not their metrics: openraft may
+            // report an index as applied before the state machine finished it.
+            let states: Vec<BTreeMap<Vec<u8>, AccountRecord>> =
+                self.slots.iter().filter_map(|s| s.up.as_ref()).map(|u| lock(&u.state).clone()).collect();
+            let applied: BTreeSet<Option<u64>> = self
+                .slots
+                .iter()
+                .filter_map(|s| s.up.as_ref())
+                .map(|u| u.raft.metrics().borrow().last_applied.map(|l| l.index))
+                .collect();
+            if self.leader().is_some() && applied.len() == 1 && states.windows(2).all(|w| w[0] == w[1]) {
+                return true;
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The committed record of `account` at site `i`.
+    pub fn record(&self, i: usize, account: &[u8]) -> Option<AccountRecord> {
+        self.slots.get(i)?.up.as_ref().and_then(|u| lock(&u.state).get(account).cloned())
+    }
+
+    /// Stops site `i` abruptly: its pending logins are lost; its disk stays.
+    pub fn crash(&mut self, i: usize) {
+        let Some(slot) = self.slots.get_mut(i) else { return };
+        if let Some(up) = slot.up.take() {
+            lock(&self.router.nodes).remove(&slot.id);
+            let _ = self.rt.block_on(up.raft.shutdown());
+            drop(up);
+            // openraft's replication tasks end shortly after shutdown; the
+            // disk is free once the last of them has dropped its handle.
+            let start = std::time::Instant::now();
+            while slot.disk.strong_count() > 0 && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // redb finishes closing the file (and drops its lock) a moment
+            // after the last handle goes; until then the file may not be
+            // copied or reopened.
+            while start.elapsed() < Duration::from_secs(5) {
+                match Database::create(&slot.path) {
+                    Err(redb::DatabaseError::DatabaseAlreadyOpen) => std::thread::sleep(Duration::from_millis(2)),
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// Starts site `i` again from its disk.
+    pub fn restart(&mut self, i: usize) -> Result<(), FleetError> {
+        if self.slots.get(i).is_some_and(|s| s.up.is_none()) {
+            self.boot(i)?;
+        }
+        Ok(())
+    }
+
+    /// Copies site `i`'s disk (stopping it briefly so the copy is consistent).
+    pub fn copy_disk(&mut self, i: usize) -> Result<PathBuf, FleetError> {
+        let was_up = self.slots.get(i).is_some_and(|s| s.up.is_some());
+        self.crash(i);
+        let slot = &self.slots[i];
+        let copy = slot.path.with_extension("old");
+        std::fs::copy(&slot.path, &copy).map_err(|source| FleetError::Copy { site: slot.id, source })?;
+        if was_up {
+            self.restart(i)?;
+        }
+        Ok(copy)
+    }
+
+    /// Restarts site `i` from an older copy of its disk (the rollback attack).
+    pub fn restart_from_copy(&mut self, i: usize, copy: &Path) -> Result<(), FleetError> {
+        self.crash(i);
+        let slot = &self.slots[i];
+        std::fs::copy(copy, &slot.path).map_err(|source| FleetError::Copy { site: slot.id, source })?;
+        self.boot(i)
+    }
+
+    /// Splits the sites into groups that cannot talk to each other.
+    pub fn partition(&self, groups: &[Vec<usize>]) {
+        self.router.with_faults(|f| {
+            f.group.clear();
+            for (g, members) in groups.iter().enumerate() {
+                for &m in members {
+                    f.group.insert(m as u64 + 1, g as u32 + 1);
+                }
+            }
+        });
+    }
+
+    /// Removes every partition.
+    pub fn heal(&self) {
+        self.router.with_faults(|f| f.group.clear());
+    }
+
+    /// Stops every site (their disks stay).
+    pub fn shutdown(&mut self) {
+        for i in 0..self.slots.len() {
+            self.crash(i);
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

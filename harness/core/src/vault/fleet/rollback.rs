@@ -1,0 +1,128 @@
+//! The rollback defence (design §5 "Rollback").
+//!
+//! Raft assumes a disk never goes back in time; an attacker holding one
+//! HSM's disk can make it. Each site therefore also records its vote and the
+//! highest log index it acknowledged in a model of the HSM's tamper-proof
+//! monotonic counter ([`HsmCounter`]). A site whose disk is older than its
+//! counter reads its vote from the counter (no double vote) and neither
+//! votes nor campaigns until its log has caught up to the acknowledged
+//! index ([`RollbackGate`]). The counter can be switched off to show the
+//! damage (the negative control of the simulation).
+
+use std::sync::Mutex;
+
+use openraft::Vote;
+
+use super::raft::Raft;
+use crate::vault::lock;
+
+/// The model of an HSM's tamper-proof monotonic counter: it survives a disk
+/// being replaced by an older copy.
+#[derive(Debug, Clone, Default)]
+pub struct HsmCounter {
+    /// Whether the counter is used (off only for the negative control).
+    pub enabled: bool,
+    /// The highest vote this site ever saved.
+    pub vote: Option<Vote<u64>>,
+    /// The highest log index this site ever acknowledged as durable.
+    pub acked: u64,
+}
+
+impl HsmCounter {
+    /// Records a vote the site has saved durably.
+    pub(super) fn record_vote(&mut self, vote: &Vote<u64>) {
+        if self.vote.as_ref().is_none_or(|v| vote > v) {
+            self.vote = Some(*vote);
+        }
+    }
+
+    /// Records that the log is durable up to `index` (only then does the
+    /// site acknowledge it).
+    pub(super) fn record_ack(&mut self, index: u64) {
+        self.acked = self.acked.max(index);
+    }
+
+    fn older_vote(&self, disk_vote: Option<&Vote<u64>>) -> bool {
+        self.vote.is_some_and(|cv| disk_vote.is_none_or(|d| cv > *d))
+    }
+
+    /// Whether a disk whose log ends at `disk_last` and whose saved vote is
+    /// `disk_vote` is older than this counter: it lost entries the site
+    /// acknowledged, or a vote it gave.
+    pub(super) fn disk_is_older(&self, disk_last: u64, disk_vote: Option<&Vote<u64>>) -> bool {
+        self.enabled && (disk_last < self.acked || self.older_vote(disk_vote))
+    }
+
+    /// The vote a restarted site must go on from, given what its disk says.
+    ///
+    /// A rolled-back disk: trust the counter's vote (never vote twice in a
+    /// term), and drop its "committed" mark: openraft restores a committed
+    /// leader at once on startup, and a leader whose log lost acknowledged
+    /// entries would overwrite them.
+    ///
+    /// Not rolled back, but restarted all the same: drop the "committed"
+    /// mark too. A leader restored at once in its old term takes its first
+    /// entry of that term as its read barrier and knows no commit index
+    /// beyond what it had applied (the commit index is not saved, and the
+    /// applied state is not fsynced), so it would serve reads from a state
+    /// older than entries acknowledged before the crash
+    /// (`harness/cli/tests/it/fleet_crash.rs`). It campaigns for a new term
+    /// instead, whose first entry commits everything before it.
+    ///
+    /// With the counter off (the negative control) the disk's vote is taken
+    /// as it is.
+    pub(super) fn vote_after_restart(&self, disk_vote: Option<Vote<u64>>, disk_last: u64) -> Option<Vote<u64>> {
+        if !self.enabled {
+            return disk_vote;
+        }
+        let older_vote = self.older_vote(disk_vote.as_ref());
+        let v = if older_vote || disk_last < self.acked {
+            if older_vote { self.vote } else { disk_vote.or(self.vote) }
+        } else {
+            disk_vote
+        };
+        v.map(|v| Vote { committed: false, ..v })
+    }
+}
+
+/// A site's own refusal to vote after a rollback: set at boot when its disk
+/// is older than its HSM counter, and lifted by the site itself once its log
+/// reaches the index the counter says it acknowledged.
+///
+/// The site keeps accepting appends meanwhile: that is how it catches up,
+/// and an append is acknowledged only for entries it now holds durably, so
+/// no acknowledgement can claim more than the disk has. What a stale disk
+/// could do wrong is grant a vote it already gave, or vote for a candidate
+/// that lacks entries it had acknowledged; both go through this gate.
+#[derive(Debug, Default)]
+pub(super) struct RollbackGate {
+    /// The log index to reach before voting again; `None` when not gated.
+    until: Mutex<Option<u64>>,
+}
+
+impl RollbackGate {
+    /// A gate that holds until the log reaches `acked`, on a site that must
+    /// not campaign meanwhile.
+    pub(super) fn closed_until(raft: &Raft, acked: u64) -> Self {
+        raft.runtime_config().elect(false);
+        Self { until: Mutex::new(Some(acked)) }
+    }
+
+    /// Whether the gate is still closed.
+    pub(super) fn is_closed(&self) -> bool {
+        lock(&self.until).is_some()
+    }
+
+    /// Whether the site running `raft` still refuses to vote. Once its log
+    /// has caught up it lifts the gate and may campaign again.
+    pub(super) fn refuses_votes(&self, raft: &Raft) -> bool {
+        let mut until = lock(&self.until);
+        let Some(acked) = *until else { return false };
+        if raft.metrics().borrow().last_log_index.unwrap_or(0) < acked {
+            return true;
+        }
+        *until = None;
+        raft.runtime_config().elect(true);
+        false
+    }
+}
