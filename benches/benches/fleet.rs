@@ -1,4 +1,4 @@
-//! Fleet recoveries per second with p50/p99 latency (`DESIGN.md` §5, §9):
+//! Fleet recoveries per second with p50/p99 latency (design §5, §9):
 //! five durable sites (redb with fsync, on the target directory's disk, not
 //! tmpfs), the test KSF profile, `--clients N` client threads (default 1),
 //! each with its own account, recovering in a loop at the same time.

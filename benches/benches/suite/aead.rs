@@ -1,5 +1,5 @@
 //! Raw AES-256-GCM on one core, chunked exactly like the v2 body
-//! (`DESIGN.md` §4.2, §9 "v2 format overhead over the raw AEAD ≤ 10 %"):
+//! (design §4.2, §9 "v2 format overhead over the raw AEAD ≤ 10 %"):
 //! 16 KiB plaintext chunks plus the final short (here empty) chunk, each
 //! sealed or opened in place with its own 12-byte nonce (base nonce XOR chunk
 //! index) and a detached 16-byte tag stored after it, no AAD. Two
@@ -97,7 +97,7 @@ fn open_all(aead: &impl ChunkAead, sealed: &[u8], scratch: &mut [u8]) {
 }
 
 /// The `aead` group.
-pub fn aead(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
+pub(crate) fn aead(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
     let rustcrypto = Aes256Gcm::new(&KEY.into());
     let ring = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &KEY).expect("a 32-byte AES-256-GCM key"));
     // The sealed bodies, made once per size; both implementations must agree

@@ -1,4 +1,4 @@
-//! Inputs of the byte-processing benchmarks (`DESIGN.md` §9): the three
+//! Inputs of the byte-processing benchmarks (design §9): the three
 //! sizes `16KiB`, `1MiB`, `64MiB`, and deterministic chat-log-like text
 //! (timestamps, senders, words from a small vocabulary). It compresses at
 //! zlib level 1 roughly like a chat database does, which matters for
@@ -13,7 +13,7 @@ use crate::settings::{Kind, Settings};
 
 /// One buffer size; `label` is the criterion parameter.
 #[derive(Debug, Clone, Copy)]
-pub struct Size {
+pub(crate) struct Size {
     /// Parameter string of the benchmark id.
     pub label: &'static str,
     /// Bytes.
@@ -23,18 +23,18 @@ pub struct Size {
 
 impl Size {
     /// Settings kind: 64 MiB is a large input, the others are small.
-    pub fn kind(self) -> Kind {
+    pub(crate) fn kind(self) -> Kind {
         if self.len >= 64 << 20 { Kind::Large } else { Kind::Small }
     }
 
     /// The length as criterion's byte throughput.
-    pub fn bytes(self) -> u64 {
+    pub(crate) fn bytes(self) -> u64 {
         self.len as u64
     }
 }
 
 /// The sizes every byte-processing benchmark runs at.
-pub const SIZES: [Size; 3] = [
+pub(crate) const SIZES: [Size; 3] = [
     Size { label: "16KiB", len: 16 << 10, index: 0 },
     Size { label: "1MiB", len: 1 << 20, index: 1 },
     Size { label: "64MiB", len: 64 << 20, index: 2 },
@@ -44,7 +44,7 @@ pub const SIZES: [Size; 3] = [
 /// size's settings and `Throughput::Bytes(size)`. `bench` gets the size, its
 /// input (`input(size)`, built only when the benchmark runs) and an empty
 /// output buffer of its own.
-pub fn for_sizes<'a, I: ?Sized + 'a>(
+pub(crate) fn for_sizes<'a, I: ?Sized + 'a>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     settings: &Settings,
     name: &str,
@@ -62,7 +62,7 @@ pub fn for_sizes<'a, I: ?Sized + 'a>(
 /// One lazily built value per size: a benchmark left out by a filter never
 /// pays for its input.
 #[derive(Debug)]
-pub struct PerSize<T> {
+pub(crate) struct PerSize<T> {
     cells: [OnceLock<T>; 3],
 }
 
@@ -74,27 +74,27 @@ impl<T> Default for PerSize<T> {
 
 impl<T> PerSize<T> {
     /// The value for `size`, built by `make` the first time.
-    pub fn get(&self, size: Size, make: impl FnOnce() -> T) -> &T {
+    pub(crate) fn get(&self, size: Size, make: impl FnOnce() -> T) -> &T {
         self.cells[size.index].get_or_init(make)
     }
 }
 
 /// The plaintexts, shared by every group.
 #[derive(Debug, Default)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     plain: PerSize<Vec<u8>>,
 }
 
 impl Inputs {
     /// The plaintext of `size` (always the same bytes for the same size).
-    pub fn get(&self, size: Size) -> &[u8] {
+    pub(crate) fn get(&self, size: Size) -> &[u8] {
         self.plain.get(size, || chat_text(0x00e2_eb00_5eed, size.len))
     }
 }
 
 /// Deterministic text shaped like a chat export: one message per line,
 /// `timestamp|sender|words`, from a xorshift generator seeded by `seed`.
-pub fn chat_text(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn chat_text(seed: u64, len: usize) -> Vec<u8> {
     const SENDERS: [&[u8]; 8] = [b"alice", b"bob", b"carol", b"dave", b"erin", b"frank", b"grace", b"heidi"];
     const WORDS: [&[u8]; 64] = [
         b"hello",

@@ -1,4 +1,4 @@
-//! Fleet recoveries per second (`DESIGN.md` §5, §9 "Fleet (5 sites,
+//! Fleet recoveries per second (design §5, §9 "Fleet (5 sites,
 //! durable): ≥ 1000 recoveries/s", test KSF profile): `fleet/recovery`, one
 //! full recovery per iteration — login start, KE1 submitted (an attempt
 //! charged through Raft, fsynced on a majority), login finish, KE3 submitted
@@ -50,7 +50,7 @@ fn start() -> Running {
 }
 
 /// The `fleet` group.
-pub fn fleet(c: &mut Criterion, settings: &Settings) {
+pub(crate) fn fleet(c: &mut Criterion, settings: &Settings) {
     let mut running: Option<Running> = None;
     let mut group = c.benchmark_group("fleet");
     settings.apply(&mut group, Kind::Fleet);

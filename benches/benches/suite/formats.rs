@@ -1,4 +1,4 @@
-//! Backup format throughput in memory (`DESIGN.md` §4.1, §4.2, §9).
+//! Backup format throughput in memory (design §4.1, §4.2, §9).
 //!
 //! - `crypt15/{encrypt,decrypt}/{size}`: the deployed format through
 //!   `crypt15::encrypt`/`decrypt` (zlib level 1, AES-256-GCM with a 16-byte
@@ -33,7 +33,7 @@ use crate::data::{Inputs, PerSize, for_sizes};
 use crate::settings::Settings;
 
 /// The key of every format benchmark (a fixed value: nothing here depends on it).
-pub fn bench_key() -> BackupKey {
+pub(crate) fn bench_key() -> BackupKey {
     BackupKey::from_bytes(*b"e2eb benchmark key, not a secret")
 }
 
@@ -44,7 +44,7 @@ fn reserve(buf: &mut Vec<u8>, len: usize) {
 }
 
 /// crypt15 encrypt and decrypt.
-pub fn crypt15(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
+pub(crate) fn crypt15(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
     let key = bench_key();
     let options = crypt15::EncryptOptions::default();
     let files: PerSize<Vec<u8>> = PerSize::default();
@@ -95,7 +95,7 @@ fn on<R: Send>(pool: Option<&ThreadPool>, f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// v2 encrypt and decrypt, on all cores and on one.
-pub fn v2(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
+pub(crate) fn v2(c: &mut Criterion, settings: &Settings, inputs: &Inputs) {
     let key = bench_key();
     let options = v2::EncryptOptions::default();
     let files: PerSize<Vec<u8>> = PerSize::default();

@@ -1,4 +1,4 @@
-//! Key handling costs (`DESIGN.md` §3, §4.2; the per-file fixed costs behind
+//! Key handling costs (design §3, §4.2; the per-file fixed costs behind
 //! the §9 throughput targets), one operation per iteration:
 //!
 //! - `kdf/hkdf_sha256`: one 32-byte HKDF-SHA256 derivation from K;
@@ -25,7 +25,7 @@ use crate::formats::bench_key;
 use crate::settings::{Kind, Settings};
 
 /// The `kdf` group.
-pub fn kdf(c: &mut Criterion, settings: &Settings) {
+pub(crate) fn kdf(c: &mut Criterion, settings: &Settings) {
     let key = bench_key();
     let mut group = c.benchmark_group("kdf");
     settings.apply(&mut group, Kind::Small);
@@ -53,7 +53,7 @@ pub fn kdf(c: &mut Criterion, settings: &Settings) {
 }
 
 /// The `key` group.
-pub fn key(c: &mut Criterion, settings: &Settings) {
+pub(crate) fn key(c: &mut Criterion, settings: &Settings) {
     let key = bench_key();
     let digits = key.to_groups();
     let keyfile = key.to_android_keyfile();

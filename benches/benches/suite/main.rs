@@ -1,4 +1,4 @@
-//! The criterion benchmark suite of e2eb (`DESIGN.md` §8 "Benchmarks", §9
+//! The criterion benchmark suite of e2eb (design §8 "Benchmarks", §9
 //! targets). `e2eb bench run` runs it as
 //! `cargo bench -p e2eb-benches --bench suite --locked -- [criterion args]`
 //! with `CRITERION_HOME` and `E2EB_BENCH_MODE=quick|standard|full`, then

@@ -1,4 +1,4 @@
-//! OPAQUE operations per second for each KSF profile (`DESIGN.md` §5, §8
+//! OPAQUE operations per second for each KSF profile (design §5, §8
 //! "OPAQUE and fleet operations per second"): groups `opaque_test`,
 //! `opaque_moderate`, `opaque_rfc9807`, one operation per iteration.
 //!
@@ -103,7 +103,7 @@ fn group_name(profile: KsfProfile) -> String {
 }
 
 /// The three `opaque_*` groups.
-pub fn opaque(c: &mut Criterion, settings: &Settings) {
+pub(crate) fn opaque(c: &mut Criterion, settings: &Settings) {
     for profile in [KsfProfile::Test, KsfProfile::Moderate, KsfProfile::Rfc9807] {
         let mut group = c.benchmark_group(group_name(profile));
         group.throughput(Throughput::Elements(1));

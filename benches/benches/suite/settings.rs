@@ -1,4 +1,4 @@
-//! Run settings of the criterion suite (`DESIGN.md` §8): `E2EB_BENCH_MODE`
+//! Run settings of the criterion suite (design §8): `E2EB_BENCH_MODE`
 //! (`quick`, `standard` — the default — or `full`) picks warm-up, measurement
 //! time, sample size and sampling mode per kind of benchmark, and the
 //! criterion command-line options `--warm-up-time`, `--measurement-time` and
@@ -11,7 +11,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 
 /// How thoroughly to measure, from `E2EB_BENCH_MODE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// A fast smoke run (the whole suite well under 90 s on two cores).
     Quick,
     /// The default: enough samples for a report.
@@ -23,7 +23,7 @@ pub enum Mode {
 impl Mode {
     /// Reads `E2EB_BENCH_MODE`; unset or empty means `standard`. An unknown
     /// value stops the run: a typo must not silently change what is measured.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         let value = std::env::var("E2EB_BENCH_MODE").unwrap_or_default();
         match value.trim() {
             "" | "standard" => Self::Standard,
@@ -39,7 +39,7 @@ impl Mode {
 
 /// What a benchmark costs, which decides its settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Microseconds to a few milliseconds per iteration.
     Small,
     /// A 64 MiB buffer: tens to hundreds of milliseconds per iteration.
@@ -84,7 +84,7 @@ impl Cli {
 
 /// The mode and the command-line overrides.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The mode from `E2EB_BENCH_MODE`.
     pub mode: Mode,
     cli: Cli,
@@ -96,7 +96,7 @@ fn secs(s: f64) -> Duration {
 
 impl Settings {
     /// Reads the environment and the command line.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self { mode: Mode::from_env(), cli: Cli::from_args() }
     }
 
@@ -126,7 +126,7 @@ impl Settings {
 
     /// The criterion runner: no plots, the mode's small-benchmark plan as
     /// defaults, then the command line (filters, `--list`, `--quick`, ...).
-    pub fn criterion(&self) -> Criterion {
+    pub(crate) fn criterion(&self) -> Criterion {
         let plan = self.plan(Kind::Small);
         let c = Criterion::default()
             .without_plots()
@@ -141,7 +141,7 @@ impl Settings {
 
     /// Applies the plan of `kind` to the benchmarks added next to `group`,
     /// except what the command line set.
-    pub fn apply(&self, group: &mut BenchmarkGroup<'_, WallTime>, kind: Kind) {
+    pub(crate) fn apply(&self, group: &mut BenchmarkGroup<'_, WallTime>, kind: Kind) {
         let plan = self.plan(kind);
         group.sampling_mode(plan.sampling);
         if !self.cli.warm_up {

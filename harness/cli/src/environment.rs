@@ -1,4 +1,4 @@
-//! The machine and build a report was made on (`DESIGN.md` §9: reports are
+//! The machine and build a report was made on (design §9: reports are
 //! compared between builds, so each one says where its numbers come from).
 //! Everything here is best effort: a missing `/proc` file or `git` gives
 //! "unknown", never an error.

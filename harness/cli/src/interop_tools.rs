@@ -1,6 +1,6 @@
 //! The independent crypt15 implementation wa-crypt-tools (PyPI, GPL-3.0,
-//! `DESIGN.md` §4.1) and the input it is compared on, shared by the interop
-//! tests (`tests/interop.rs`: files go through both programs both ways) and
+//! design §4.1) and the input it is compared on, shared by the interop
+//! tests (`tests/it/interop.rs`: files go through both programs both ways) and
 //! `e2eb bench run` (the §9 anchors: the same SQLite database through
 //! `waencrypt`/`wadecrypt` and through us). The tool is only ever run as an
 //! external program; the database comes from Python's `sqlite3`, which the

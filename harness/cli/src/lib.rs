@@ -5,7 +5,7 @@
 //!   and checker side by side — and the external suites;
 //! - [`properties`]: the property suites, their one list, and the CI gate;
 //! - [`fuzz`]: seed corpora, campaigns, corpus minimising, coverage, replay;
-//! - [`bench`]: benchmark runs, reports and comparisons;
+//! - [`bench`](mod@bench): benchmark runs, reports and comparisons;
 //! - [`vault`]: the fault simulation, the demo and the kill -9 workloads;
 //! - [`audit`]: the main job and its report;
 //! - [`report`]: tables, charts and escaping shared by every report;

@@ -1,6 +1,6 @@
 //! Cobblestone-256: the C2SP chunked-encryption scheme
 //! (c2sp.org/chunked-encryption) instantiated with SHA-512 and AES-256-GCM,
-//! the body layer of the v2 format (`DESIGN.md` §4.2).
+//! the body layer of the v2 format (design §4.2).
 //!
 //! `key || base nonce || commitment = HKDF-Expand(SHA-512, prk = input key,
 //! info = "c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM" || 0x00 || salt || context)`.
@@ -26,7 +26,7 @@
 //! the 2-core AMD EPYC of our benchmark reports (AES-NI, VAES) it seals and
 //! opens at about 3.8 GiB/s per core, like `openssl speed` (3.3–3.5 GiB/s),
 //! where RustCrypto's `aes-gcm` 0.10 manages about 1.0 GiB/s: too slow for
-//! the throughput targets of `DESIGN.md` §9 even on all cores. crypt15 (16-byte
+//! the throughput targets of design §9 even on all cores. crypt15 (16-byte
 //! IV) and the metadata blob stay on RustCrypto: ring only takes 96-bit nonces.
 //!
 //! ring does not wipe its key material when it is dropped. What lives in
@@ -859,7 +859,7 @@ mod tests {
             let mut c = Vec::new();
             open_stream(&key, b"ctx", &mut &a[..], &mut c, &mut |_| {}).unwrap();
             assert_eq!(c, pt);
-            let mut ra = RandomAccess::open(&key, b"ctx", std::io::Cursor::new(&a), 0).unwrap();
+            let mut ra = RandomAccess::open(&key, b"ctx", io::Cursor::new(&a), 0).unwrap();
             assert_eq!(ra.len(), len as u64);
             if len > 10 {
                 assert_eq!(ra.read_at(3, len - 6).unwrap(), &pt[3..len - 3]);

@@ -1,4 +1,4 @@
-//! Streaming AES-256-GCM (NIST SP 800-38D) for crypt15 (`DESIGN.md` §4.1).
+//! Streaming AES-256-GCM (NIST SP 800-38D) for crypt15 (design §4.1).
 //!
 //! crypt15's body is one GCM message as long as the backup, with a 16-byte IV.
 //! RustCrypto's `aes-gcm` works on whole buffers only, so this module builds

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 
 /// Reads until `buf` is full or the reader is at end of file; returns the
 /// number of bytes read. Unlike `read_exact`, a short read is not an error.
-pub fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
@@ -19,18 +19,18 @@ pub fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result
 
 /// A reader that counts the bytes it has passed on, so errors can name offsets.
 #[derive(Debug)]
-pub struct CountingReader<R> {
+pub(crate) struct CountingReader<R> {
     inner: R,
     count: u64,
 }
 
 impl<R> CountingReader<R> {
     /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         Self { inner, count: 0 }
     }
     /// Bytes read so far.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count
     }
 }
@@ -54,7 +54,7 @@ const MIN_GROWTH: usize = 4 * 1024;
 /// batches for large files, and allocating and wiping megabytes for a 100-byte
 /// input dominated short decodes (fuzzing, small blobs). A buffer that is
 /// replaced is wiped first, since it may hold plaintext.
-pub fn read_growing<R: Read + ?Sized>(
+pub(crate) fn read_growing<R: Read + ?Sized>(
     reader: &mut R,
     buf: &mut Vec<u8>,
     mut filled: usize,
@@ -77,7 +77,7 @@ pub fn read_growing<R: Read + ?Sized>(
 
 /// Makes `buf` at least `len` bytes long, keeping its first `keep` bytes and
 /// wiping the old allocation when it has to move.
-pub fn reserve_wiping(buf: &mut Vec<u8>, keep: usize, len: usize) {
+pub(crate) fn reserve_wiping(buf: &mut Vec<u8>, keep: usize, len: usize) {
     use zeroize::Zeroize;
     if buf.len() >= len {
         return;
@@ -92,24 +92,24 @@ pub fn reserve_wiping(buf: &mut Vec<u8>, keep: usize, len: usize) {
 /// the bytes that were written into it. Wiping only those keeps the cost in
 /// proportion to the data: a byte-wise volatile wipe of a 64 KiB buffer for a
 /// 100-byte payload dominated short decodes.
-pub struct ScratchBuf {
+pub(crate) struct ScratchBuf {
     buf: Vec<u8>,
     dirty: usize,
 }
 
 impl ScratchBuf {
     /// A zeroed buffer of `len` bytes.
-    pub fn new(len: usize) -> Self {
+    pub(crate) fn new(len: usize) -> Self {
         Self { buf: vec![0; len], dirty: 0 }
     }
 
     /// The whole buffer, to write into; call [`ScratchBuf::wrote`] after.
-    pub fn space(&mut self) -> &mut [u8] {
+    pub(crate) fn space(&mut self) -> &mut [u8] {
         &mut self.buf
     }
 
     /// Records that the first `n` bytes were written, and returns them.
-    pub fn wrote(&mut self, n: usize) -> &[u8] {
+    pub(crate) fn wrote(&mut self, n: usize) -> &[u8] {
         self.dirty = self.dirty.max(n);
         &self.buf[..n]
     }

@@ -1,4 +1,4 @@
-//! The key hierarchy derived from K (`DESIGN.md` §3): HKDF-SHA256 (RFC 5869)
+//! The key hierarchy derived from K (design §3): HKDF-SHA256 (RFC 5869)
 //! with an empty salt, IKM = K and 32-byte outputs, one info string per use.
 //!
 //! The three public labels are those of the deployed system; our own labels
@@ -105,7 +105,7 @@ pub fn key_id(key: &BackupKey) -> [u8; KEY_ID_LEN] {
 mod tests {
     use super::*;
 
-    /// The public check values of DESIGN.md §3.
+    /// The public check values of design §3.
     #[test]
     fn public_check_values() {
         let k = BackupKey::parse_digits("6730a595a1484d0c39c101dc0ac82ec5e401bb6f0e1b8ee2dc104a6b3687f017").unwrap();

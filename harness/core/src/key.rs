@@ -1,4 +1,4 @@
-//! The backup key K (`DESIGN.md` §3): generation, the 64-digit form the user
+//! The backup key K (design §3): generation, the 64-digit form the user
 //! writes down, and the Android `encrypted_backup.key` file.
 //!
 //! K is 32 bytes from the OS CSPRNG. It is zeroized on drop, its `Debug` prints
@@ -35,7 +35,7 @@ pub const KEY_LEN: usize = 32;
 /// Number of hex digits in the written-down form of K.
 pub const DIGITS: usize = 64;
 
-/// The Java serialisation header of a `byte[32]` (`DESIGN.md` §3, public):
+/// The Java serialisation header of a `byte[32]` (design §3, public):
 /// stream magic and version, `TC_ARRAY`, the class descriptor of `[B` with
 /// its serialVersionUID, no fields, end of block data, null superclass, then
 /// the array length 32.

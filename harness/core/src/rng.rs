@@ -1,4 +1,4 @@
-//! Randomness from the operating system's CSPRNG (`DESIGN.md` §3: K comes
+//! Randomness from the operating system's CSPRNG (design §3: K comes
 //! from the OS CSPRNG; salts and IVs do too).
 
 use thiserror::Error;
@@ -10,12 +10,12 @@ use thiserror::Error;
 pub struct RngError(pub getrandom::Error);
 
 /// Fills `buf` with bytes from the OS CSPRNG.
-pub fn fill(buf: &mut [u8]) -> Result<(), RngError> {
+pub(crate) fn fill(buf: &mut [u8]) -> Result<(), RngError> {
     getrandom::fill(buf).map_err(RngError)
 }
 
 /// Returns `N` bytes from the OS CSPRNG.
-pub fn array<const N: usize>() -> Result<[u8; N], RngError> {
+pub(crate) fn array<const N: usize>() -> Result<[u8; N], RngError> {
     let mut out = [0u8; N];
     fill(&mut out)?;
     Ok(out)

@@ -4,7 +4,7 @@
 //! nothing observable: the same bytes as the in-memory functions across
 //! several batches and odd read sizes, and on every error the same output
 //! as handling batches one at a time — the authenticated chunks before the
-//! failure and nothing after (`DESIGN.md` §4.2).
+//! failure and nothing after (design §4.2).
 
 // Test helpers: a failed encryption into memory should stop the test loudly.
 #![allow(clippy::expect_used)]

@@ -1,4 +1,4 @@
-//! crypt15 trailer handling (`DESIGN.md` §4.1): the MD5 trailer is unkeyed, so
+//! crypt15 trailer handling (design §4.1): the MD5 trailer is unkeyed, so
 //! removing it turns a single-file backup into the multi-file layout, which the
 //! deployed readers accept. What must hold is that the plaintext is still the
 //! authentic one and that any other cut is refused.

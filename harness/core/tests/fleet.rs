@@ -1,4 +1,4 @@
-//! The five-site fleet (`DESIGN.md` §5): replies only after commit, recovery
+//! The five-site fleet (design §5): replies only after commit, recovery
 //! through the leader, followers redirect, two sites down and still serving,
 //! state identical on every site, and the rollback defence.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
@@ -146,7 +146,7 @@ fn a_leader_restarted_from_an_old_disk_does_not_resume_with_a_stale_log() {
     let start = std::time::Instant::now();
     while !f.gated_sites().is_empty() && start.elapsed() < PATIENCE {
         f.release_caught_up_sites();
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(f.gated_sites(), Vec::<usize>::new(), "the rolled-back site never caught up");
 }

@@ -3,7 +3,7 @@
 //! `open_into`): same bytes as the allocating functions whatever the buffer
 //! held before, every guarantee of decryption kept, and the buffer wiped and
 //! emptied on any error. Also checks the ring-backed Cobblestone against an
-//! independent implementation over RustCrypto's `aes-gcm` (`DESIGN.md` §4.2).
+//! independent implementation over RustCrypto's `aes-gcm` (design §4.2).
 
 // Test helpers: a failed encryption into memory should stop the test loudly.
 #![allow(clippy::expect_used)]

@@ -1,4 +1,4 @@
-//! Vault protocol tests over one site (`DESIGN.md` §5): registration and
+//! Vault protocol tests over one site (design §5): registration and
 //! recovery, lockout after exactly the limit, resets, abandoned attempts,
 //! the owner token, unknown accounts, server-key pinning and durability.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]

@@ -1,4 +1,4 @@
-//! The audit's `report.html` (`DESIGN.md` §8: "a self-contained
+//! The audit's `report.html` (design §8: "a self-contained
 //! `report.html`"): one file with inline CSS and inline SVG charts, no
 //! scripts and nothing fetched, so it opens the same from a CI artifact,
 //! an e-mail attachment or an air-gapped laptop.
@@ -70,7 +70,7 @@ fn html(r: &AuditReport) -> String {
     }
 
     if let Some(b) = &r.bench {
-        h.push_str("<h2>Performance (DESIGN.md §9)</h2>");
+        h.push_str("<h2>Performance (docs/design.md §9)</h2>");
         h.push_str(&b.targets_table().to_html());
         h.push_str(&b.throughput_chart().to_svg());
         h.push_str(&b.operations_chart().to_svg());

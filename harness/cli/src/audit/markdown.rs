@@ -147,7 +147,7 @@ fn markdown(r: &AuditReport) -> String {
         }
     }
     if let Some(b) = &r.bench {
-        s.push_str("\n## Performance targets (DESIGN.md §9)\n\n");
+        s.push_str("\n## Performance targets (docs/design.md §9)\n\n");
         s.push_str(&b.targets_table().to_markdown());
         s.push_str("\nThe full benchmark report is in `bench/report.md` beside this file.\n");
     }

@@ -1,4 +1,4 @@
-//! `e2eb audit` (`DESIGN.md` §8 "Audit"): the main job. It runs, within a
+//! `e2eb audit` (design §8 "Audit"): the main job. It runs, within a
 //! time budget, everything the harness has — vector verification, the
 //! property suites at a bounded depth (in process), replay of the committed
 //! fuzz corpora, the vault fault simulation with its negative control, and
@@ -6,7 +6,7 @@
 //! `report.json` and a self-contained `report.html` with charts.
 //!
 //! The exit status is non-zero when any check fails. A missed performance
-//! target (`DESIGN.md` §9) is a *finding*, not a failure: targets are judged
+//! target (design §9) is a *finding*, not a failure: targets are judged
 //! on the machine that runs the audit, and a shared CI runner must not turn a
 //! noisy measurement into a red build (`e2eb bench compare` is the gate for
 //! speed). Failing to *run* the benchmarks is a failure.
@@ -37,7 +37,7 @@ use crate::vectors::{self, VerifyReport};
 /// null, with the reason in `error`).
 pub const SCHEMA: u32 = 2;
 
-/// How many steps [`run`] reports: vectors, each property, each fuzz
+/// How many steps [`run()`] reports: vectors, each property, each fuzz
 /// target's replay, the three simulations and the benchmarks.
 pub fn step_count() -> u64 {
     (properties::suites().len() + e2eb_core::fuzzing::TARGETS.len()) as u64 + 5
@@ -349,7 +349,7 @@ fn findings(outcomes: &[Outcome], bench: Option<&BenchReport>) -> Vec<Finding> {
         "F2",
         f.severity.name(),
         &format!("{} (e2eb writes to a temporary file)", f.summary),
-        "DESIGN.md §4.1; e2eb backup decrypt leaves no output on failure".into(),
+        "docs/design.md §4.1; e2eb backup decrypt leaves no output on failure".into(),
     ));
     let default = e2eb_core::vault::KsfProfile::Moderate;
     if default.below_rfc_recommendation() {
@@ -367,7 +367,7 @@ fn findings(outcomes: &[Outcome], bench: Option<&BenchReport>) -> Vec<Finding> {
                 &format!("P{}", i + 1),
                 "performance",
                 &format!(
-                    "DESIGN.md §9 target missed: {} — needs {} {} {}, measured {:.2} {}",
+                    "docs/design.md §9 target missed: {} — needs {} {} {}, measured {:.2} {}",
                     t.description,
                     t.comparison,
                     t.required,

@@ -1,4 +1,4 @@
-//! `e2eb bench compare BASE NEW` (`DESIGN.md` §8): compares two benchmark
+//! `e2eb bench compare BASE NEW` (design §8): compares two benchmark
 //! reports with their confidence intervals and fails on a significant
 //! regression.
 //!

@@ -1,4 +1,4 @@
-//! The benchmark report (`DESIGN.md` §8 "Benchmarks", §9 "Targets"): what
+//! The benchmark report (design §8 "Benchmarks", §9 "Targets"): what
 //! `e2eb bench run` writes as `report.json` and `report.md`, what
 //! `e2eb bench compare` reads back, and the §9 targets evaluated as ratios
 //! to the anchors measured in the same run.
@@ -50,7 +50,7 @@ pub struct BenchReport {
     pub file_runs: Vec<FileRun>,
     /// Fleet throughput and latency from the fleet harness.
     pub fleet: Option<FleetRun>,
-    /// `DESIGN.md` §9 targets.
+    /// design §9 targets.
     pub targets: Vec<TargetCheck>,
     /// Anything the reader should know about how the numbers were taken.
     pub notes: Vec<String>,
@@ -239,7 +239,7 @@ pub enum TargetStatus {
     NotMeasured,
 }
 
-/// One `DESIGN.md` §9 target.
+/// One design §9 target.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TargetCheck {
     /// Stable id.
@@ -356,7 +356,7 @@ impl BenchReport {
         }
     }
 
-    /// The `DESIGN.md` §9 targets.
+    /// The design §9 targets.
     pub fn targets_table(&self) -> Table {
         let mut t = Table::new(&[
             ("target", Align::Left),
@@ -475,7 +475,7 @@ impl BenchReport {
         for c in charts {
             s.push_str(&format!("![{c}]({c})\n\n"));
         }
-        s.push_str("## Targets (DESIGN.md §9)\n\n");
+        s.push_str("## Targets (docs/design.md §9)\n\n");
         s.push_str(&self.targets_table().to_markdown());
         s.push_str("\n## Anchors\n\n");
         s.push_str(&self.anchors_table().to_markdown());
@@ -587,7 +587,7 @@ fn file_ratio(r: &BenchReport, id: &str) -> Result<f64, String> {
     run.ratio_to_anchor.ok_or_else(|| format!("{id}: anchor {} not measured", run.anchor.as_deref().unwrap_or("?")))
 }
 
-/// Evaluates the `DESIGN.md` §9 targets on a report.
+/// Evaluates the design §9 targets on a report.
 pub fn targets(r: &BenchReport) -> Vec<TargetCheck> {
     let mut out = Vec::new();
     for (op, id) in [("encrypt", "v2-encrypt-vs-openssl"), ("decrypt", "v2-decrypt-vs-openssl")] {

@@ -1,4 +1,4 @@
-//! `e2eb bench run` (`DESIGN.md` §8 "Benchmarks", §9 "Targets"): runs the
+//! `e2eb bench run` (design §8 "Benchmarks", §9 "Targets"): runs the
 //! criterion suite of `benches/` (crate `e2eb-benches`), the anchors (openssl,
 //! wa-crypt-tools, dd) and the file-to-file and fleet runs, and turns it all
 //! into one [`BenchReport`] under `reports/runs/bench-NAME/`.
@@ -611,7 +611,7 @@ fn missing_anchor(id: &str, description: &str, command: &str, note: String) -> A
     }
 }
 
-/// Size of the SQLite database the crypt15 comparison uses (`DESIGN.md` §9:
+/// Size of the SQLite database the crypt15 comparison uses (design §9:
 /// "the same ~90 MB SQLite database").
 pub const SQLITE_BYTES: u64 = 90_000_000;
 
@@ -878,7 +878,7 @@ mod tests {
             fleet_clients: 1,
             skip_processes: true,
         };
-        assert!(matches!(run(&opts, &crate::progress::Quiet), Err(BenchError::RelativeOut(p)) if p == opts.out));
+        assert!(matches!(run(&opts, &progress::Quiet), Err(BenchError::RelativeOut(p)) if p == opts.out));
     }
 
     #[test]

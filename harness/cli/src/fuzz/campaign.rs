@@ -1,4 +1,4 @@
-//! Fuzz campaigns (`DESIGN.md` §8): `e2eb fuzz run` builds the cargo-fuzz
+//! Fuzz campaigns (design §8): `e2eb fuzz run` builds the cargo-fuzz
 //! targets under `fuzz/`, runs each for a fixed time on a pool of jobs,
 //! keeps the growing corpus between campaigns, minimises every crash and
 //! groups crashes by where they fail, and writes a summary a person can read
@@ -59,7 +59,7 @@ pub struct CampaignSummary {
     pub jobs: usize,
     /// Instrumentation.
     pub sanitizer: Sanitizer,
-    /// The decoder speed goal of `DESIGN.md` §9 (execs/s under ASan).
+    /// The decoder speed goal of design §9 (execs/s under ASan).
     pub decoder_goal_execs_per_sec: f64,
     /// `ASAN_OPTIONS` the fuzzers ran with.
     pub asan_options: String,
@@ -240,7 +240,7 @@ pub fn run(opts: &CampaignOptions, on_progress: &(dyn Fn(Progress) + Sync)) -> R
     Ok(summary)
 }
 
-/// The decoder speed goal of `DESIGN.md` §9, execs/s under AddressSanitizer.
+/// The decoder speed goal of design §9, execs/s under AddressSanitizer.
 pub const DECODER_GOAL: f64 = 5000.0;
 
 /// Writes `summary.json` and `summary.md` into `dir`.

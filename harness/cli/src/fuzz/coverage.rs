@@ -1,4 +1,4 @@
-//! Line coverage of `e2eb-core` reached by the fuzz corpora (`DESIGN.md` §8,
+//! Line coverage of `e2eb-core` reached by the fuzz corpora (design §8,
 //! §9: the decoder modules are held to ≥ 85 % line coverage).
 //!
 //! `e2eb fuzz coverage` runs `cargo fuzz coverage` for each target over its

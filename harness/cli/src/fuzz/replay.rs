@@ -1,4 +1,4 @@
-//! Replay of the committed fuzz inputs on stable (`DESIGN.md` §8): every file
+//! Replay of the committed fuzz inputs on stable (design §8): every file
 //! under `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/` goes
 //! through the target's entry point in `e2eb_core::fuzzing`. The entry points
 //! report a broken property by panicking, so each input runs under

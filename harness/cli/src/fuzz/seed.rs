@@ -1,4 +1,4 @@
-//! Seed corpora for the fuzz targets (`DESIGN.md` §8: seed corpora are built
+//! Seed corpora for the fuzz targets (design §8: seed corpora are built
 //! from the vectors).
 //!
 //! [`seed_corpora`] turns the test vectors into starting inputs for every
@@ -12,7 +12,7 @@
 //!
 //! [`write_seed_corpora`] writes them as `fuzz/corpus/<target>/seed-*`
 //! (`e2eb fuzz seed`). Other files in a corpus — inputs the fuzzer found and
-//! we kept — are left alone. The replay test (`tests/fuzz_replay.rs`) checks
+//! we kept — are left alone. The replay test (`tests/it/fuzz_replay.rs`) checks
 //! that the committed seeds are exactly what this module generates.
 
 use std::collections::BTreeMap;
@@ -117,7 +117,7 @@ pub enum SeedError {
         len: usize,
     },
     /// A fuzz target got no seed (every target needs at least one).
-    #[error("fuzz target {target} has no seed; add one in fuzz_seed.rs")]
+    #[error("fuzz target {target} has no seed; add one in harness/cli/src/fuzz/seed.rs")]
     NoSeeds {
         /// The fuzz target.
         target: &'static str,

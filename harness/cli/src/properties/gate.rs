@@ -49,7 +49,7 @@ pub struct GateOptions {
     pub cases: u32,
     /// Run only the properties whose name contains this text.
     pub filter: Option<String>,
-    /// Output directory for junit.xml and gate.json (default reports/runs/gate-<time>/).
+    /// Output directory for junit.xml and gate.json (default `reports/runs/gate-<time>/`).
     pub out: Option<PathBuf>,
 }
 

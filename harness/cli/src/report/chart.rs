@@ -1,4 +1,4 @@
-//! Self-contained SVG bar charts for reports (`DESIGN.md` §8: "a report
+//! Self-contained SVG bar charts for reports (design §8: "a report
 //! (JSON, Markdown, SVG chart)"). Bench reports write them as files; the audit
 //! inlines them into its HTML, so the chart must not load anything (no
 //! scripts, fonts or stylesheets from elsewhere).

@@ -1,4 +1,4 @@
-//! `e2eb vault demo`: a guided run of the Backup Key Vault (`DESIGN.md` §5)
+//! `e2eb vault demo`: a guided run of the Backup Key Vault (design §5)
 //! on five in-process sites under a temporary directory — set a password,
 //! recover on a new phone, survive a two-site outage, watch the attempt
 //! count fall on wrong passwords, and the lockout that erases the key.

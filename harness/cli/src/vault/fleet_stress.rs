@@ -1,5 +1,5 @@
 //! `e2eb vault fleet-stress` (hidden): the workload of the kill -9 test of
-//! the five-site fleet (`DESIGN.md` §5, `tests/fleet_crash.rs`).
+//! the five-site fleet (design §5, `tests/it/fleet_crash.rs`).
 //!
 //! It starts a durable five-site [`Fleet`] under a directory — on the site
 //! disks already there, if any, with the fleet's OPAQUE keys kept beside

@@ -1,4 +1,4 @@
-//! Fault simulation of the five-site vault fleet (`DESIGN.md` §5).
+//! Fault simulation of the five-site vault fleet (design §5).
 //!
 //! Each run starts a fresh fleet (redb files under a temporary directory,
 //! in `/dev/shm` when it exists so fsync costs nothing), registers honest

@@ -171,7 +171,7 @@ pub(super) fn generate() -> VectorFile {
     ));
     file(
         "crypt15",
-        "crypt15 files (DESIGN.md §4.1): encryption with fixed IVs, the unauthenticated-prefix finding, and must-fail files",
+        "crypt15 files (docs/design.md §4.1): encryption with fixed IVs, the unauthenticated-prefix finding, and must-fail files",
         cases,
     )
 }

@@ -52,7 +52,7 @@ pub(super) fn generate() -> VectorFile {
         map([("key_text", format!("x{}", &CHECK_KEY[1..]))]),
         err("key.InvalidCharacter"),
     ));
-    file("kdf", "HKDF-SHA256 key hierarchy derived from K (DESIGN.md §3)", cases)
+    file("kdf", "HKDF-SHA256 key hierarchy derived from K (docs/design.md §3)", cases)
 }
 
 /// Runs one case's operation: `Ok(outputs)` or `Err(error kind)`; the outer

@@ -98,7 +98,7 @@ pub(super) fn generate() -> VectorFile {
         map([("keyfile", hex::encode(&kf[..58]))]),
         err("keyfile.WrongLength"),
     ));
-    file("key", "The 64-digit backup key and the Android key file (DESIGN.md §3)", cases)
+    file("key", "The 64-digit backup key and the Android key file (docs/design.md §3)", cases)
 }
 
 /// Runs one case's operation: `Ok(outputs)` or `Err(error kind)`; the outer

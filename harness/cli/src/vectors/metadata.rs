@@ -74,7 +74,7 @@ pub(super) fn generate() -> VectorFile {
         "metadata.TooShort",
     ));
     cases.push(dec("metadata-107", "not base64", "@@not base64@@".to_owned(), &kh, "metadata.Base64"));
-    file("metadata", "The encrypted backup metadata blob (DESIGN.md §4.3)", cases)
+    file("metadata", "The encrypted backup metadata blob (docs/design.md §4.3)", cases)
 }
 
 /// Runs one case's operation: `Ok(outputs)` or `Err(error kind)`; the outer

@@ -1,4 +1,4 @@
-//! Test vectors (`DESIGN.md` §8): one JSON file per family under `vectors/`,
+//! Test vectors (design §8): one JSON file per family under `vectors/`,
 //! each case with an id, a description, hex inputs and either the expected
 //! outputs or the expected error kind. Every family has must-fail cases.
 //!
@@ -132,10 +132,10 @@ pub fn verify(dir: &Path) -> VerifyReport {
             Err(e) => report.families.push(FamilyResult { family: family.to_owned(), passed: 0, failures: vec![e] }),
         }
     }
-    report.families.push(crate::vectors::external::wycheproof_aes_gcm());
-    report.families.push(crate::vectors::external::wycheproof_hkdf_sha256());
-    report.families.push(crate::vectors::external::wycheproof_hmac_sha256());
-    report.families.push(crate::vectors::external::wycheproof_cobblestone256());
-    report.families.push(crate::vectors::rfc9807::verify(dir));
+    report.families.push(external::wycheproof_aes_gcm());
+    report.families.push(external::wycheproof_hkdf_sha256());
+    report.families.push(external::wycheproof_hmac_sha256());
+    report.families.push(external::wycheproof_cobblestone256());
+    report.families.push(rfc9807::verify(dir));
     report
 }

@@ -65,7 +65,7 @@ pub struct FamilyResult {
     pub failures: Vec<String>,
 }
 
-/// Results of [`verify`].
+/// Results of [`verify`](super::verify).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VerifyReport {
     /// Per family, ours then external.

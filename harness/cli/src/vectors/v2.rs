@@ -124,7 +124,7 @@ pub(super) fn generate() -> VectorFile {
     cases.push(dec("v2-114", "chunk 0 duplicated", &dup, &kh, "body.ChunkDamaged"));
     file(
         "v2",
-        "e2eb v2 files (DESIGN.md §4.2): Cobblestone-256 body, header bound through the context, and must-fail files",
+        "e2eb v2 files (docs/design.md §4.2): Cobblestone-256 body, header bound through the context, and must-fail files",
         cases,
     )
 }

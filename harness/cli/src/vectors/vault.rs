@@ -1,5 +1,5 @@
-//! Test vectors of the Backup Key Vault (`DESIGN.md` §5), family `vault` of
-//! the vector files of `DESIGN.md` §8: complete, deterministic transcripts
+//! Test vectors of the Backup Key Vault (design §5), family `vault` of
+//! the vector files of design §8: complete, deterministic transcripts
 //! of our vault protocol — every wire message, byte for byte — and must-fail
 //! cases with the error kind the client or the site must give.
 //!
@@ -867,7 +867,7 @@ pub fn generate() -> VectorFile {
         schema: SCHEMA.to_owned(),
         family: FAMILY.to_owned(),
         description: "Backup Key Vault transcripts under a fixed RNG: registration, recovery, wrong passwords, \
-                      lockout, owner token, unknown accounts, and tampered messages (DESIGN.md §5)"
+                      lockout, owner token, unknown accounts, and tampered messages (docs/design.md §5)"
             .to_owned(),
         cases,
     }

@@ -1,4 +1,4 @@
-//! crypt15, the deployed backup format (`DESIGN.md` §4.1, public):
+//! crypt15, the deployed backup format (design §4.1, public):
 //!
 //! ```text
 //! varint L || BackupPrefix (protobuf, L bytes)
@@ -12,7 +12,7 @@
 //! rest, and by whether the plaintext starts with a zlib header.
 //!
 //! Encryption and decryption stream with buffers of fixed size, so memory
-//! stays constant whatever the file size (`DESIGN.md` §9: ≤ 64 MiB). Files
+//! stays constant whatever the file size (design §9: ≤ 64 MiB). Files
 //! of more than a buffer are processed in pipelines for speed (§9): encryption
 //! compresses on all cores ([`super::parallel_deflate`]) while this thread
 //! encrypts, hashes and writes; decryption runs MD5 and GCM on a second
@@ -340,7 +340,7 @@ impl<W: Write + ?Sized> Md5Writer<'_, W> {
 ///
 /// A single-file payload is compressed on all cores ([`parallel_deflate`]);
 /// this thread encrypts, hashes and writes the compressed stream in order
-/// while later blocks are still being compressed (`DESIGN.md` §9).
+/// while later blocks are still being compressed (design §9).
 pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     key: &BackupKey,
     options: &EncryptOptions,
@@ -564,7 +564,7 @@ type Opened = Result<(Zeroizing<Vec<u8>>, usize), MessageTooLong>;
 /// Decrypts a crypt15 stream into `writer`. The output is unauthenticated
 /// until this returns `Ok`: on error, discard whatever was written.
 ///
-/// A body larger than one buffer is decrypted in a pipeline (`DESIGN.md`
+/// A body larger than one buffer is decrypted in a pipeline (`docs/design.md`
 /// §9): a second thread runs MD5 and GCM over buffer N + 1 while this one
 /// inflates and writes buffer N. Inflation itself is serial.
 pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
@@ -844,7 +844,7 @@ mod tests {
             aead.decrypt_in_place_detached((&header.iv).into(), b"", &mut body, tag.into()).expect("one GCM message");
             let mut inflated = Vec::new();
             let mut zlib = flate2::read::ZlibDecoder::new(&body[..]);
-            io::Read::read_to_end(&mut zlib, &mut inflated).expect("one zlib stream");
+            Read::read_to_end(&mut zlib, &mut inflated).expect("one zlib stream");
             assert_eq!(zlib.total_in(), body.len() as u64, "length {len}: bytes after the zlib stream");
             assert!(inflated == plaintext, "length {len}: zlib payload differs");
         }

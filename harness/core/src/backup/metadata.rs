@@ -1,4 +1,4 @@
-//! The encrypted backup metadata blob (`DESIGN.md` §4.3, public):
+//! The encrypted backup metadata blob (design §4.3, public):
 //!
 //! ```text
 //! base64( 0x10 || iv (16) || 0x20 || mac (32) || ct )

@@ -1,5 +1,5 @@
 //! Parallel zlib compression, pigz-style, for crypt15 encryption
-//! (`DESIGN.md` §4.1 fixes the payload as zlib level 1; §9 asks for crypt15
+//! (design §4.1 fixes the payload as zlib level 1; §9 asks for crypt15
 //! encryption ≥ 10 × faster than wa-crypt-tools with peak memory ≤ 64 MiB).
 //!
 //! Level-1 deflate is most of the cost of writing a crypt15 file, and one
@@ -504,7 +504,7 @@ mod tests {
             // nothing after it.
             let mut decoder = ZlibDecoder::new(&stream[..]);
             let mut back = Vec::new();
-            io::Read::read_to_end(&mut decoder, &mut back).expect("valid zlib");
+            Read::read_to_end(&mut decoder, &mut back).expect("valid zlib");
             assert!(back == data, "length {len}: round trip differs");
             assert_eq!(decoder.total_in(), stream.len() as u64, "length {len}: trailing bytes");
             assert_eq!(stream[..2], zlib_header(1));

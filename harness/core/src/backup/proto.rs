@@ -1,4 +1,4 @@
-//! Protobuf messages of the backup headers (`DESIGN.md` §4.1 and §4.2),
+//! Protobuf messages of the backup headers (design §4.1 and §4.2),
 //! declared with prost's derive so there is no build-time code generation.
 //!
 //! crypt15's `BackupPrefix` follows the public description of the deployed
@@ -262,7 +262,7 @@ impl BackupMetadata {
     }
 }
 
-/// Passkey metadata (`DESIGN.md` §4.1 field 5, §6).
+/// Passkey metadata (design §4.1 field 5, §6).
 #[derive(Clone, PartialEq, Message)]
 pub struct PasskeyMetadata {
     /// 1: encapsulated root key (nonce || AES-256-GCM(wrap)(K)).
@@ -298,7 +298,7 @@ pub enum Compression {
     Zlib = 1,
 }
 
-/// The v2 header (`DESIGN.md` §4.2), authenticated through the Cobblestone context.
+/// The v2 header (design §4.2), authenticated through the Cobblestone context.
 #[derive(Clone, PartialEq, Message)]
 pub struct V2Header {
     /// 1: key id, 8 bytes of HKDF(K, "e2eb key id").

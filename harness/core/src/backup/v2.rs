@@ -1,4 +1,4 @@
-//! The v2 backup format, our hardened design (`DESIGN.md` §4.2):
+//! The v2 backup format, our hardened design (design §4.2):
 //!
 //! ```text
 //! "E2EB" || 0x02 || u16 BE header length || header (protobuf, ≤ 4096 bytes)

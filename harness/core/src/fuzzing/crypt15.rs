@@ -297,7 +297,7 @@ pub fn crypt15_roundtrip(data: &[u8]) {
 /// and the unkeyed MD5 trailer may change (dropping the trailer turns a
 /// single-file backup into a valid multi-file one; the layout is not
 /// authenticated). [`Mutation::EditHeader`] with the MD5 fixed up must be
-/// accepted — the prefix is not authenticated (`DESIGN.md` §4.1, a finding).
+/// accepted — the prefix is not authenticated (design §4.1, a finding).
 pub fn crypt15_tamper(data: &[u8]) {
     let mut r = Reader::new(data);
     let mutation = Mutation::read(&mut r);

@@ -137,7 +137,7 @@ impl Drop for TempDir {
 /// (durable redb disks in a temporary directory, HSM counter on, KSF
 /// profile `test`) registers one account, then plays a [`FleetInput`] of
 /// logins, re-registrations, crashes, restarts, partitions, disk copies and
-/// rollbacks to an older disk. Asserted (`DESIGN.md` §5): no more KE2
+/// rollbacks to an older disk. Asserted (design §5): no more KE2
 /// answers for the record between two resets than the limit (resets the
 /// client could not observe are read back from the fleet; when no leader
 /// can confirm a read, counting pauses until the next observed reset); a

@@ -1,10 +1,10 @@
-//! Fuzz entry points (`DESIGN.md` §8): one function per fuzz target, each
+//! Fuzz entry points (design §8): one function per fuzz target, each
 //! taking the fuzzer's bytes and **asserting** the target's property, so a
 //! violation is a panic — which is what libFuzzer reports as a crash.
 //!
 //! The module is compiled always (no feature, no nightly), so `cargo test`
 //! replays every committed corpus and crash input on stable
-//! (`harness/cli/tests/fuzz_replay.rs`); the cargo-fuzz crate under `fuzz/`
+//! (`harness/cli/tests/it/fuzz_replay.rs`); the cargo-fuzz crate under `fuzz/`
 //! is only a set of one-line wrappers around these functions. [`run`]
 //! dispatches by target name and [`TARGETS`] lists them with their
 //! dictionaries.
@@ -35,7 +35,7 @@
 //! with a fixed, documented layout (fixed-size fields first, the plaintext
 //! last), so that seeds can be written on purpose: every input type here has
 //! an `encode` method that produces the bytes its decoder reads back, and the
-//! seed generator (`e2eb::fuzz_seed`, run by `e2eb fuzz seed`) uses them.
+//! seed generator (`e2eb::fuzz::seed`, run by `e2eb fuzz seed`) uses them.
 //! Short inputs are padded with zeros, so every byte string is a valid input.
 //!
 //! Targets that carry two styles (raw bytes, or a valid file then an edit)
@@ -82,7 +82,7 @@ pub struct Target {
     pub name: &'static str,
     /// Dictionary file stem under `fuzz/dict/`, if any.
     pub dict: Option<&'static str>,
-    /// A decoder target, held to the ≥ 5000 execs/s goal of `DESIGN.md` §9
+    /// A decoder target, held to the ≥ 5000 execs/s goal of design §9
     /// (state-machine targets run whole protocols per input and are slower by design).
     pub decoder: bool,
 }

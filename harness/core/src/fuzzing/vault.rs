@@ -461,7 +461,7 @@ impl SiteBench {
 /// Target `vault_site`: a [`VaultSiteInput`] played against one [`Site`]
 /// over a [`MemoryLedger`] with the real client (KSF profile `test`) and
 /// checked, operation by operation, against the reference model of
-/// `DESIGN.md` §5 ([`crate::vault::model::AccountModel`], shared with the
+/// design §5 ([`crate::vault::model::AccountModel`], shared with the
 /// property tests): every reply is the one the model expects; after every
 /// operation the record's attempts left, lock, version, limit, charge count
 /// and owner equal the model's, a locked record holds no key material, and

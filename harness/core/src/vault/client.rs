@@ -1,4 +1,4 @@
-//! The vault client (`DESIGN.md` §5): registration that wraps K under the
+//! The vault client (design §5): registration that wraps K under the
 //! OPAQUE export key, recovery that pins the fleet's public key and unwraps
 //! the released key, and owner-token operations.
 //!

@@ -1,6 +1,6 @@
 //! The reference model of one vault account: a test oracle.
 //!
-//! [`AccountModel`] says what `DESIGN.md` §5 requires of one account on a
+//! [`AccountModel`] says what design §5 requires of one account on a
 //! site or a fleet — registration, owner token, charge before KE2, reset on
 //! a verified KE3, lockout and erasure, deletion — as a small state machine
 //! written from the design, **independently of [`super::state`]**: it shares

@@ -1,4 +1,4 @@
-//! The vault's request handler on the serving site (`DESIGN.md` §5).
+//! The vault's request handler on the serving site (design §5).
 //!
 //! Order of operations is the security argument:
 //! - **KE1**: the site commits a `Charge` through its [`Ledger`] (durably, on
@@ -195,7 +195,7 @@ impl Site {
             return wire::error(ErrorCode::BadRequest, "RegistrationRequest does not decode");
         };
         match ServerRegistration::<Suite>::start(&self.setup, req, account) {
-            Ok(r) => wire::reply(reply::Body::RegistrationResponse(r.message.serialize().to_vec())),
+            Ok(r) => reply(reply::Body::RegistrationResponse(r.message.serialize().to_vec())),
             Err(_) => wire::error(ErrorCode::BadRequest, "RegistrationRequest rejected"),
         }
     }
@@ -233,7 +233,7 @@ impl Site {
             }),
         );
         match ledger.commit(cmd) {
-            Ok(Outcome::Registered { version }) => wire::reply(reply::Body::Registered(version)),
+            Ok(Outcome::Registered { version }) => reply(reply::Body::Registered(version)),
             Ok(Outcome::Conflict) => wire::error(ErrorCode::Conflict, "the record changed meanwhile; retry"),
             Ok(other) => wire::error(ErrorCode::Unspecified, &format!("unexpected outcome {other:?}")),
             Err(e) => wire::error(ErrorCode::Unavailable, &e.to_string()),
@@ -265,7 +265,7 @@ impl Site {
                 return wire::error(ErrorCode::Unavailable, &e.to_string());
             }
             if ledger.record(account).is_some_and(|r| r.locked) {
-                return wire::reply(reply::Body::Locked(true));
+                return reply(reply::Body::Locked(true));
             }
         }
         // Charge first, durably: no KE2 leaves before the attempt is counted.
@@ -274,7 +274,7 @@ impl Site {
             Err(e) => return wire::error(ErrorCode::Unavailable, &e.to_string()),
         };
         let (record, version, profile) = match (outcome, ledger.record(account)) {
-            (Outcome::Locked, _) => return wire::reply(reply::Body::Locked(true)),
+            (Outcome::Locked, _) => return reply(reply::Body::Locked(true)),
             (Outcome::Charged { version, .. }, Some(rec)) => {
                 // Served concurrently, a later change (a re-registration) may
                 // already be applied: never answer from a record this charge
@@ -299,7 +299,7 @@ impl Site {
         };
         let ke2 = started.message.serialize().to_vec();
         let login_id = self.remember(Pending { account: account.to_vec(), version, login: started.state });
-        wire::reply(reply::Body::Ke2(Ke2Reply { login_id, ke2, ksf_profile: profile.code() }))
+        reply(reply::Body::Ke2(Ke2Reply { login_id, ke2, ksf_profile: profile.code() }))
     }
 
     fn login_finish(&self, ledger: &mut dyn Ledger, account: &[u8], login_id: u64, ke3: &[u8]) -> Reply {
@@ -333,11 +333,11 @@ impl Site {
                 let mut nonce = [0u8; NONCE_LEN];
                 self.with_site_rng(|rng| rng.fill_bytes(&mut nonce));
                 match seal_with_nonce(&nonce, key.expose_secret(), account, &rec.wrapped_key) {
-                    Ok(sealed) => wire::reply(reply::Body::Released(sealed)),
+                    Ok(sealed) => reply(reply::Body::Released(sealed)),
                     Err(_) => wire::error(ErrorCode::Unspecified, "sealing failed"),
                 }
             }
-            (Ok(Outcome::Locked), _) => wire::reply(reply::Body::Locked(true)),
+            (Ok(Outcome::Locked), _) => reply(reply::Body::Locked(true)),
             (Ok(_), _) => wire::error(ErrorCode::Conflict, "the record changed during the login; retry"),
             (Err(e), _) => wire::error(ErrorCode::Unavailable, &e.to_string()),
         }
@@ -345,8 +345,8 @@ impl Site {
 
     fn fail(&self, ledger: &mut dyn Ledger, account: &[u8]) -> Reply {
         match ledger.commit(command(account, Op::Failure(true))) {
-            Ok(Outcome::Locked) => wire::reply(reply::Body::Locked(true)),
-            Ok(_) => wire::reply(reply::Body::LoginFailed(true)),
+            Ok(Outcome::Locked) => reply(reply::Body::Locked(true)),
+            Ok(_) => reply(reply::Body::LoginFailed(true)),
             Err(e) => wire::error(ErrorCode::Unavailable, &e.to_string()),
         }
     }
@@ -363,7 +363,7 @@ impl Site {
             return wire::error(ErrorCode::OwnerTokenRequired, "the owner token is wrong");
         }
         match ledger.commit(command(account, Op::Delete(rec.version))) {
-            Ok(Outcome::Deleted) => wire::reply(reply::Body::Deleted(true)),
+            Ok(Outcome::Deleted) => reply(reply::Body::Deleted(true)),
             Ok(Outcome::Conflict) => wire::error(ErrorCode::Conflict, "the record changed meanwhile; retry"),
             Ok(other) => wire::error(ErrorCode::Unspecified, &format!("unexpected outcome {other:?}")),
             Err(e) => wire::error(ErrorCode::Unavailable, &e.to_string()),

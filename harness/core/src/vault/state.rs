@@ -1,4 +1,4 @@
-//! The account state machine of the vault (`DESIGN.md` §5). Every change —
+//! The account state machine of the vault (design §5). Every change —
 //! register, charge an attempt, success, failure (and erasure), delete — is
 //! a [`Command`]; a site's state changes only by applying commands, one
 //! account at a time, deterministically, so every replica that applies the

@@ -1,4 +1,4 @@
-//! Durable site storage (`DESIGN.md` §5): one redb file per site holding the
+//! Durable site storage (design §5): one redb file per site holding the
 //! account records and the index of the last applied command. Every write is
 //! one redb transaction committed with `Durability::Immediate` (fsync) before
 //! the caller may reply, so a site killed at any instant restarts with

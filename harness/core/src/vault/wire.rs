@@ -1,5 +1,5 @@
 //! Versioned protobuf messages between the vault client and the vault
-//! (`DESIGN.md` §5). Decoding is strict: a wrong version, a missing body or a
+//! (design §5). Decoding is strict: a wrong version, a missing body or a
 //! malformed field gives a typed [`WireError`]; the OPAQUE payloads inside
 //! are checked again by opaque-ke when used.
 

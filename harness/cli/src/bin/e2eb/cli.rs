@@ -423,8 +423,8 @@ pub(crate) enum VectorsCommand {
     /// Convert the RFC 9807 (OPAQUE) ristretto255 test vectors into DIR/external/rfc9807.json.
     #[command(name = "convert-rfc9807")]
     ConvertRfc9807 {
-        /// The RFC's JSON list of test vectors.
-        #[arg(long, default_value = e2eb::vectors::rfc9807::DEFAULT_SOURCE)]
+        /// The RFC's JSON list of test vectors (as published with RFC 9807).
+        #[arg(long)]
         from: PathBuf,
         /// Vector directory.
         #[arg(long, default_value = "vectors")]

@@ -23,7 +23,7 @@
 //!
 //! **Formats.** A log entry is stored as bytes: a 26-byte header (format,
 //! payload kind, term, leader node, index) and then the payload as it is —
-//! the prost [`CommandBatch`](super::raft::CommandBatch) of a normal entry —
+//! the prost `CommandBatch` of a normal entry —
 //! so no secret-bearing field is re-encoded as text ([`encode_entry`]). A
 //! snapshot is a prost [`SnapshotData`] of the records' own encodings.
 
@@ -387,7 +387,7 @@ impl Disk {
     }
 }
 
-/// openraft log storage over a site's [`Disk`], feeding the HSM counter.
+/// openraft log storage over a site's disk, feeding the HSM counter.
 #[derive(Debug, Clone)]
 pub struct LogStore {
     pub(super) disk: Disk,

@@ -2,9 +2,9 @@
 //!
 //! **Concurrency.** A site serves many requests at once
 //! ([`FleetHandle`](super::FleetHandle)); the commands of concurrent requests
-//! are committed together in one log entry ([`committer`]), and each site's
+//! are committed together in one log entry (`committer`), and each site's
 //! disk writes queued together are committed with one fsync
-//! ([`Disk`](super::disk)): group commit at both levels. This is our reading
+//! (see [`disk`](super::disk)): group commit at both levels. This is our reading
 //! of "every change is a log entry": each change is its own command, applied
 //! in log order with its own outcome, and several commands may share an
 //! entry (an erasure is the outcome of the `Failure` command of the last

@@ -6,7 +6,7 @@
 //! monotonic counter ([`HsmCounter`]). A site whose disk is older than its
 //! counter reads its vote from the counter (no double vote) and neither
 //! votes nor campaigns until its log has caught up to the acknowledged
-//! index ([`RollbackGate`]). The counter can be switched off to show the
+//! index (`RollbackGate`). The counter can be switched off to show the
 //! damage (the negative control of the simulation).
 
 use std::sync::Mutex;
