@@ -1,5 +1,5 @@
 //! Raw AES-256-GCM on one core, chunked exactly like the v2 body
-//! (design §4.2, §9 "v2 format overhead over the raw AEAD ≤ 10 %"):
+//! (design §4.2, §9 "v2 overhead over the raw AEAD on one core ≤ 10 %"):
 //! 16 KiB plaintext chunks plus the final short (here empty) chunk, each
 //! sealed or opened in place with its own 12-byte nonce (base nonce XOR chunk
 //! index) and a detached 16-byte tag stored after it, no AAD. Two

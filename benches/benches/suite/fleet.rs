@@ -1,5 +1,5 @@
-//! Fleet recoveries per second (design §5, §9 "Fleet (5 sites,
-//! durable): ≥ 1000 recoveries/s", test KSF profile): `fleet/recovery`, one
+//! Fleet recoveries per second (design §5, §9 "fleet (5 durable
+//! sites, test KSF) ≥ 1000 recoveries/s"): `fleet/recovery`, one
 //! full recovery per iteration — login start, KE1 submitted (an attempt
 //! charged through Raft, fsynced on a majority), login finish, KE3 submitted
 //! (reset committed, K released), K opened and checked — against five sites

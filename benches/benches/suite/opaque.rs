@@ -1,5 +1,5 @@
 //! OPAQUE operations per second for each KSF profile (design §5, §8
-//! "OPAQUE and fleet operations per second"): groups `opaque_test`,
+//! "Benchmarks": "OPAQUE and fleet operations"): groups `opaque_test`,
 //! `opaque_moderate`, `opaque_rfc9807`, one operation per iteration.
 //!
 //! Driven through e2eb's own layers: `VaultClient` on the client side and a

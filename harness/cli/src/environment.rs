@@ -1,5 +1,6 @@
-//! The machine and build a report was made on (design §9: reports are
-//! compared between builds, so each one says where its numbers come from).
+//! The machine and build a report was made on (design §8: "each report
+//! records the machine and build its numbers come from, because reports are
+//! compared between builds").
 //! Everything here is best effort: a missing `/proc` file or `git` gives
 //! "unknown", never an error.
 

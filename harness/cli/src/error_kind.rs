@@ -5,6 +5,8 @@
 use e2eb_core::backup::{crypt15, metadata::MetadataError, v2};
 use e2eb_core::cobblestone::BodyError;
 use e2eb_core::key::{KeyFileError, KeyParseError};
+use e2eb_core::vault::client::ClientError;
+use e2eb_core::vault::wire::{ErrorCode, WireError};
 
 /// Name of a key parse error.
 pub fn key(e: &KeyParseError) -> &'static str {
@@ -111,5 +113,47 @@ pub fn metadata(e: &MetadataError) -> &'static str {
         MetadataError::MacMismatch => "metadata.MacMismatch",
         MetadataError::BadPadding => "metadata.BadPadding",
         _ => "metadata.Other",
+    }
+}
+
+/// Stable name of a site's refusal code.
+pub fn vault_code(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Unspecified => "vault.Unspecified",
+        ErrorCode::BadRequest => "vault.BadRequest",
+        ErrorCode::OwnerTokenRequired => "vault.OwnerTokenRequired",
+        ErrorCode::NoRecord => "vault.NoRecord",
+        ErrorCode::UnknownLogin => "vault.UnknownLogin",
+        ErrorCode::Unavailable => "vault.Unavailable",
+        ErrorCode::Conflict => "vault.Conflict",
+        ErrorCode::NotLeader => "vault.NotLeader",
+    }
+}
+
+/// Stable name of a client error (a refusal is named by its code).
+pub fn vault_client(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::WrongPassword => "vault.WrongPassword",
+        ClientError::Locked => "vault.Locked",
+        ClientError::ServerKeyMismatch => "vault.ServerKeyMismatch",
+        ClientError::Refused { code, .. } => vault_code(*code),
+        ClientError::UnexpectedReply(_) => "vault.UnexpectedReply",
+        ClientError::Protocol(_) => "vault.Protocol",
+        ClientError::Unwrap(_) => "vault.Unwrap",
+        ClientError::Rng(_) => "vault.Rng",
+        _ => "vault.Other",
+    }
+}
+
+/// Stable name of a wire decoding error.
+pub fn vault_wire(e: &WireError) -> &'static str {
+    match e {
+        WireError::TooLong { .. } => "vault.wire.TooLong",
+        WireError::Decode(_) => "vault.wire.Decode",
+        WireError::UnsupportedVersion { .. } => "vault.wire.UnsupportedVersion",
+        WireError::MissingBody => "vault.wire.MissingBody",
+        WireError::BadAccount { .. } => "vault.wire.BadAccount",
+        WireError::UnknownCode { .. } => "vault.wire.UnknownCode",
+        _ => "vault.wire.Other",
     }
 }

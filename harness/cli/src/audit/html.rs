@@ -1,4 +1,4 @@
-//! The audit's `report.html` (design §8: "a self-contained
+//! The audit's `report.html` (design §8 "Audit": "a self-contained
 //! `report.html`"): one file with inline CSS and inline SVG charts, no
 //! scripts and nothing fetched, so it opens the same from a CI artifact,
 //! an e-mail attachment or an air-gapped laptop.

@@ -203,7 +203,7 @@ impl Comparison {
     /// The comparison as a plain-text table.
     pub fn to_text(&self) -> String {
         let c = self;
-        use crate::bench::report::fmt_time;
+        use crate::bench::render::fmt_time;
         let width = c.rows.iter().map(|r| r.id.len()).max().unwrap_or(9).max(9);
         let mut s = format!("base: {}\nnew:  {}\nthreshold: {} %\n\n", c.base, c.new, c.threshold_pct);
         s.push_str(&format!(

@@ -230,8 +230,14 @@ pub fn run(opts: &CampaignOptions, on_progress: &(dyn Fn(Progress) + Sync)) -> R
         sanitizer: opts.sanitizer,
         decoder_goal_execs_per_sec: DECODER_GOAL,
         asan_options: asan_options(),
-        fuzz_rustc: environment::command_line("rustup", &["run", opts.sanitizer.toolchain(), "rustc", "-V"])
-            .unwrap_or_else(|| "unknown".into()),
+        // With --no-build the binaries were built earlier, by a toolchain
+        // this run cannot name: say so rather than name today's.
+        fuzz_rustc: if opts.no_build {
+            "not known (--no-build: binaries built earlier)".into()
+        } else {
+            environment::command_line("rustup", &["run", opts.sanitizer.toolchain(), "rustc", "-V"])
+                .unwrap_or_else(|| "unknown".into())
+        },
         crash_groups: results.iter().map(|r| r.crashes.len()).sum(),
         targets: results,
         environment,

@@ -21,6 +21,20 @@ pub struct CorpusMinimised {
     pub kept_bytes: u64,
 }
 
+impl CorpusMinimised {
+    /// One line per target, for a person.
+    pub fn to_text(done: &[Self]) -> String {
+        done.iter()
+            .map(|m| {
+                format!(
+                    "{:20} {:6} inputs -> {:4} kept besides the seeds ({} bytes)\n",
+                    m.target, m.inputs_before, m.kept, m.kept_bytes
+                )
+            })
+            .collect()
+    }
+}
+
 /// Replaces the non-seed inputs of each committed corpus `corpus/<target>/`
 /// with the smallest set of inputs, from it and from the campaign corpus
 /// `work/corpus/<target>/`, that reaches every coverage feature (libFuzzer's

@@ -1,5 +1,5 @@
 //! Line coverage of `e2eb-core` reached by the fuzz corpora (design §8,
-//! §9: the decoder modules are held to ≥ 85 % line coverage).
+//! §9: "the fuzz corpora cover ≥ 85 % of the decoder modules' lines").
 //!
 //! `e2eb fuzz coverage` runs `cargo fuzz coverage` for each target over its
 //! committed and campaign corpora, then asks `llvm-cov` (from the nightly

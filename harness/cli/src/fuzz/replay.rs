@@ -84,6 +84,57 @@ pub fn run_input(target: &str, data: &[u8]) -> Result<(), String> {
     }
 }
 
+/// The outcome of `e2eb fuzz replay`: each input given, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputsReplay {
+    /// The target.
+    pub target: String,
+    /// Each input and, when it failed, the first line of its panic message.
+    pub results: Vec<(PathBuf, Option<String>)>,
+}
+
+impl InputsReplay {
+    /// Inputs that failed.
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|(_, e)| e.is_some()).count()
+    }
+
+    /// One line per input and a total, for a person.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (path, error) in &self.results {
+            match error {
+                None => out.push_str(&format!("ok      {}\n", path.display())),
+                Some(msg) => out.push_str(&format!("FAILED  {}: {msg}\n", path.display())),
+            }
+        }
+        out.push_str(&format!("{} input(s), {} failed\n", self.results.len(), self.failed()));
+        out
+    }
+}
+
+/// Runs each file that `paths` name ([`expand`]) through `target`, with the
+/// default panic hook silenced (a broken property is reported by its message).
+pub fn replay_inputs(target: &str, paths: &[PathBuf]) -> Result<InputsReplay, crate::atomic::PathError> {
+    let files = expand(paths)?;
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut results = Vec::with_capacity(files.len());
+    for f in files {
+        let data = match std::fs::read(&f) {
+            Ok(d) => d,
+            Err(e) => {
+                std::panic::set_hook(hook);
+                return Err(crate::atomic::PathError::new(&f, e));
+            }
+        };
+        let error = run_input(target, &data).err().map(|m| m.lines().next().unwrap_or_default().to_owned());
+        results.push((f, error));
+    }
+    std::panic::set_hook(hook);
+    Ok(InputsReplay { target: target.to_owned(), results })
+}
+
 /// Replays `fuzz_dir/corpus/<target>` and `fuzz_dir/regressions/<target>`.
 /// An empty corpus counts as a failure: the replay would prove nothing.
 pub fn replay_target(fuzz_dir: &Path, target: &str) -> TargetReplay {

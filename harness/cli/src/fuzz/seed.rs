@@ -174,6 +174,19 @@ impl SeedSummary {
     pub fn kept(&self) -> usize {
         self.targets.iter().map(|t| t.kept).sum()
     }
+
+    /// One line per target, for a person.
+    pub fn to_text(&self) -> String {
+        self.targets
+            .iter()
+            .map(|t| {
+                format!(
+                    "{:20} {:3} seeds ({} written, {} removed), {} other inputs kept\n",
+                    t.target, t.seeds, t.written, t.removed, t.kept
+                )
+            })
+            .collect()
+    }
 }
 
 /// Builds every target's seeds from the vectors, in memory.

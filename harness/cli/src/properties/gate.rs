@@ -1,5 +1,5 @@
-//! `e2eb gate` (design §8: "`e2eb gate` runs them at CI depth and
-//! writes JUnit XML and JSON"): the CI gate over the property suite. It runs
+//! `e2eb gate` (design §8 "Properties": "`e2eb gate` runs them at CI depth
+//! and writes JUnit XML and JSON"): the CI gate over the property suite. It runs
 //! the properties of every suite ([`super::suites`]) at CI depth (256 cases unless `--cases` or
 //! `PROPTEST_CASES` says otherwise), optionally only those whose name contains
 //! `--filter`, and writes two files into the output directory, atomically:

@@ -1,5 +1,5 @@
-//! Self-contained SVG bar charts for reports (design §8: "a report
-//! (JSON, Markdown, SVG chart)"). Bench reports write them as files; the audit
+//! Self-contained SVG bar charts for reports (design §8: reports are
+//! "JSON, Markdown, and self-contained SVG charts"). Bench reports write them as files; the audit
 //! inlines them into its HTML, so the chart must not load anything (no
 //! scripts, fonts or stylesheets from elsewhere).
 

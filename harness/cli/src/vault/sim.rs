@@ -44,6 +44,16 @@ pub enum ScheduleKind {
     Rollback,
 }
 
+impl ScheduleKind {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Random => "random",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
 /// Simulation settings.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -117,6 +127,39 @@ pub struct SimReport {
     pub hsm_counter: bool,
     /// Wall time in seconds.
     pub seconds: f64,
+}
+
+impl SimReport {
+    /// The summary, then each violation with the command that reproduces it
+    /// and the schedule up to it, for a person.
+    pub fn to_text(&self, opts: &SimOptions) -> String {
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| out.push_str(&format!("{k:30}{v}\n"));
+        line("runs", self.runs.to_string());
+        line("faults injected", self.faults.to_string());
+        line("recoveries", self.recoveries.to_string());
+        line("refused (no majority)", self.unavailable.to_string());
+        line("max verifications per record", format!("{} (limit {})", self.max_verifications_per_record, self.limit));
+        line("HSM counter", if self.hsm_counter { "on" } else { "OFF" }.to_owned());
+        line("violations", self.violations.to_string());
+        line("wall time", format!("{:.1} s", self.seconds));
+        for v in &self.violation_details {
+            out.push_str(&format!("\nVIOLATION (seed {}): {}: {}\n", v.seed, v.invariant, v.detail));
+            out.push_str(&format!(
+                "  reproduce: e2eb vault sim --seed {} --runs 1 --sites {} --steps {} --limit {} --schedule {}{}\n",
+                v.seed,
+                opts.sites,
+                opts.steps,
+                opts.limit,
+                opts.kind.name(),
+                if opts.hsm_counter { "" } else { " --no-hsm-counter" }
+            ));
+            for step in &v.schedule {
+                out.push_str(&format!("    {step}\n"));
+            }
+        }
+        out
+    }
 }
 
 struct User {

@@ -18,6 +18,7 @@ mod crypt15;
 pub mod external;
 mod kdf;
 mod key;
+pub mod label_rng;
 mod metadata;
 pub mod rfc9807;
 mod schema;

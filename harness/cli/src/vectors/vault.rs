@@ -32,144 +32,35 @@
 //!   request bytes.
 //!
 //! Error kinds are `vault.<ClientError variant>` for the client
-//! ([`client_error_kind`]), `vault.<ErrorCode>` for a site's refusal
-//! ([`error_code_kind`]), `vault.LoginFailed` / `vault.Locked` for the site's
+//! ([`crate::error_kind::vault_client`]), `vault.<ErrorCode>` for a site's refusal
+//! ([`crate::error_kind::vault_code`]), `vault.LoginFailed` / `vault.Locked` for the site's
 //! answers, and `vault.wire.<WireError variant>` for undecodable messages
-//! ([`wire_error_kind`]).
+//! ([`crate::error_kind::vault_wire`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use e2eb_core::key::BackupKey;
 use e2eb_core::vault::client::{self, ClientError, VaultClient};
 use e2eb_core::vault::site::{Ledger, MemoryLedger, Site};
-use e2eb_core::vault::wire::{self, ErrorCode, Ke2Reply, Reply, Request, WireError, reply, request};
+use e2eb_core::vault::wire::{self, ErrorCode, Ke2Reply, Reply, Request, reply, request};
 use e2eb_core::vault::{KsfProfile, Suite};
 use opaque_ke::ServerSetup;
 use prost::Message;
-use rand_core::{CryptoRng, RngCore};
-use sha2::{Digest, Sha256};
 
+use super::label_rng::LabelRng;
 use super::{Case, Expect, FamilyResult, SCHEMA, VectorFile};
 use crate::testdata;
 
 /// Family name.
 pub const FAMILY: &str = "vault";
-/// Domain separation of [`LabelRng`].
-pub const RNG_DOMAIN: &[u8] = b"e2eb vault vector rng";
 
 type Map = BTreeMap<String, String>;
-
-// ---------------------------------------------------------------- the fixed RNG
-
-/// A deterministic RNG for vectors only: SHA-256 in counter mode over a
-/// label (see the module docs). Never use it for anything real.
-#[derive(Clone)]
-pub struct LabelRng {
-    label: Vec<u8>,
-    counter: u64,
-    block: [u8; 32],
-    used: usize,
-}
-
-impl core::fmt::Debug for LabelRng {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("LabelRng")
-            .field("label", &String::from_utf8_lossy(&self.label))
-            .field("counter", &self.counter)
-            .finish_non_exhaustive()
-    }
-}
-
-impl LabelRng {
-    /// The stream of `label`.
-    pub fn new(label: &str) -> Self {
-        Self { label: label.as_bytes().to_vec(), counter: 0, block: [0; 32], used: 32 }
-    }
-}
-
-impl RngCore for LabelRng {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for byte in dest {
-            if self.used == self.block.len() {
-                let mut h = Sha256::new();
-                h.update(RNG_DOMAIN);
-                h.update([0u8]);
-                h.update(&self.label);
-                h.update(self.counter.to_be_bytes());
-                self.block = h.finalize().into();
-                self.counter += 1;
-                self.used = 0;
-            }
-            *byte = self.block[self.used];
-            self.used += 1;
-        }
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl CryptoRng for LabelRng {}
-
-// ---------------------------------------------------------------- error kinds
-
-/// Stable name of a site's refusal code.
-pub fn error_code_kind(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::Unspecified => "vault.Unspecified",
-        ErrorCode::BadRequest => "vault.BadRequest",
-        ErrorCode::OwnerTokenRequired => "vault.OwnerTokenRequired",
-        ErrorCode::NoRecord => "vault.NoRecord",
-        ErrorCode::UnknownLogin => "vault.UnknownLogin",
-        ErrorCode::Unavailable => "vault.Unavailable",
-        ErrorCode::Conflict => "vault.Conflict",
-        ErrorCode::NotLeader => "vault.NotLeader",
-    }
-}
-
-/// Stable name of a client error (a refusal is named by its code).
-pub fn client_error_kind(e: &ClientError) -> &'static str {
-    match e {
-        ClientError::WrongPassword => "vault.WrongPassword",
-        ClientError::Locked => "vault.Locked",
-        ClientError::ServerKeyMismatch => "vault.ServerKeyMismatch",
-        ClientError::Refused { code, .. } => error_code_kind(*code),
-        ClientError::UnexpectedReply(_) => "vault.UnexpectedReply",
-        ClientError::Protocol(_) => "vault.Protocol",
-        ClientError::Unwrap(_) => "vault.Unwrap",
-        ClientError::Rng(_) => "vault.Rng",
-        _ => "vault.Other",
-    }
-}
-
-/// Stable name of a wire decoding error.
-pub fn wire_error_kind(e: &WireError) -> &'static str {
-    match e {
-        WireError::TooLong { .. } => "vault.wire.TooLong",
-        WireError::Decode(_) => "vault.wire.Decode",
-        WireError::UnsupportedVersion { .. } => "vault.wire.UnsupportedVersion",
-        WireError::MissingBody => "vault.wire.MissingBody",
-        WireError::BadAccount { .. } => "vault.wire.BadAccount",
-        WireError::UnknownCode { .. } => "vault.wire.UnknownCode",
-        _ => "vault.wire.Other",
-    }
-}
 
 /// The kind of a site's answer that is a refusal or a failure, if it is one.
 fn reply_kind(r: &Reply) -> Option<&'static str> {
     match &r.body {
         Some(reply::Body::Error(e)) => {
-            Some(ErrorCode::try_from(e.code).map(error_code_kind).unwrap_or("vault.Unspecified"))
+            Some(ErrorCode::try_from(e.code).map(crate::error_kind::vault_code).unwrap_or("vault.Unspecified"))
         }
         Some(reply::Body::LoginFailed(_)) => Some("vault.LoginFailed"),
         Some(reply::Body::Locked(_)) => Some("vault.Locked"),
@@ -366,7 +257,7 @@ impl World {
     fn attempt(&mut self, prefix: &str, client: &VaultClient, pw: &[u8]) -> Result<(), String> {
         let (login, ke2) = self.login_start(prefix, client, pw)?;
         let result = match login.finish(&mut self.rng, pw, &ke2) {
-            Err(e) => client_error_kind(&e),
+            Err(e) => crate::error_kind::vault_client(&e),
             Ok((waiting, ke3)) => {
                 self.put_ke3(prefix, &ke3);
                 let released = self.call(ke3);
@@ -376,7 +267,7 @@ impl World {
                         self.put(&format!("{prefix}recovered_key"), k.expose_secret());
                         "recovered"
                     }
-                    Err(e) => client_error_kind(&e),
+                    Err(e) => crate::error_kind::vault_client(&e),
                 }
             }
         };
@@ -419,7 +310,7 @@ fn replay(c: &Case) -> Result<Replay, String> {
             w.put("answer", &answer);
             match wire::decode_reply(&answer) {
                 Ok(r) => reply_kind(&r).map_or(Ok(()), |k| Err(k.to_owned())),
-                Err(e) => Err(wire_error_kind(&e).to_owned()),
+                Err(e) => Err(crate::error_kind::vault_wire(&e).to_owned()),
             }
         }
         other => return Err(format!("unknown operation vault/{other}")),
@@ -449,7 +340,7 @@ fn register_again(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Result<
     Ok(match result {
         Ok(_) => w.attempts(i, owner),
         Err(_) if w.record_text(&w.account) != before => Err("vault.RecordChanged".to_owned()),
-        Err(e) => Err(client_error_kind(&e).to_owned()),
+        Err(e) => Err(crate::error_kind::vault_client(&e).to_owned()),
     })
 }
 
@@ -463,14 +354,14 @@ fn client_ke2(w: &mut World, i: &Map) -> Result<Result<(), String>, String> {
     let fed = tampered(i, "tampered_ke2_reply", &genuine.encode_to_vec())?;
     let r = match wire::decode_reply(&fed) {
         Ok(r) => r,
-        Err(e) => return Ok(Err(wire_error_kind(&e).to_owned())),
+        Err(e) => return Ok(Err(crate::error_kind::vault_wire(&e).to_owned())),
     };
     Ok(match login.finish(&mut w.rng, &pw, &r) {
         Ok((_, ke3)) => {
             w.put_ke3("attempt01.", &ke3);
             Ok(())
         }
-        Err(e) => Err(client_error_kind(&e).to_owned()),
+        Err(e) => Err(crate::error_kind::vault_client(&e).to_owned()),
     })
 }
 
@@ -495,14 +386,14 @@ fn client_open_release(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Re
     let fed = tampered(i, "tampered_release_reply", &genuine.encode_to_vec())?;
     let r = match wire::decode_reply(&fed) {
         Ok(r) => r,
-        Err(e) => return Ok(Err(wire_error_kind(&e).to_owned())),
+        Err(e) => return Ok(Err(crate::error_kind::vault_wire(&e).to_owned())),
     };
     Ok(match waiting.open(&r) {
         Ok(k) => {
             w.put("attempt01.recovered_key", k.expose_secret());
             Ok(())
         }
-        Err(e) => Err(client_error_kind(&e).to_owned()),
+        Err(e) => Err(crate::error_kind::vault_client(&e).to_owned()),
     })
 }
 
@@ -513,7 +404,7 @@ fn site_finish_ke3(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Result
     w.put("answer", &answer);
     Ok(match wire::decode_reply(&answer) {
         Ok(r) => reply_kind(&r).map_or(Ok(()), |k| Err(k.to_owned())),
-        Err(e) => Err(wire_error_kind(&e).to_owned()),
+        Err(e) => Err(crate::error_kind::vault_wire(&e).to_owned()),
     })
 }
 

@@ -1,5 +1,5 @@
 //! Replays the committed fuzz corpora and crash inputs on stable
-//! (design §8, issue 4): every file under `fuzz/corpus/<target>/` and
+//! (design §8 "Fuzzing"): every file under `fuzz/corpus/<target>/` and
 //! `fuzz/regressions/<target>/` goes through the matching entry point of
 //! `e2eb_core::fuzzing`, so CI catches a regression without nightly or
 //! cargo-fuzz. Every target must have at least one seed: an emptied corpus

@@ -109,6 +109,70 @@ impl Inspection {
     }
 }
 
+impl Inspection {
+    /// The header's fields by name and the findings' sentences, as
+    /// `e2eb backup inspect --json` prints them.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let findings: Vec<&str> = self.findings.iter().map(|f| f.summary).collect();
+        match &self.header {
+            Inspected::V2(h) => {
+                let f = &h.fields;
+                json!({
+                    "format": "v2",
+                    "file_bytes": self.file_bytes,
+                    "header_bytes": h.raw.len(),
+                    "key_id": hex(&f.key_id),
+                    "created_unix": f.created_unix,
+                    "app_version": f.app_version,
+                    "backup_version": f.backup_version,
+                    "feature_flags": f.feature_flags,
+                    "compression": format!("{:?}", h.compression()),
+                    "passkey_protected": f.passkey_metadata.is_some(),
+                    "plaintext_bytes": self.v2_sealed_bytes(),
+                    "findings": findings,
+                })
+            }
+            Inspected::Crypt15(h) => {
+                let m = h.prefix.backup_metadata.clone().unwrap_or_default();
+                json!({
+                    "format": "crypt15",
+                    "file_bytes": self.file_bytes,
+                    "prefix_bytes": h.encoded_len,
+                    "key_type": h.prefix.key_type_v2.or(h.prefix.key_type),
+                    "iv": hex(&h.iv),
+                    "app_version": m.app_version,
+                    "phone_suffix": m.phone_suffix,
+                    "backup_version": m.backup_version,
+                    "feature_flags": m.enabled_features(),
+                    "cleaned_db": m.cleaned_db,
+                    "passkey_protected": h.prefix.passkey_metadata.is_some(),
+                    "findings": findings,
+                })
+            }
+        }
+    }
+
+    /// One line per field (`name  value`), then one `FINDING:` line per
+    /// finding, as `e2eb backup inspect` prints them.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if let serde_json::Value::Object(fields) = self.to_json() {
+            for (k, v) in fields.iter().filter(|(k, _)| *k != "findings") {
+                out.push_str(&format!("{k:18} {v}\n"));
+            }
+        }
+        for f in &self.findings {
+            out.push_str(&format!("FINDING: {}\n", f.summary));
+        }
+        out
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Why a file could not be inspected.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -133,7 +197,10 @@ pub fn inspect<R: BufRead + ?Sized>(reader: &mut R, file_bytes: Option<u64>) -> 
     let format = detect(reader.fill_buf()?).ok_or(InspectError::Empty)?;
     let (header, findings) = match format {
         Format::V2 => (Inspected::V2(v2::read_header(reader)?), Vec::new()),
-        Format::Crypt15 => (Inspected::Crypt15(crypt15::read_header(reader)?.0), vec![CRYPT15_PREFIX_UNAUTHENTICATED]),
+        Format::Crypt15 => (
+            Inspected::Crypt15(crypt15::read_header(reader)?.0),
+            vec![CRYPT15_PREFIX_UNAUTHENTICATED, CRYPT15_PLAINTEXT_BEFORE_TAG],
+        ),
     };
     Ok(Inspection { file_bytes, header, findings })
 }

@@ -4,7 +4,9 @@
 //!
 //! Each flow is a small state machine that produces [`Request`]s and
 //! consumes [`Reply`]s, so it runs the same over an in-process fleet, a
-//! simulated network, or a real transport.
+//! simulated network, or a real transport. The [`vault`](super) module's
+//! documentation has a doc example of the whole flow, registration and
+//! recovery, against one site.
 
 use opaque_ke::{
     ClientLogin, ClientLoginFinishParameters, ClientRegistration, ClientRegistrationFinishParameters,
@@ -47,7 +49,7 @@ pub enum ClientError {
     UnexpectedReply(&'static str),
     /// An OPAQUE message failed to decode or verify.
     #[error("OPAQUE protocol error: {0}")]
-    Protocol(String),
+    Protocol(#[source] opaque_ke::errors::ProtocolError),
     /// The released key did not open.
     #[error("the released key does not open: {0}")]
     Unwrap(#[source] OpenError),
@@ -135,8 +137,7 @@ impl VaultClient {
         mut rng: &mut dyn CryptoRngCore,
         password: &[u8],
     ) -> Result<(Registration, Request), ClientError> {
-        let start = ClientRegistration::<Suite>::start(&mut rng, password)
-            .map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
+        let start = ClientRegistration::<Suite>::start(&mut rng, password).map_err(ClientError::Protocol)?;
         let req = request(
             &self.account,
             request::Body::RegisterStart(wire::RegisterStart {
@@ -152,8 +153,7 @@ impl VaultClient {
         mut rng: &mut dyn CryptoRngCore,
         password: &[u8],
     ) -> Result<(Login, Request), ClientError> {
-        let start =
-            ClientLogin::<Suite>::start(&mut rng, password).map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
+        let start = ClientLogin::<Suite>::start(&mut rng, password).map_err(ClientError::Protocol)?;
         let req = request(
             &self.account,
             request::Body::LoginStart(wire::LoginStart { ke1: start.message.serialize().to_vec() }),
@@ -182,13 +182,12 @@ impl Registration {
         current_owner: Option<&BackupKey>,
     ) -> Result<Request, ClientError> {
         let Some(reply::Body::RegistrationResponse(bytes)) = &reply.body else { return Err(refused(reply)) };
-        let response =
-            RegistrationResponse::<Suite>::deserialize(bytes).map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
+        let response = RegistrationResponse::<Suite>::deserialize(bytes).map_err(ClientError::Protocol)?;
         let ksf = profile.ksf();
         let done = self
             .state
             .finish(&mut rng, password, response, ClientRegistrationFinishParameters::new(identifiers(), Some(&ksf)))
-            .map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
+            .map_err(ClientError::Protocol)?;
         if !bool::from(done.server_s_pk.serialize().as_slice().ct_eq(&self.pinned)) {
             return Err(ClientError::ServerKeyMismatch);
         }
@@ -238,8 +237,7 @@ impl Login {
         let Some(reply::Body::Ke2(ke2)) = &reply.body else { return Err(refused(reply)) };
         let profile =
             KsfProfile::from_code(ke2.ksf_profile).ok_or(ClientError::UnexpectedReply("unknown KSF profile"))?;
-        let response =
-            CredentialResponse::<Suite>::deserialize(&ke2.ke2).map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
+        let response = CredentialResponse::<Suite>::deserialize(&ke2.ke2).map_err(ClientError::Protocol)?;
         let ksf = profile.ksf();
         let done = self
             .state
@@ -251,7 +249,7 @@ impl Login {
             )
             .map_err(|e| match e {
                 opaque_ke::errors::ProtocolError::InvalidLoginError => ClientError::WrongPassword,
-                other => ClientError::Protocol(format!("{other:?}")),
+                other => ClientError::Protocol(other),
             })?;
         if !bool::from(done.server_s_pk.serialize().as_slice().ct_eq(&self.pinned)) {
             return Err(ClientError::ServerKeyMismatch);

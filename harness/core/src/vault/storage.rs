@@ -22,28 +22,31 @@ const APPLIED: &str = "applied_index";
 #[non_exhaustive]
 pub enum StorageError {
     /// The database could not be opened or created.
-    #[error("cannot open site store {path}: {reason}")]
+    #[error("cannot open site store {}: {source}", path.display())]
     Open {
         /// File.
         path: PathBuf,
         /// Cause.
-        reason: String,
+        #[source]
+        source: redb::DatabaseError,
     },
     /// A transaction failed.
-    #[error("site store {path}: {reason}")]
+    #[error("site store {}: {source}", path.display())]
     Transaction {
         /// File.
         path: PathBuf,
         /// Cause.
-        reason: String,
+        #[source]
+        source: redb::Error,
     },
     /// A stored record does not decode.
-    #[error("site store {path}: a stored record does not decode: {reason}")]
+    #[error("site store {}: a stored record does not decode: {source}", path.display())]
     Corrupt {
         /// File.
         path: PathBuf,
         /// Cause.
-        reason: String,
+        #[source]
+        source: prost::DecodeError,
     },
 }
 
@@ -57,16 +60,15 @@ pub struct SiteStore {
 impl SiteStore {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let db =
-            Database::create(path).map_err(|e| StorageError::Open { path: path.to_owned(), reason: e.to_string() })?;
+        let db = Database::create(path).map_err(|source| StorageError::Open { path: path.to_owned(), source })?;
         let store = Self { db, path: path.to_owned() };
         // Create the tables so that readers never meet a missing table.
         store.write(|_, _| Ok(()))?;
         Ok(store)
     }
 
-    fn tx_err(&self, e: impl std::fmt::Display) -> StorageError {
-        StorageError::Transaction { path: self.path.clone(), reason: e.to_string() }
+    fn tx_err(&self, e: impl Into<redb::Error>) -> StorageError {
+        StorageError::Transaction { path: self.path.clone(), source: e.into() }
     }
 
     fn write(
@@ -91,7 +93,7 @@ impl SiteStore {
         for entry in accounts.iter().map_err(|e| self.tx_err(e))? {
             let (k, v) = entry.map_err(|e| self.tx_err(e))?;
             let rec = AccountRecord::decode(v.value())
-                .map_err(|e| StorageError::Corrupt { path: self.path.clone(), reason: e.to_string() })?;
+                .map_err(|source| StorageError::Corrupt { path: self.path.clone(), source })?;
             out.insert(k.value().to_vec(), rec);
         }
         let meta = tx.open_table(META).map_err(|e| self.tx_err(e))?;

@@ -212,7 +212,7 @@ pub enum WireError {
     },
     /// Not protobuf.
     #[error("vault message does not decode: {0}")]
-    Decode(String),
+    Decode(#[source] prost::DecodeError),
     /// Another protocol version.
     #[error("unsupported vault protocol version {found}; this build speaks {VERSION}")]
     UnsupportedVersion {
@@ -248,7 +248,7 @@ fn check_len(bytes: &[u8]) -> Result<(), WireError> {
 /// Decodes and validates a request.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
     check_len(bytes)?;
-    let r = Request::decode(bytes).map_err(|e| WireError::Decode(e.to_string()))?;
+    let r = Request::decode(bytes).map_err(WireError::Decode)?;
     if r.version != VERSION {
         return Err(WireError::UnsupportedVersion { found: r.version });
     }
@@ -269,7 +269,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
 /// Decodes and validates a reply.
 pub fn decode_reply(bytes: &[u8]) -> Result<Reply, WireError> {
     check_len(bytes)?;
-    let r = Reply::decode(bytes).map_err(|e| WireError::Decode(e.to_string()))?;
+    let r = Reply::decode(bytes).map_err(WireError::Decode)?;
     if r.version != VERSION {
         return Err(WireError::UnsupportedVersion { found: r.version });
     }

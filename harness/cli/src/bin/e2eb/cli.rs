@@ -450,16 +450,6 @@ impl From<ScheduleArg> for ScheduleKind {
     }
 }
 
-impl ScheduleArg {
-    /// The name on the command line.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            ScheduleArg::Random => "random",
-            ScheduleArg::Rollback => "rollback",
-        }
-    }
-}
-
 impl From<ProfileArg> for KsfProfile {
     fn from(p: ProfileArg) -> Self {
         match p {

@@ -6,14 +6,14 @@
 //! state-machine test of the whole protocol against a small reference model.
 //!
 //! Every property drives the real client ([`VaultClient`]) against a real
-//! [`Site`] over a [`MemoryLedger`] (or a [`DurableSite`] in a temporary
+//! [`Site`] over a [`MemoryLedger`] (or a [`DurableSite`](e2eb_core::vault::storage::DurableSite) in a temporary
 //! directory), with the `test` KSF profile and an attempt limit drawn by
 //! proptest (1 to 12, and the default 10). The same properties run under
 //! `cargo test` (`tests/it/properties.rs`) and in `e2eb audit`/`gate`.
 //!
 //! The reference model is [`e2eb_core::vault::model::AccountModel`] (shared
 //! with the `vault_site` fuzz target, where the decisions docs/design.md leaves
-//! open are recorded); the driver that plays a [`ModelOp`] over any
+//! open are recorded); the driver that plays a [`ModelOp`](e2eb_core::vault::model::ModelOp) over any
 //! transport ([`VaultDriver`]) is public so the fleet properties can reuse
 //! it: the fleet only has to provide a `FnMut(Request) -> Reply`.
 

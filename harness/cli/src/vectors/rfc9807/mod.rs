@@ -164,9 +164,24 @@ fn neg(id: usize, description: &str, op: &str, input: Map, kind: &str) -> Case {
 /// Converts the RFC's JSON list into our schema: every ristretto255 vector
 /// (real and fake), then must-fail cases derived from the first real and
 /// the first fake one.
-pub fn convert(rfc_json: &str) -> Result<VectorFile, String> {
-    let list: Vec<RfcVector> =
-        serde_json::from_str(rfc_json).map_err(|e| format!("not the RFC 9807 vector list: {e}"))?;
+pub fn convert(rfc_json: &str) -> Result<VectorFile, ConvertError> {
+    let list: Vec<RfcVector> = serde_json::from_str(rfc_json).map_err(ConvertError::NotTheList)?;
+    convert_list(&list).map_err(ConvertError::Invalid)
+}
+
+/// Why the RFC's list could not be converted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvertError {
+    /// Not a JSON list of RFC 9807 vectors.
+    #[error("not the RFC 9807 vector list: {0}")]
+    NotTheList(#[source] serde_json::Error),
+    /// A vector this suite cannot replay, or one that lacks a field; says which and why.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn convert_list(list: &[RfcVector]) -> Result<VectorFile, String> {
     let total = list.len();
     let mut cases = Vec::new();
     let (mut real_n, mut fake_n) = (0usize, 0usize);
@@ -513,20 +528,23 @@ mod tests {
 
     #[test]
     fn convert_refuses_bad_lists() {
-        assert!(convert("{}").unwrap_err().starts_with("not the RFC 9807 vector list"));
-        assert!(convert("[]").unwrap_err().contains("no real ristretto255 vector"));
+        assert!(convert("{}").unwrap_err().to_string().starts_with("not the RFC 9807 vector list"));
+        assert!(convert("[]").unwrap_err().to_string().contains("no real ristretto255 vector"));
         let bad = r#"[{"config":{"Group":"ristretto255","OPRF":"P256-SHA256"},"inputs":{},"outputs":{}}]"#;
-        assert!(convert(bad).unwrap_err().contains("config OPRF is \"P256-SHA256\""));
+        assert!(convert(bad).unwrap_err().to_string().contains("config OPRF is \"P256-SHA256\""));
         let rfc = rfc_list(&committed().1);
         assert!(convert(&rfc).is_ok());
         let mut list: serde_json::Value = serde_json::from_str(&rfc).unwrap();
         list[0]["inputs"]["password"] = "zz".into();
-        assert_eq!(convert(&list.to_string()).unwrap_err().split(':').nth(1), Some(" inputs.password is not hex"));
+        assert_eq!(
+            convert(&list.to_string()).unwrap_err().to_string().split(':').nth(1),
+            Some(" inputs.password is not hex")
+        );
         let mut list: serde_json::Value = serde_json::from_str(&rfc).unwrap();
         list[0]["config"]["KSF"] = "Argon2id".into();
-        assert!(convert(&list.to_string()).unwrap_err().contains("config KSF is \"Argon2id\""));
+        assert!(convert(&list.to_string()).unwrap_err().to_string().contains("config KSF is \"Argon2id\""));
         let mut list: serde_json::Value = serde_json::from_str(&rfc).unwrap();
         list[0]["outputs"].as_object_mut().unwrap().remove("KE3");
-        assert!(convert(&list.to_string()).unwrap_err().ends_with("outputs have no KE3"));
+        assert!(convert(&list.to_string()).unwrap_err().to_string().ends_with("outputs have no KE3"));
     }
 }

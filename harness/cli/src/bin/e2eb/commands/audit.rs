@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use e2eb::atomic::{self, PathError};
+use e2eb::atomic::PathError;
 use e2eb::{audit, properties};
 
 use crate::cli::AuditArgs;
@@ -23,15 +23,11 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     };
     std::fs::create_dir_all(&opts.out).map_err(|e| PathError::new(&opts.out, e))?;
     let report = audit::run(&opts, &Bars::stderr());
-    let md = report.to_markdown();
-    let js = serde_json::to_string_pretty(&report)?;
-    atomic::write(&opts.out.join("report.md"), md.as_bytes(), false)?;
-    atomic::write(&opts.out.join("report.json"), js.as_bytes(), false)?;
-    atomic::write(&opts.out.join("report.html"), report.to_html().as_bytes(), false)?;
+    report.write(&opts.out)?;
     if json {
-        println!("{js}");
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{md}");
+        print!("{}", report.to_markdown());
         println!("\nreport written to {}/report.{{md,json,html}}", opts.out.display());
     }
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

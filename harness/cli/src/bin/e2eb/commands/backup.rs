@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use e2eb::atomic::{AtomicFile, PathError};
 use e2eb::progress::{Progress, Unit};
-use e2eb_core::backup::{self, Format, Inspected, Inspection, crypt15, v2};
+use e2eb_core::backup::{self, Format, crypt15, v2};
 use serde_json::json;
 
 use crate::cli::{BackupCommand, CompressArg, FormatArg};
@@ -120,61 +120,10 @@ fn inspect(input: &Path, as_json: bool) -> Result<ExitCode, Failure> {
     let len = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
     let mut reader = BufReader::with_capacity(1 << 20, f);
     let found = backup::inspect(&mut reader, len).map_err(|e| Failure::at(input.display(), e))?;
-    let report = to_json(&found);
     if as_json {
-        println!("{report}");
-    } else if let Some(obj) = report.as_object() {
-        for (k, v) in obj {
-            if k == "findings" {
-                for f in v.as_array().into_iter().flatten() {
-                    println!("FINDING: {}", f.as_str().unwrap_or_default());
-                }
-            } else {
-                println!("{k:18} {v}");
-            }
-        }
+        println!("{}", found.to_json());
+    } else {
+        print!("{}", found.to_text());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `inspect` prints: the header's fields by name, and its findings.
-fn to_json(i: &Inspection) -> serde_json::Value {
-    let findings: Vec<&str> = i.findings.iter().map(|f| f.summary).collect();
-    match &i.header {
-        Inspected::V2(h) => {
-            let f = &h.fields;
-            json!({
-                "format": "v2",
-                "file_bytes": i.file_bytes,
-                "header_bytes": h.raw.len(),
-                "key_id": hex::encode(&f.key_id),
-                "created_unix": f.created_unix,
-                "app_version": f.app_version,
-                "backup_version": f.backup_version,
-                "feature_flags": f.feature_flags,
-                "compression": format!("{:?}", h.compression()),
-                "passkey_protected": f.passkey_metadata.is_some(),
-                "plaintext_bytes": i.v2_sealed_bytes(),
-                "findings": findings,
-            })
-        }
-        Inspected::Crypt15(h) => {
-            let m = h.prefix.backup_metadata.clone().unwrap_or_default();
-            json!({
-                "format": "crypt15",
-                "file_bytes": i.file_bytes,
-                "prefix_bytes": h.encoded_len,
-                "key_type": h.prefix.key_type_v2.or(h.prefix.key_type),
-                "iv": hex::encode(h.iv),
-                "app_version": m.app_version,
-                "phone_suffix": m.phone_suffix,
-                "backup_version": m.backup_version,
-                "feature_flags": m.enabled_features(),
-                "cleaned_db": m.cleaned_db,
-                "passkey_protected": h.prefix.passkey_metadata.is_some(),
-                "findings": findings,
-            })
-        }
-        _ => json!({ "format": format!("{:?}", i.format()), "findings": findings }),
-    }
 }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use e2eb::bench::{compare, report, run};
+use e2eb::bench::{anchors, compare, run};
 
 use crate::cli::BenchCommand;
 use crate::error::Failure;
@@ -24,22 +24,7 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!(
-                    "{} benchmarks, {} anchors, {} file runs",
-                    report.benchmarks.len(),
-                    report.anchors.len(),
-                    report.file_runs.len()
-                );
-                for t in &report.targets {
-                    println!(
-                        "{:<10} {:<60} {}",
-                        report::status_word(t.status),
-                        t.description,
-                        t.measured
-                            .map(|m| format!("{m:.2} {} (needs {} {} {})", t.unit, t.comparison, t.required, t.unit))
-                            .unwrap_or_else(|| t.evidence.clone())
-                    );
-                }
+                print!("{}", report.summary_text());
                 println!("report written to {}", out.display());
             }
             Ok(ExitCode::SUCCESS)
@@ -55,7 +40,7 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
         }
         BenchCommand::Measure { command } => {
             let (program, args) = command.split_first().ok_or_else(|| Failure::msg("bench measure: no program"))?;
-            let m = run::measure_child(program, args)?;
+            let m = anchors::measure_child(program, args)?;
             println!("{}", serde_json::to_string(&m)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -1,11 +1,10 @@
-//! `e2eb fuzz seed|run|cmin|coverage|replay` (design §8 "Fuzz targets").
+//! `e2eb fuzz seed|run|cmin|coverage|replay` (design §8 "Fuzzing").
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use e2eb::atomic::PathError;
 use e2eb::environment;
 use e2eb::fuzz::campaign::{self, Progress as Event};
 use e2eb::fuzz::{cmin, coverage, replay, seed, select_targets};
@@ -22,12 +21,7 @@ pub(crate) fn run(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
             } else {
-                for t in &summary.targets {
-                    println!(
-                        "{:20} {:3} seeds ({} written, {} removed), {} other inputs kept",
-                        t.target, t.seeds, t.written, t.removed, t.kept
-                    );
-                }
+                print!("{}", summary.to_text());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -87,12 +81,7 @@ pub(crate) fn run(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
             } else {
-                for m in &done {
-                    println!(
-                        "{:20} {:6} inputs -> {:4} kept besides the seeds ({} bytes)",
-                        m.target, m.inputs_before, m.kept, m.kept_bytes
-                    );
-                }
+                print!("{}", cmin::CorpusMinimised::to_text(&done));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -116,24 +105,10 @@ pub(crate) fn run(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         FuzzCommand::Replay { target, inputs } => {
-            let files = replay::expand(&inputs)?;
             select_targets(std::slice::from_ref(&target))?;
-            // The entry points report a broken property by panicking; keep the
-            // default hook quiet and print one line per input instead.
-            std::panic::set_hook(Box::new(|_| {}));
-            let mut failed = 0usize;
-            for f in &files {
-                let data = std::fs::read(f).map_err(|e| PathError::new(f, e))?;
-                match replay::run_input(&target, &data) {
-                    Ok(()) => println!("ok      {}", f.display()),
-                    Err(msg) => {
-                        failed += 1;
-                        println!("FAILED  {}: {}", f.display(), msg.lines().next().unwrap_or_default());
-                    }
-                }
-            }
-            println!("{} input(s), {failed} failed", files.len());
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            let done = replay::replay_inputs(&target, &inputs)?;
+            print!("{}", done.to_text());
+            Ok(if done.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }
 }

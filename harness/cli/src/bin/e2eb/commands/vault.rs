@@ -29,29 +29,7 @@ pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
-                println!("runs                          {}", report.runs);
-                println!("faults injected               {}", report.faults);
-                println!("recoveries                    {}", report.recoveries);
-                println!("refused (no majority)         {}", report.unavailable);
-                println!(
-                    "max verifications per record  {} (limit {})",
-                    report.max_verifications_per_record, report.limit
-                );
-                println!("HSM counter                   {}", if report.hsm_counter { "on" } else { "OFF" });
-                println!("violations                    {}", report.violations);
-                println!("wall time                     {:.1} s", report.seconds);
-            }
-            for v in &report.violation_details {
-                eprintln!("VIOLATION (seed {}): {}: {}", v.seed, v.invariant, v.detail);
-                eprintln!(
-                    "  reproduce: e2eb vault sim --seed {} --runs 1 --sites {sites} --steps {steps} --limit {limit} --schedule {}{}",
-                    v.seed,
-                    schedule.name(),
-                    if no_hsm_counter { " --no-hsm-counter" } else { "" }
-                );
-                for step in &v.schedule {
-                    eprintln!("    {step}");
-                }
+                print!("{}", report.to_text(&opts));
             }
             Ok(if report.violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -40,7 +40,7 @@ pub(crate) fn run(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
         }
         VectorsCommand::ConvertRfc9807 { from, dir } => {
             let rfc = std::fs::read_to_string(&from).map_err(|e| PathError::new(&from, e))?;
-            let file = vectors::rfc9807::convert(&rfc).map_err(|e| Failure::msg(format!("{}: {e}", from.display())))?;
+            let file = vectors::rfc9807::convert(&rfc).map_err(|e| Failure::at(from.display(), e))?;
             let path = vectors::rfc9807::output_path(&dir);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| PathError::new(parent, e))?;
