@@ -9,8 +9,10 @@
 use std::time::{Duration, Instant};
 
 use e2eb_core::key::BackupKey;
-use e2eb_core::vault::client::{self, VaultClient};
+use e2eb_core::vault::client::{self, Owner, VaultClient};
+use e2eb_core::vault::credential::{Clock, CredentialIssuer};
 use e2eb_core::vault::fleet::{Fleet, FleetHandle, FleetOptions};
+use e2eb_core::vault::site::SiteConfig;
 use e2eb_core::vault::{KsfProfile, Suite};
 use opaque_ke::ServerSetup;
 use rand_core::OsRng;
@@ -29,7 +31,7 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 fn register(fleet: FleetHandle<'_>, c: &VaultClient, key: &BackupKey) -> Result<(), String> {
     let (reg, req) = c.register_start(&mut OsRng, b"pw").map_err(|e| e.to_string())?;
     let r = fleet.submit(req, PATIENCE);
-    let req = reg.finish(&mut OsRng, b"pw", &r, key, KsfProfile::Test, None).map_err(|e| e.to_string())?;
+    let req = reg.finish(&mut OsRng, b"pw", &r, key, KsfProfile::Test, Owner::First).map_err(|e| e.to_string())?;
     client::registered(&fleet.submit(req, PATIENCE)).map(|_| ()).map_err(|e| e.to_string())
 }
 
@@ -60,12 +62,20 @@ fn main() -> Result<(), String> {
     let base = option_env!("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, std::path::PathBuf::from);
     std::fs::create_dir_all(&base).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir_in(&base).map_err(|e| e.to_string())?;
-    let options = FleetOptions { default_profile: KsfProfile::Test, ..Default::default() };
+    let service = CredentialIssuer::generate().map_err(|e| e.to_string())?;
+    let options = FleetOptions::new(SiteConfig::for_tests(service.verifier()));
     let fleet = Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options).map_err(|e| e.to_string())?;
     let handle = fleet.handle();
     let key = BackupKey::generate().map_err(|e| e.to_string())?;
-    let accounts: Vec<VaultClient> =
-        (0..clients).map(|i| VaultClient::new(format!("bench-{i}").as_bytes(), &fleet.public_key())).collect();
+    let expiry = Clock::system().now() + 24 * 3600 - 60;
+    let accounts: Vec<VaultClient> = (0..clients)
+        .map(|i| {
+            let account = format!("bench-{i}");
+            VaultClient::new(account.as_bytes(), &fleet.fleet_key())
+                .with_credential(service.issue(account.as_bytes(), expiry))
+                .allowing_test_profile()
+        })
+        .collect();
     for c in &accounts {
         register(handle, c, &key)?;
     }

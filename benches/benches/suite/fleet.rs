@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use e2eb_core::key::BackupKey;
-use e2eb_core::vault::client::{self, VaultClient};
+use e2eb_core::vault::client::{self, Owner, VaultClient};
+use e2eb_core::vault::credential::{Clock, CredentialIssuer};
 use e2eb_core::vault::fleet::{Fleet, FleetOptions};
+use e2eb_core::vault::site::SiteConfig;
 use e2eb_core::vault::{KsfProfile, Suite};
 use opaque_ke::ServerSetup;
 use rand_core::OsRng;
@@ -38,13 +40,16 @@ fn start() -> Running {
     let base = option_env!("CARGO_TARGET_TMPDIR").map_or_else(std::env::temp_dir, PathBuf::from);
     std::fs::create_dir_all(&base).expect("fleet base directory");
     let dir = tempfile::tempdir_in(&base).expect("fleet directory");
-    let options = FleetOptions { default_profile: KsfProfile::Test, ..Default::default() };
+    let service = CredentialIssuer::generate().expect("OS randomness");
+    let options = FleetOptions::new(SiteConfig::for_tests(service.verifier()));
     let mut fleet = Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options).expect("the fleet starts");
     let key = BackupKey::generate().expect("OS randomness");
-    let client = VaultClient::new(b"bench", &fleet.public_key());
+    let client = VaultClient::new(b"bench", &fleet.fleet_key())
+        .with_credential(service.issue(b"bench", Clock::system().now() + 24 * 3600 - 60))
+        .allowing_test_profile();
     let (reg, req) = client.register_start(&mut OsRng, PASSWORD).expect("register start");
     let r = fleet.submit(req, PATIENCE);
-    let req = reg.finish(&mut OsRng, PASSWORD, &r, &key, KsfProfile::Test, None).expect("register finish");
+    let req = reg.finish(&mut OsRng, PASSWORD, &r, &key, KsfProfile::Test, Owner::First).expect("register finish");
     client::registered(&fleet.submit(req, PATIENCE)).expect("registered");
     Running { fleet, client, key, _dir: dir }
 }

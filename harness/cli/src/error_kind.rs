@@ -121,12 +121,14 @@ pub fn vault_code(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::Unspecified => "vault.Unspecified",
         ErrorCode::BadRequest => "vault.BadRequest",
-        ErrorCode::OwnerTokenRequired => "vault.OwnerTokenRequired",
-        ErrorCode::NoRecord => "vault.NoRecord",
+        ErrorCode::OwnerProofRefused => "vault.OwnerProofRefused",
         ErrorCode::UnknownLogin => "vault.UnknownLogin",
         ErrorCode::Unavailable => "vault.Unavailable",
         ErrorCode::Conflict => "vault.Conflict",
         ErrorCode::NotLeader => "vault.NotLeader",
+        ErrorCode::Unauthenticated => "vault.Unauthenticated",
+        ErrorCode::StaleVersion => "vault.StaleVersion",
+        ErrorCode::KsfProfileRefused => "vault.KsfProfileRefused",
     }
 }
 
@@ -134,8 +136,10 @@ pub fn vault_code(code: ErrorCode) -> &'static str {
 pub fn vault_client(e: &ClientError) -> &'static str {
     match e {
         ClientError::WrongPassword => "vault.WrongPassword",
-        ClientError::Locked => "vault.Locked",
         ClientError::ServerKeyMismatch => "vault.ServerKeyMismatch",
+        ClientError::ReplyNotAuthentic => "vault.ReplyNotAuthentic",
+        ClientError::KsfProfileChanged { .. } => "vault.KsfProfileChanged",
+        ClientError::KsfProfileOutOfBounds { .. } => "vault.KsfProfileOutOfBounds",
         ClientError::Refused { code, .. } => vault_code(*code),
         ClientError::UnexpectedReply(_) => "vault.UnexpectedReply",
         ClientError::Protocol(_) => "vault.Protocol",
@@ -154,6 +158,8 @@ pub fn vault_wire(e: &WireError) -> &'static str {
         WireError::MissingBody => "vault.wire.MissingBody",
         WireError::BadAccount { .. } => "vault.wire.BadAccount",
         WireError::UnknownCode { .. } => "vault.wire.UnknownCode",
+        WireError::FieldLength { .. } => "vault.wire.FieldLength",
+        WireError::MissingProof(_) => "vault.wire.MissingProof",
         _ => "vault.wire.Other",
     }
 }

@@ -50,6 +50,17 @@ pub struct GcmStream {
     tag_mask: [u8; 16],
 }
 
+impl Drop for GcmStream {
+    /// The cipher and GHASH wipe their keys themselves (the `zeroize`
+    /// features of `aes`, `ctr` and `ghash`); this wipes the rest of the
+    /// state: buffered keystream or plaintext, and the tag mask.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.pending.zeroize();
+        self.tag_mask.zeroize();
+    }
+}
+
 impl core::fmt::Debug for GcmStream {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("GcmStream").field("len", &self.len).finish_non_exhaustive()
@@ -139,7 +150,8 @@ impl GcmStream {
         lengths[..8].copy_from_slice(&(self.aad_len * 8).to_be_bytes());
         lengths[8..].copy_from_slice(&(self.len * 8).to_be_bytes());
         self.ghash.update(&[lengths.into()]);
-        let mut tag: [u8; 16] = self.ghash.finalize().into();
+        // GHASH's finalize consumes it; `self` wipes the original on drop.
+        let mut tag: [u8; 16] = self.ghash.clone().finalize().into();
         for (t, m) in tag.iter_mut().zip(self.tag_mask.iter()) {
             *t ^= m;
         }

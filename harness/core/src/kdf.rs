@@ -23,7 +23,7 @@ pub const LABEL_METADATA_AUTHENTICATION: &[u8] = b"metadata authentication";
 pub const LABEL_V2_BACKUP: &[u8] = b"e2eb v2 backup";
 /// Info string of the v2 key id (ours).
 pub const LABEL_KEY_ID: &[u8] = b"e2eb key id";
-/// Info string of the vault owner token (ours).
+/// Info string of the vault owner key's Ed25519 seed (ours).
 pub const LABEL_VAULT_OWNER: &[u8] = b"e2eb vault owner";
 
 /// Length of the key id written in v2 headers.

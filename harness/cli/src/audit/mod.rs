@@ -337,6 +337,8 @@ fn simulations(opts: &AuditOptions, on_step: &mut dyn FnMut(&str)) -> Vec<SimRun
         ("random schedules", ScheduleKind::Random, opts.sim_runs, true, false),
         ("rollback attack, HSM counter on", ScheduleKind::Rollback, 1, true, false),
         ("negative control: rollback, HSM counter off", ScheduleKind::Rollback, 1, false, true),
+        ("relay replays owner messages", ScheduleKind::Replay, 1, true, false),
+        ("stale-term disk copy", ScheduleKind::StaleTerm, 1, true, false),
     ];
     let mut out = Vec::new();
     for (label, kind, runs, hsm_counter, expect_violations) in runs {
@@ -439,8 +441,11 @@ mod tests {
             report: Some(SimReport {
                 runs: 4,
                 faults: 7,
+                relay_attacks: 2,
+                forensic_scans: 1,
                 violations,
                 violation_details: Vec::new(),
+                schedules: Vec::new(),
                 max_verifications_per_record: 10,
                 limit: 10,
                 recoveries: 3,

@@ -22,8 +22,8 @@ use std::str::FromStr;
 use base64::Engine as _;
 use e2eb_core::backup::{crypt15, v2};
 use e2eb_core::fuzzing::{
-    self, AeadInput, Crypt15Input, FleetInput, FleetOp, LoginEnd, MetadataInput, Mutation, SiteOp, TARGETS, V2Input,
-    VaultSiteInput, Who,
+    self, AeadInput, Claim, Crypt15Input, FleetInput, FleetOp, LoginEnd, MetadataInput, Mutation, SiteOp, TARGETS,
+    V2Input, VaultSiteInput, Who,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -573,20 +573,18 @@ fn vault_seeds(v: &Vectors, s: &mut Seeds) -> Result<(), SeedError> {
             }
         }
     }
+    use Claim::{Current, Stale, Zero};
     use LoginEnd::{Abandon, BadKe3, Complete};
-    let reg = |key, password, token| SiteOp::Register { key, password, token };
+    let reg = |key, password, signer, claim| SiteOp::Register { key, password, signer, claim };
+    let first = |password| reg(Who::Owner, password, Who::Owner, Zero);
     let login = |password, end| SiteOp::Login { password, end };
     let sequences = [
-        (
-            "lockout",
-            0,
-            vec![reg(Who::Owner, 0, None), login(1, Complete), login(1, BadKe3), login(0, Complete), login(0, Abandon)],
-        ),
+        ("lockout", 0, vec![first(0), login(1, Complete), login(1, BadKe3), login(0, Complete), login(0, Abandon)]),
         (
             "success-resets",
             1,
             vec![
-                reg(Who::Owner, 0, None),
+                first(0),
                 login(1, Complete),
                 login(0, Complete),
                 login(2, Abandon),
@@ -598,25 +596,44 @@ fn vault_seeds(v: &Vectors, s: &mut Seeds) -> Result<(), SeedError> {
             "interleaved",
             2,
             vec![
-                reg(Who::Owner, 1, None),
+                first(1),
                 SiteOp::Begin { password: 1 },
                 SiteOp::Begin { password: 0 },
-                SiteOp::Finish { slot: 1, junk: false },
+                SiteOp::Finish { slot: 1, junk: true },
+                SiteOp::Replay { slot: 1 },
                 SiteOp::Finish { slot: 0, junk: false },
                 SiteOp::Replay { slot: 0 },
                 SiteOp::Stranger { password: 1 },
             ],
         ),
         (
-            "owner-token",
+            "owner-proofs",
             3,
             vec![
-                reg(Who::Owner, 0, None),
-                reg(Who::Attacker, 1, Some(Who::Attacker)),
-                SiteOp::Delete { token: Who::Attacker },
-                reg(Who::Owner, 2, Some(Who::Owner)),
-                SiteOp::Delete { token: Who::Owner },
-                reg(Who::Attacker, 1, None),
+                first(0),
+                reg(Who::Attacker, 1, Who::Attacker, Current),
+                SiteOp::Delete { signer: Who::Attacker, claim: Current },
+                reg(Who::Owner, 2, Who::Owner, Current),
+                SiteOp::Status { signer: Who::Owner },
+                SiteOp::Delete { signer: Who::Owner, claim: Stale },
+                SiteOp::Delete { signer: Who::Owner, claim: Current },
+                reg(Who::Attacker, 1, Who::Attacker, Zero),
+                reg(Who::Owner, 1, Who::Owner, Current),
+                login(1, Complete),
+            ],
+        ),
+        (
+            "relay-replays-a-password-change",
+            1,
+            vec![
+                first(0),
+                reg(Who::Owner, 1, Who::Owner, Current),
+                login(2, BadKe3),
+                SiteOp::ReplayCaptured { back: 0 },
+                login(2, BadKe3),
+                SiteOp::ReplayCaptured { back: 1 },
+                SiteOp::EditCaptured { back: 0, edit: 9 },
+                SiteOp::NoCredential { expired: true },
                 login(1, Complete),
             ],
         ),
@@ -624,9 +641,9 @@ fn vault_seeds(v: &Vectors, s: &mut Seeds) -> Result<(), SeedError> {
             "login-across-reregistration",
             1,
             vec![
-                reg(Who::Owner, 0, None),
+                first(0),
                 SiteOp::Begin { password: 0 },
-                reg(Who::Owner, 0, Some(Who::Owner)),
+                reg(Who::Owner, 0, Who::Owner, Current),
                 SiteOp::Finish { slot: 0, junk: false },
                 login(0, Complete),
             ],
@@ -655,6 +672,17 @@ fn vault_seeds(v: &Vectors, s: &mut Seeds) -> Result<(), SeedError> {
                 FleetOp::Login { right: false, end: BadKe3 },
                 FleetOp::Heal,
                 FleetOp::Rollback(2),
+                FleetOp::Login { right: true, end: Complete },
+            ],
+        ),
+        (
+            "relay-replays-registrations",
+            0,
+            vec![
+                FleetOp::Reregister(1),
+                FleetOp::Login { right: false, end: BadKe3 },
+                FleetOp::ReplayCaptured(1),
+                FleetOp::EditCaptured(0x35),
                 FleetOp::Login { right: true, end: Complete },
             ],
         ),

@@ -559,7 +559,10 @@ fn metadata_round_trip_and_tamper(runner: &mut TestRunner) -> Result<(), String>
             use base64::Engine as _;
             let b64 = base64::engine::general_purpose::STANDARD;
             let blob = metadata::encrypt_with_iv(&k, &iv, &json);
-            prop_assert_eq!(metadata::decrypt(&k, &blob).map_err(|e| TestCaseError::fail(e.to_string()))?, json);
+            prop_assert_eq!(
+                metadata::decrypt(&k, &blob).map_err(|e| TestCaseError::fail(e.to_string()))?.to_vec(),
+                json
+            );
             let mut raw = b64.decode(&blob).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let pos = at.index(raw.len());
             raw[pos] ^= 1 << bit;

@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 
 use super::VaultRunError;
 use e2eb_core::key::BackupKey;
-use e2eb_core::vault::client::{self, ClientError, VaultClient};
+use e2eb_core::vault::client::{self, ClientError, Owner, VaultClient};
+use e2eb_core::vault::credential::{Clock, CredentialIssuer};
 use e2eb_core::vault::fleet::{Fleet, FleetOptions};
+use e2eb_core::vault::site::SiteConfig;
 use e2eb_core::vault::state::AccountRecord;
 use e2eb_core::vault::wire::reply;
 use e2eb_core::vault::{KsfProfile, Suite};
@@ -44,15 +46,19 @@ pub const SETUP_FILE: &str = "server-setup.bin";
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
+/// The chat service of the workload (a fixed key: the workload is
+/// restarted many times and its clients need credentials each time).
+pub fn service() -> CredentialIssuer {
+    CredentialIssuer::from_seed(&[0x7e; 32])
+}
+
 /// The fleet settings of the workload (and of whoever checks its disks).
 pub fn options() -> FleetOptions {
     FleetOptions {
-        limit: LIMIT,
-        default_profile: KsfProfile::Test,
-        // Generous: a commit that times out is retried by `submit` and could
-        // then count twice, which the read-back check would report.
+        // Generous: a commit that times out makes the workload stop with an
+        // error, which the kill -9 test would report.
         commit_timeout: Duration::from_secs(10),
-        ..Default::default()
+        ..FleetOptions::new(SiteConfig::for_tests(service().verifier()).with_limit(LIMIT))
     }
 }
 
@@ -69,7 +75,7 @@ pub struct Observed {
 /// consistent registration (never locked or deleted by this workload).
 pub fn observe(record: Option<&AccountRecord>) -> Result<Option<Observed>, VaultRunError> {
     let Some(r) = record else { return Ok(None) };
-    if r.locked || r.deleted || r.opaque_record.is_empty() || r.wrapped_key.is_empty() {
+    if r.locked || r.deleted || r.sealed_secrets.is_empty() || r.record_key.is_empty() {
         return Err(VaultRunError::Unexpected(format!("the record is not a live registration: {r:?}")));
     }
     if r.limit != LIMIT || r.charged_since_reset.checked_add(r.attempts_left) != Some(LIMIT) {
@@ -88,7 +94,7 @@ pub enum Op {
     WrongPassword,
     /// A recovery with the right password: a charge, then a reset.
     Recover,
-    /// A re-registration with the owner token: a new record version.
+    /// A re-registration with the owner's proof: a new record version.
     Reregister,
 }
 
@@ -163,7 +169,13 @@ fn run_op(fleet: &Fleet, c: &VaultClient, key: &BackupKey, op: Op) -> Result<(),
     let err = |e: ClientError| VaultRunError::Client { step: format!("{op:?}"), source: e };
     match op {
         Op::Register | Op::Reregister => {
-            let owner = (op == Op::Reregister).then_some(key);
+            let owner = if op == Op::Reregister {
+                let version =
+                    client::status(&f.submit(c.status_request(&mut OsRng, key), PATIENCE)).map_err(err)?.version;
+                Owner::Current { key, version }
+            } else {
+                Owner::First
+            };
             let (reg, req) = c.register_start(&mut OsRng, PASSWORD).map_err(err)?;
             let r = f.submit(req, PATIENCE);
             let req = reg.finish(&mut OsRng, PASSWORD, &r, key, KsfProfile::Test, owner).map_err(err)?;
@@ -197,13 +209,20 @@ fn run_op(fleet: &Fleet, c: &VaultClient, key: &BackupKey, op: Op) -> Result<(),
     Ok(())
 }
 
+/// The workload's client, with a credential valid for the next hour.
+pub fn client(fleet: &Fleet) -> VaultClient {
+    VaultClient::new(ACCOUNT, &fleet.fleet_key())
+        .with_credential(service().issue(ACCOUNT, Clock::system().now() + 3600))
+        .allowing_test_profile()
+}
+
 /// Runs the workload on the fleet under `dir` until killed (or until an
 /// operation fails or leaves an unexpected state: an error).
 pub fn run(dir: &Path, out: &mut dyn Write) -> Result<(), VaultRunError> {
     std::fs::create_dir_all(dir).map_err(VaultRunError::io(dir.display().to_string()))?;
     let setup = load_or_create_setup(dir)?;
     let fleet = Fleet::start(dir, setup, options())?;
-    let c = VaultClient::new(ACCOUNT, &fleet.public_key());
+    let c = client(&fleet);
     let key = BackupKey::from_bytes(KEY);
     let mut state = read_state(&fleet)?;
     for n in 1u64.. {

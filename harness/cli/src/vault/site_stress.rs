@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use e2eb_core::vault::state::{Register, command, command::Op};
+use e2eb_core::vault::state::{self, Register, command, command::Op};
 use e2eb_core::vault::storage::DurableSite;
 
 use super::VaultRunError;
@@ -24,7 +24,10 @@ pub fn run(db: &Path, out: &mut dyn Write) -> Result<(), VaultRunError> {
         site.apply_next(&command(ACCOUNT, Op::Register(reg)))?;
     }
     for _ in 0..1_000_000u32 {
-        site.apply_next(&command(ACCOUNT, Op::Charge(true)))?;
+        // Each charge for another credential request (the index names it).
+        let mut request = [0u8; 32];
+        request[..8].copy_from_slice(&(site.applied_index() + 1).to_be_bytes());
+        site.apply_next(&state::charge(ACCOUNT, &request))?;
         let left = site.record(ACCOUNT).map(|r| r.attempts_left).unwrap_or(0);
         writeln!(out, "ack {} {left}", site.applied_index())
             .and_then(|()| out.flush())

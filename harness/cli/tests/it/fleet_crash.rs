@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use e2eb::vault::fleet_stress::{self, ACCOUNT, KEY, Observed, PASSWORD, next_op};
 use e2eb_core::key::BackupKey;
-use e2eb_core::vault::client::VaultClient;
 use e2eb_core::vault::fleet::Fleet;
 use rand_core::OsRng;
 
@@ -141,7 +140,7 @@ fn kill_nine_of_the_whole_fleet_loses_nothing_acknowledged_and_applies_nothing_t
         );
 
         // The record survived whole: the password still recovers the key.
-        let c = VaultClient::new(ACCOUNT, &fleet.public_key());
+        let c = fleet_stress::client(&fleet);
         let (login, req) = c.login_start(&mut OsRng, PASSWORD).unwrap();
         let ke2 = fleet.handle().submit(req, PATIENCE);
         let (waiting, ke3) = login.finish(&mut OsRng, PASSWORD, &ke2).unwrap();

@@ -1,6 +1,7 @@
-//! The fault simulation finds no violation on random schedules with the HSM
-//! counter on, and does find one in the targeted rollback schedule with the
-//! counter off (the negative control: the simulation can see the damage).
+//! The fault and attacker simulation finds no violation on random schedules
+//! (faults and relay attacks) and on the targeted attacks, and does find one
+//! in the targeted rollback schedule with the counter off (the negative
+//! control: the simulation can see the damage).
 
 use e2eb::vault::sim::{ScheduleKind, SimOptions, simulate};
 
@@ -12,6 +13,28 @@ fn random_schedules_keep_the_invariants() {
     assert_eq!(r.runs, 3);
     assert!(r.faults > 0, "no fault was injected");
     assert!(r.max_verifications_per_record <= r.limit);
+}
+
+#[test]
+fn the_relay_replaying_owner_messages_resets_nothing() {
+    let opts = SimOptions { runs: 1, kind: ScheduleKind::Replay, seed: 1, schedules: true, ..Default::default() };
+    let r = simulate(&opts, &mut |_| {}).unwrap();
+    assert_eq!(r.violations, 0, "{:#?}", r.violation_details);
+    let steps = r.schedules[0].steps.join("\n");
+    assert_eq!(steps.matches("refused: StaleVersion").count(), 4, "{steps}");
+    assert!(r.relay_attacks >= 4 && r.forensic_scans >= 1, "{r:?}");
+    assert_eq!(r.max_verifications_per_record, r.limit, "the guesses reached the limit: {steps}");
+}
+
+#[test]
+fn a_stale_term_disk_copy_keeps_its_site_from_voting() {
+    let opts = SimOptions { runs: 2, kind: ScheduleKind::StaleTerm, seed: 1, schedules: true, ..Default::default() };
+    let r = simulate(&opts, &mut |_| {}).unwrap();
+    assert_eq!(r.violations, 0, "{:#?}", r.violation_details);
+    for s in &r.schedules {
+        let steps = s.steps.join("\n");
+        assert!(steps.contains("refuses to vote"), "seed {}: the schedule never reached its check:\n{steps}", s.seed);
+    }
 }
 
 #[test]

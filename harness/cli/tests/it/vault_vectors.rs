@@ -56,10 +56,13 @@ fn transcripts_show_the_protocol() {
     assert!(!wrong.contains_key("attempt01.ke3"), "a wrong password sends no KE3");
     let lock = outputs(&f, "vault-004");
     let results: Vec<&str> = (1..=5).map(|n| lock[&format!("attempt{n:02}.result")].as_str()).collect();
-    assert_eq!(
-        results,
-        ["vault.WrongPassword", "vault.WrongPassword", "vault.WrongPassword", "vault.Locked", "vault.Locked"]
-    );
+    // The fourth guess erases the record; from then on it answers like an
+    // unknown account, so even the right password is a WrongPassword.
+    assert_eq!(results, ["vault.WrongPassword"; 5]);
+    assert_eq!(lock["attempt03.attempts_left"], "0");
+    let erased = hex::decode(&lock["record"]).unwrap();
+    let erased = <e2eb_core::vault::state::AccountRecord as prost::Message>::decode(erased.as_slice()).unwrap();
+    assert!(erased.locked && erased.sealed_secrets.is_empty() && erased.record_key.is_empty(), "{erased:?}");
     assert_eq!(lock["attempt05.attempts_left"], "0");
     let reset = outputs(&f, "vault-005");
     assert_eq!(reset["attempt03.result"], "recovered");
@@ -76,7 +79,21 @@ fn transcripts_show_the_protocol() {
     // A deleted record stays as a tombstone (versions never restart).
     let tomb = hex::decode(&outputs(&f, "vault-008")["record"]).unwrap();
     let tomb = <e2eb_core::vault::state::AccountRecord as prost::Message>::decode(tomb.as_slice()).unwrap();
-    assert!(tomb.deleted && tomb.wrapped_key.is_empty() && tomb.opaque_record.is_empty(), "{tomb:?}");
+    assert!(tomb.deleted && tomb.sealed_secrets.is_empty() && tomb.record_key.is_empty(), "{tomb:?}");
+    assert_eq!(tomb.owner_public_key.len(), 32, "a tombstone keeps its owner's key");
+    // The must-fail cases of design §5.1: a replayed owner message, a stale
+    // version, a missing credential, a changed and a weak KSF profile.
+    for (id, kind) in [
+        ("vault-117", "vault.StaleVersion"),
+        ("vault-116", "vault.StaleVersion"),
+        ("vault-118", "vault.Unauthenticated"),
+        ("vault-114", "vault.KsfProfileChanged"),
+        ("vault-115", "vault.KsfProfileOutOfBounds"),
+        ("vault-108", "vault.OwnerProofRefused"),
+    ] {
+        let c = f.cases.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no case {id}"));
+        assert!(matches!(&c.expect, Expect::Error(e) if e == kind), "{id}: {:?}", c.expect);
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 use crate::kdf;
 use crate::key::BackupKey;
@@ -39,7 +40,7 @@ pub const MAC_MARKER: u8 = 0x20;
 pub enum MetadataError {
     /// Not valid base64.
     #[error("the metadata blob is not valid base64: {0}")]
-    Base64(String),
+    Base64(#[source] base64::DecodeError),
     /// Too short to hold markers, IV, MAC and one block.
     #[error("the metadata blob is {found} bytes after base64, shorter than the {min} of the smallest valid blob")]
     TooShort {
@@ -102,14 +103,15 @@ pub fn encrypt(key: &BackupKey, plaintext: &[u8]) -> Result<String, RngError> {
     Ok(encrypt_with_iv(key, &rng::array()?, plaintext))
 }
 
-/// Checks the MAC, then decrypts.
-pub fn decrypt(key: &BackupKey, blob: &str) -> Result<Vec<u8>, MetadataError> {
-    let raw = STANDARD.decode(blob.trim()).map_err(|e| MetadataError::Base64(e.to_string()))?;
+/// Checks the MAC, then decrypts. The plaintext is wiped when dropped.
+pub fn decrypt(key: &BackupKey, blob: &str) -> Result<Zeroizing<Vec<u8>>, MetadataError> {
+    let raw = STANDARD.decode(blob.trim()).map_err(MetadataError::Base64)?;
     decrypt_bytes(key, &raw)
 }
 
-/// Checks the MAC, then decrypts, on the bytes under the base64.
-pub fn decrypt_bytes(key: &BackupKey, raw: &[u8]) -> Result<Vec<u8>, MetadataError> {
+/// Checks the MAC, then decrypts, on the bytes under the base64. The
+/// plaintext is wiped when dropped (and at once if the padding is bad).
+pub fn decrypt_bytes(key: &BackupKey, raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, MetadataError> {
     let min = OVERHEAD + 16;
     if raw.len() < min {
         return Err(MetadataError::TooShort { found: raw.len(), min });
@@ -128,9 +130,14 @@ pub fn decrypt_bytes(key: &BackupKey, raw: &[u8]) -> Result<Vec<u8>, MetadataErr
     // verify_slice compares in constant time.
     mac_of(key, iv, ct).verify_slice(tag).map_err(|_| MetadataError::MacMismatch)?;
     let enc_key = kdf::metadata_encryption_key(key);
-    cbc::Decryptor::<Aes256>::new(enc_key.expose_secret().into(), iv.into())
-        .decrypt_padded_vec_mut::<Pkcs7>(ct)
-        .map_err(|_| MetadataError::BadPadding)
+    // Decrypted in place, in a buffer that is wiped on every path.
+    let mut buf = Zeroizing::new(ct.to_vec());
+    let len = cbc::Decryptor::<Aes256>::new(enc_key.expose_secret().into(), iv.into())
+        .decrypt_padded_mut::<Pkcs7>(&mut buf)
+        .map_err(|_| MetadataError::BadPadding)?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -141,7 +148,7 @@ mod tests {
     fn round_trip_and_tamper() {
         let k = BackupKey::from_bytes([1; 32]);
         let blob = encrypt(&k, br#"{"size":1}"#).unwrap();
-        assert_eq!(decrypt(&k, &blob).unwrap(), br#"{"size":1}"#);
+        assert_eq!(decrypt(&k, &blob).unwrap().as_slice(), br#"{"size":1}"#);
         assert_eq!(decrypt(&BackupKey::from_bytes([2; 32]), &blob), Err(MetadataError::MacMismatch));
         let mut raw = STANDARD.decode(&blob).unwrap();
         let last = raw.len() - 1;

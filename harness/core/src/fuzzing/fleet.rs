@@ -1,19 +1,25 @@
-//! Target `fleet_schedule` (design §5): short fault schedules on a
-//! five-site fleet.
+//! Target `fleet_schedule` (design §5, §5.1): short fault schedules on a
+//! five-site fleet, with the relay replaying and editing the owner's
+//! registrations it captured.
 
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prost::Message;
+
 use crate::key::BackupKey;
 use crate::vault::KsfProfile;
-use crate::vault::client::{self, VaultClient};
-use crate::vault::wire::{Reply, reply};
+use crate::vault::client::{self, Owner};
+use crate::vault::wire::{self, Reply, Request, reply};
 
 use super::input::FuzzRng;
-use super::vault::{ACCOUNT, JUNK_KE3, LoginEnd, OWNER_KEY, PASSWORDS, body_name, login_finish_request, server_setup};
+use super::vault::{
+    ACCOUNT, JUNK_KE3, LoginEnd, OWNER_KEY, PASSWORDS, body_name, login_finish_request, server_setup, site_config,
+    test_client,
+};
 
-/// One step of [`fleet_schedule`]: two bytes, an opcode (mod 8) and an argument.
+/// One step of [`fleet_schedule`]: two bytes, an opcode (mod 10) and an argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetOp {
     /// A login (argument: bit 0 right password, bits 1–2 end mod 3).
@@ -37,11 +43,16 @@ pub enum FleetOp {
     Rollback(u8),
     /// The owner registers again (resets the count), argument: new password bit.
     Reregister(u8),
+    /// The relay delivers again the registration captured `arg % 4` before the last.
+    ReplayCaptured(u8),
+    /// The relay flips a bit of a captured registration (argument: bits 0–1
+    /// which one, bits 2–7 which bit) and delivers it.
+    EditCaptured(u8),
 }
 
 impl FleetOp {
     fn decode(op: u8, arg: u8) -> Self {
-        match op % 8 {
+        match op % 10 {
             0 => Self::Login {
                 right: arg & 1 != 0,
                 end: match (arg >> 1) % 4 % 3 {
@@ -56,7 +67,9 @@ impl FleetOp {
             4 => Self::Heal,
             5 => Self::CopyDisk(arg % 5),
             6 => Self::Rollback(arg % 5),
-            _ => Self::Reregister(arg & 1),
+            7 => Self::Reregister(arg & 1),
+            8 => Self::ReplayCaptured(arg % 4),
+            _ => Self::EditCaptured(arg),
         }
     }
 
@@ -77,6 +90,8 @@ impl FleetOp {
             Self::CopyDisk(s) => [5, s % 5],
             Self::Rollback(s) => [6, s % 5],
             Self::Reregister(p) => [7, p & 1],
+            Self::ReplayCaptured(b) => [8, b % 4],
+            Self::EditCaptured(e) => [9, e],
         }
     }
 }
@@ -143,21 +158,21 @@ impl Drop for TempDir {
 /// can confirm a read, counting pauses until the next observed reset); a
 /// locked record answers no login until the owner registers again; no
 /// KE2, release or registration while no site group holds a majority;
-/// every site's record stays within its limit; and at the end, with every
-/// site up and the network healed, the acknowledged registration is still
-/// there (when a leader can be elected within ten seconds).
+/// every site's record stays within its limit; a registration the relay
+/// replays after it was acknowledged is refused, and one it edits is never
+/// acknowledged; and at the end, with every site up and the network healed,
+/// the acknowledged registration is still there (when a leader can be
+/// elected within ten seconds).
 pub fn fleet_schedule(data: &[u8]) {
     use crate::vault::fleet::{Fleet, FleetOptions};
     let input = FleetInput::read(data);
     let limit = 2 + u32::from(input.limit % 3);
     let dir = TempDir::new();
     let options = FleetOptions {
-        limit,
-        default_profile: KsfProfile::Test,
         heartbeat_ms: 15,
         commit_timeout: Duration::from_millis(600),
         seed: 7,
-        ..Default::default()
+        ..FleetOptions::new(site_config(limit))
     };
     let mut fleet = match Fleet::start(&dir.0, server_setup(b"e2eb fuzz fleet setup"), options) {
         Ok(f) => f,
@@ -165,16 +180,32 @@ pub fn fleet_schedule(data: &[u8]) {
     };
     let mut rng = FuzzRng::new(b"e2eb fuzz fleet client");
     let owner = BackupKey::from_bytes(OWNER_KEY);
-    let client = VaultClient::new(ACCOUNT, &fleet.public_key());
+    let client = test_client(ACCOUNT, &fleet.fleet_key());
     let patience = Duration::from_secs(3);
     let mut password = 0usize;
-    let register = |fleet: &mut Fleet, rng: &mut FuzzRng, pw: &[u8], token: bool, patience: Duration| -> Option<u64> {
-        let (reg, req) = client.register_start(rng, pw).ok()?;
+    // Registrations as sent (the relay captures them), and whether each was acknowledged.
+    let mut captured: Vec<(Request, usize, bool)> = Vec::new();
+    let register = |fleet: &mut Fleet,
+                    rng: &mut FuzzRng,
+                    captured: &mut Vec<(Request, usize, bool)>,
+                    pw: usize,
+                    first: bool,
+                    patience: Duration| {
+        let version = if first {
+            0
+        } else {
+            let r = fleet.submit(client.status_request(rng, &owner), patience);
+            client::status(&r).ok()?.version
+        };
+        let (reg, req) = client.register_start(rng, PASSWORDS[pw]).ok()?;
         let r = fleet.submit(req, patience);
-        let upload = reg.finish(rng, pw, &r, &owner, KsfProfile::Test, token.then_some(&owner)).ok()?;
-        client::registered(&fleet.submit(upload, patience)).ok()
+        let auth = if first { Owner::First } else { Owner::Current { key: &owner, version } };
+        let upload = reg.finish(rng, PASSWORDS[pw], &r, &owner, KsfProfile::Test, auth).ok()?;
+        let acked = client::registered(&fleet.submit(upload.clone(), patience)).ok();
+        captured.push((upload, pw, acked.is_some()));
+        acked
     };
-    let Some(mut acked) = register(&mut fleet, &mut rng, PASSWORDS[0], false, Duration::from_secs(10)) else {
+    let Some(mut acked) = register(&mut fleet, &mut rng, &mut captured, 0, true, Duration::from_secs(10)) else {
         // No leader within the patience on a loaded machine: nothing to check.
         return;
     };
@@ -197,10 +228,10 @@ pub fn fleet_schedule(data: &[u8]) {
                 let r = fleet.submit(req, patience);
                 replies.push(r.clone());
                 if let Some(reply::Body::Ke2(k)) = &r.body {
-                    let login_id = k.login_id;
+                    let login_id = k.login_id.clone();
                     let finish = match end {
                         LoginEnd::Abandon => None,
-                        LoginEnd::BadKe3 => Some(login_finish_request(ACCOUNT, login_id, &JUNK_KE3)),
+                        LoginEnd::BadKe3 => Some(login_finish_request(ACCOUNT, &login_id, &JUNK_KE3)),
                         LoginEnd::Complete => login.finish(&mut rng, pw, &r).ok().map(|(_, req)| req),
                     };
                     if let Some(req) = finish {
@@ -210,7 +241,7 @@ pub fn fleet_schedule(data: &[u8]) {
             }
             FleetOp::Reregister(p) => {
                 let next = usize::from(p & 1);
-                if let Some(v) = register(&mut fleet, &mut rng, PASSWORDS[next], true, patience) {
+                if let Some(v) = register(&mut fleet, &mut rng, &mut captured, next, false, patience) {
                     assert!(majority, "a registration was acknowledged without a majority");
                     acked = v;
                     password = next;
@@ -221,6 +252,46 @@ pub fn fleet_schedule(data: &[u8]) {
                     // It may have committed (a lost answer): learn the lock from the fleet.
                     counting = false;
                     locked = matches!(fleet.linearizable_record(ACCOUNT), Some(Some(r)) if r.locked);
+                }
+            }
+            FleetOp::ReplayCaptured(back) => {
+                if let Some((req, pw, was_acked)) = captured.iter().rev().nth(usize::from(back)).cloned() {
+                    let r = fleet.submit(req, patience);
+                    match &r.body {
+                        Some(reply::Body::Registered(v)) => {
+                            // Only a registration that never took effect may do so now, once.
+                            assert!(!was_acked, "a replayed registration that was acknowledged applied again");
+                            if let Some(c) = captured.iter_mut().rev().nth(usize::from(back)) {
+                                c.2 = true;
+                            }
+                            acked = *v;
+                            password = pw;
+                            ke2 = 0;
+                            counting = true;
+                            locked = false;
+                        }
+                        Some(reply::Body::Error(_)) => counting = false,
+                        other => panic!("a replayed registration was answered {other:?}"),
+                    }
+                }
+            }
+            FleetOp::EditCaptured(edit) => {
+                if let Some((req, _, _)) = captured.iter().rev().nth(usize::from(edit % 4)).cloned() {
+                    let mut bytes = req.encode_to_vec();
+                    let at = (usize::from(edit >> 2) * 7919) % bytes.len().max(1);
+                    if let Some(b) = bytes.get_mut(at) {
+                        *b ^= 1 << (edit % 8);
+                    }
+                    if let Ok(edited) = wire::decode_request(&bytes)
+                        && edited != req
+                    {
+                        let r = fleet.submit(edited, patience);
+                        assert!(
+                            matches!(r.body, Some(reply::Body::Error(_))),
+                            "an edited registration was answered {}",
+                            body_name(&r)
+                        );
+                    }
                 }
             }
             FleetOp::Crash(s) => fleet.crash(usize::from(s)),
@@ -263,7 +334,6 @@ pub fn fleet_schedule(data: &[u8]) {
                     ke2 = 0;
                     counting = true;
                 }
-                Some(reply::Body::Locked(_)) => locked = true,
                 Some(reply::Body::Error(_)) => {
                     // A KE3 whose answer was lost may have reset the count.
                     counting = false;

@@ -68,7 +68,7 @@ pub use input::{FUZZ_KEY, FuzzRng, MUTATION_LEN, Mutation, OTHER_KEY, fuzz_key};
 pub use key::{key_parse, keyfile};
 pub use metadata::{MetadataInput, metadata_blob, metadata_raw_seed, metadata_structured_seed};
 pub use v2::{V2Input, v2_decrypt, v2_file, v2_header, v2_structured_seed, v2_tamper};
-pub use vault::{LoginEnd, MAX_SITE_OPS, SiteOp, VaultSiteInput, Who, vault_site, vault_wire};
+pub use vault::{Claim, LoginEnd, MAX_SITE_OPS, SiteOp, VaultSiteInput, Who, vault_site, vault_wire};
 pub use vectors::{json_roundtrip, vectors_json};
 
 // ------------------------------------------------------------------ catalogue
@@ -172,15 +172,25 @@ mod tests {
         let s = VaultSiteInput {
             limit: 2,
             ops: vec![
-                SiteOp::Register { key: Who::Owner, password: 0, token: Some(Who::Attacker) },
+                SiteOp::Register { key: Who::Owner, password: 0, signer: Who::Attacker, claim: Claim::Stale },
                 SiteOp::Login { password: 2, end: LoginEnd::BadKe3 },
                 SiteOp::Finish { slot: 3, junk: true },
+                SiteOp::Delete { signer: Who::Owner, claim: Claim::Zero },
+                SiteOp::Status { signer: Who::Attacker },
+                SiteOp::ReplayCaptured { back: 5 },
+                SiteOp::EditCaptured { back: 2, edit: 31 },
+                SiteOp::NoCredential { expired: true },
             ],
         };
         assert_eq!(VaultSiteInput::read(&s.encode()), s);
         let f = FleetInput {
             limit: 1,
-            ops: vec![FleetOp::Partition(0b10011), FleetOp::Login { right: true, end: LoginEnd::Abandon }],
+            ops: vec![
+                FleetOp::Partition(0b10011),
+                FleetOp::Login { right: true, end: LoginEnd::Abandon },
+                FleetOp::ReplayCaptured(3),
+                FleetOp::EditCaptured(0xa5),
+            ],
         };
         assert_eq!(FleetInput::read(&f.encode()), f);
         let a = AeadInput { aad: vec![1, 2], flip: 77, splits: [3, 4], message: b"m".to_vec(), ..Default::default() };

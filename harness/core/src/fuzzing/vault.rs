@@ -1,18 +1,22 @@
-//! Targets `vault_wire` and `vault_site` (design §5): wire decoding, and
-//! operation sequences against one site compared with the reference model.
+//! Targets `vault_wire` and `vault_site` (design §5, §5.1): wire decoding,
+//! and operation sequences against one site compared with the reference
+//! model — including the relay of §5.1, which replays and edits the owner
+//! messages it captured.
 
 use std::cell::RefCell;
 use std::fmt::Debug;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use opaque_ke::ServerSetup;
 use prost::Message;
 
-use crate::kdf;
 use crate::key::BackupKey;
-use crate::vault::client::{self, ClientError, VaultClient};
-use crate::vault::keys::owner_hash;
+use crate::vault::client::{self, AwaitingRelease, ClientError, Owner, VaultClient};
+use crate::vault::credential::{Clock, CredentialIssuer};
+use crate::vault::keys::{FleetKey, OwnerKey};
 use crate::vault::model::{AccountModel, Charged, ModelOutcome};
-use crate::vault::site::{Ledger, MemoryLedger, Site};
+use crate::vault::site::{Ledger, MemoryLedger, Site, SiteConfig};
 use crate::vault::state::{self, AccountRecord};
 use crate::vault::wire::{self, ErrorCode, Reply, Request, reply, request};
 use crate::vault::{KsfProfile, Suite};
@@ -33,13 +37,41 @@ pub(super) const PASSWORDS: [&[u8]; 3] = [b"correct horse battery staple", b"hun
 pub(super) const OWNER_KEY: [u8; 32] = [0x11; 32];
 pub(super) const ATTACKER_KEY: [u8; 32] = [0x22; 32];
 pub(super) const JUNK_KE3: [u8; 64] = [0x5a; 64];
+/// The time the targets' sites see (seconds since the epoch; it stands still).
+pub(super) const NOW: u64 = 1_800_000_000;
 
 pub(super) fn server_setup(label: &[u8]) -> ServerSetup<Suite> {
     ServerSetup::<Suite>::new(&mut FuzzRng::new(label))
 }
 
+/// The chat service of the targets: a fixed key.
+pub(super) fn issuer() -> CredentialIssuer {
+    CredentialIssuer::from_seed(&[0x33; 32])
+}
+
+/// How the targets' sites run: test mode, this limit, a clock at [`NOW`].
+pub(super) fn site_config(limit: u32) -> SiteConfig {
+    SiteConfig::for_tests(issuer().verifier())
+        .with_limit(limit)
+        .with_clock(Clock::manual(Arc::new(AtomicU64::new(NOW))))
+}
+
 pub(super) fn test_site(setup: &ServerSetup<Suite>, limit: u32, label: &[u8]) -> Site {
-    Site::new(setup.clone(), limit).with_rng(Box::new(FuzzRng::new(label))).with_default_profile(KsfProfile::Test)
+    Site::new(setup.clone(), site_config(limit)).with_rng(Box::new(FuzzRng::new(label)))
+}
+
+/// A client of `account` with a valid credential, accepting the test profile.
+pub(super) fn test_client(account: &[u8], fleet: &FleetKey) -> VaultClient {
+    VaultClient::new(account, fleet).with_credential(issuer().issue(account, NOW + 3600)).allowing_test_profile()
+}
+
+/// Registers `key` with `password` as the first record of `account`.
+fn register_first(site: &Site, ledger: &mut MemoryLedger, rng: &mut FuzzRng, key: &BackupKey) -> Option<u64> {
+    let client = test_client(ACCOUNT, &site.fleet_key());
+    let (reg, req) = client.register_start(rng, PASSWORDS[0]).ok()?;
+    let r = site.serve(ledger, req);
+    let req = reg.finish(rng, PASSWORDS[0], &r, key, KsfProfile::Test, Owner::First).ok()?;
+    client::registered(&site.serve(ledger, req)).ok()
 }
 
 /// A site's fixed OPAQUE keys and a ledger holding one registered account,
@@ -57,18 +89,11 @@ thread_local! {
 
 fn wire_fixture() -> WireFixture {
     let setup = server_setup(b"e2eb fuzz vault_wire setup");
-    let mut site = test_site(&setup, vault_limit(), b"e2eb fuzz vault_wire fixture");
+    let site = test_site(&setup, vault_limit(), b"e2eb fuzz vault_wire fixture");
     let mut ledger = MemoryLedger::default();
     let mut rng = FuzzRng::new(b"e2eb fuzz vault_wire client");
-    let client = VaultClient::new(ACCOUNT, &site.public_key());
-    let owner = BackupKey::from_bytes(OWNER_KEY);
-    let registered = (|| -> Result<u64, ClientError> {
-        let (reg, req) = client.register_start(&mut rng, PASSWORDS[0])?;
-        let r = site.handle(&mut ledger, req);
-        let req = reg.finish(&mut rng, PASSWORDS[0], &r, &owner, KsfProfile::Test, None)?;
-        client::registered(&site.handle(&mut ledger, req))
-    })();
-    assert_eq!(registered.ok(), Some(1), "the vault_wire fixture could not register");
+    let registered = register_first(&site, &mut ledger, &mut rng, &BackupKey::from_bytes(OWNER_KEY));
+    assert_eq!(registered, Some(1), "the vault_wire fixture could not register");
     let site = test_site(&setup, vault_limit(), b"e2eb fuzz vault_wire site");
     WireFixture { setup, ledger, site }
 }
@@ -85,22 +110,23 @@ pub(super) fn check_records(ledger: &MemoryLedger) {
             r.charged_since_reset,
             r.limit
         );
-        if r.locked {
-            assert!(r.wrapped_key.is_empty() && r.opaque_record.is_empty(), "a locked record keeps key material");
+        if !r.is_live() {
+            assert!(r.sealed_secrets.is_empty() && r.record_key.is_empty(), "an erased record keeps key material");
         }
     }
 }
 
 /// Target `vault_wire`: [`wire::decode_request`] and [`wire::decode_reply`]
 /// either fail with a typed error that matches the input (too long, wrong
-/// version, bad account, missing body, unknown code) or return a message
-/// that re-encodes and decodes to itself; every inner message type
-/// (register, login, delete, KE2, error, state command, account record)
-/// round-trips the same way. A site (with one registered account, over a
-/// [`MemoryLedger`]) answers the bytes with a reply that decodes; for
-/// undecodable bytes the reply is `BadRequest` and nothing is committed, and
-/// any request commits at most one command and leaves every record within
-/// its limit.
+/// version, bad account, missing body, unknown code, a field of the wrong
+/// length, no owner proof) or return a message that re-encodes and decodes
+/// to itself; every inner message type (register, login, delete, status,
+/// proof, credential, KE2, status reply, error, state command, charge,
+/// account record) round-trips the same way. A site (with one registered
+/// account, over a [`MemoryLedger`]) answers the bytes with a reply that
+/// decodes; for undecodable bytes the reply is `BadRequest` and nothing is
+/// committed, and any request commits at most one command and leaves every
+/// record within its limit.
 pub fn vault_wire(data: &[u8]) {
     let req = wire::decode_request(data);
     match &req {
@@ -127,9 +153,14 @@ pub fn vault_wire(data: &[u8]) {
     prost_round_trip::<wire::LoginStart>(data);
     prost_round_trip::<wire::LoginFinish>(data);
     prost_round_trip::<wire::Delete>(data);
+    prost_round_trip::<wire::Status>(data);
+    prost_round_trip::<wire::OwnerProof>(data);
+    prost_round_trip::<wire::Credential>(data);
     prost_round_trip::<wire::Ke2Reply>(data);
+    prost_round_trip::<wire::RecordStatus>(data);
     prost_round_trip::<wire::ErrorReply>(data);
     prost_round_trip::<state::Command>(data);
+    prost_round_trip::<state::Charge>(data);
     prost_round_trip::<AccountRecord>(data);
 
     let (ledger, answer) = WIRE_FIXTURE.with(|f| {
@@ -139,9 +170,9 @@ pub fn vault_wire(data: &[u8]) {
         let answer = if req.is_ok() {
             // A fresh site per decodable request, so pending logins never
             // carry over from one input to the next (reproducible crashes).
-            test_site(&fx.setup, vault_limit(), b"e2eb fuzz vault_wire site").handle_bytes(&mut ledger, data)
+            test_site(&fx.setup, vault_limit(), b"e2eb fuzz vault_wire site").serve_bytes(&mut ledger, data)
         } else {
-            fx.site.handle_bytes(&mut ledger, data)
+            fx.site.serve_bytes(&mut ledger, data)
         };
         (ledger, answer)
     });
@@ -161,20 +192,23 @@ pub fn vault_wire(data: &[u8]) {
     check_records(&ledger);
 }
 
-pub use crate::vault::model::{LoginEnd, Who};
+pub use crate::vault::model::{Claim, LoginEnd, Who};
 
-/// One operation of [`vault_site`]: two bytes, an opcode (mod 7) and an argument.
+/// One operation of [`vault_site`]: two bytes, an opcode (mod 11) and an argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SiteOp {
-    /// Register `key` with password number `password`, presenting `token`'s owner token.
-    /// Argument: bit 0 key, bits 1–2 password (mod 3), bits 3–4 token (0 none, 1 owner, 2 attacker).
+    /// Register `key` with password number `password` under a proof by
+    /// `signer` naming `claim`'s version. Argument: bit 0 key, bits 1–2
+    /// password (mod 3), bit 3 signer, bits 4–5 claim (mod 3).
     Register {
         /// Key wrapped.
         key: Who,
         /// Password number (0..3).
         password: u8,
-        /// Owner token presented.
-        token: Option<Who>,
+        /// Who signs the owner proof.
+        signer: Who,
+        /// The version it names.
+        claim: Claim,
     },
     /// A whole login. Argument: bits 0–1 password, bits 2–3 end (mod 3).
     Login {
@@ -196,20 +230,47 @@ pub enum SiteOp {
         /// Send junk.
         junk: bool,
     },
-    /// Sends the last KE3 of a finished slot again (argument: slot).
+    /// Sends the last KE3 of a slot again (argument: slot).
     Replay {
         /// Slot (0..4).
         slot: u8,
     },
-    /// Deletes the record with `token`'s owner token (argument: bit 0).
+    /// Deletes the record under a proof by `signer` naming `claim`'s
+    /// version (argument: bit 0 signer, bits 1–2 claim).
     Delete {
-        /// Owner token presented.
-        token: Who,
+        /// Who signs.
+        signer: Who,
+        /// The version it names.
+        claim: Claim,
     },
     /// A login on an account nobody registered (argument: password).
     Stranger {
         /// Password number.
         password: u8,
+    },
+    /// A status query signed by `signer` (argument: bit 0).
+    Status {
+        /// Who signs.
+        signer: Who,
+    },
+    /// The relay delivers again the owner message sent `back + 1` owner
+    /// messages ago (argument mod 8).
+    ReplayCaptured {
+        /// How far back.
+        back: u8,
+    },
+    /// The relay flips one bit of an owner message it captured and delivers
+    /// it (argument: bits 0–2 how far back, bits 3–7 which bit).
+    EditCaptured {
+        /// How far back.
+        back: u8,
+        /// Selects the bit.
+        edit: u8,
+    },
+    /// A KE1 without a credential, or with an expired one (argument bit 0).
+    NoCredential {
+        /// An expired credential rather than none.
+        expired: bool,
     },
 }
 
@@ -221,57 +282,75 @@ pub(super) fn who_bit(w: Who) -> u8 {
     u8::from(w == Who::Attacker)
 }
 
+fn claim(bits: u8) -> Claim {
+    match bits % 4 % 3 {
+        0 => Claim::Current,
+        1 => Claim::Stale,
+        _ => Claim::Zero,
+    }
+}
+
+fn claim_bits(c: Claim) -> u8 {
+    match c {
+        Claim::Current => 0,
+        Claim::Stale => 1,
+        Claim::Zero => 2,
+    }
+}
+
+fn end(bits: u8) -> LoginEnd {
+    match bits % 4 % 3 {
+        0 => LoginEnd::Complete,
+        1 => LoginEnd::Abandon,
+        _ => LoginEnd::BadKe3,
+    }
+}
+
+fn end_bits(e: LoginEnd) -> u8 {
+    match e {
+        LoginEnd::Complete => 0,
+        LoginEnd::Abandon => 1,
+        LoginEnd::BadKe3 => 2,
+    }
+}
+
 impl SiteOp {
     fn decode(op: u8, arg: u8) -> Self {
-        match op % 7 {
+        match op % 11 {
             0 => Self::Register {
                 key: who(arg),
                 password: (arg >> 1) % 4 % 3,
-                token: match (arg >> 3) % 4 % 3 {
-                    0 => None,
-                    1 => Some(Who::Owner),
-                    _ => Some(Who::Attacker),
-                },
+                signer: who(arg >> 3),
+                claim: claim(arg >> 4),
             },
-            1 => Self::Login {
-                password: arg % 4 % 3,
-                end: match (arg >> 2) % 4 % 3 {
-                    0 => LoginEnd::Complete,
-                    1 => LoginEnd::Abandon,
-                    _ => LoginEnd::BadKe3,
-                },
-            },
+            1 => Self::Login { password: arg % 4 % 3, end: end(arg >> 2) },
             2 => Self::Begin { password: arg % 4 % 3 },
             3 => Self::Finish { slot: arg % 4, junk: arg & 4 != 0 },
             4 => Self::Replay { slot: arg % 4 },
-            5 => Self::Delete { token: who(arg) },
-            _ => Self::Stranger { password: arg % 4 % 3 },
+            5 => Self::Delete { signer: who(arg), claim: claim(arg >> 1) },
+            6 => Self::Stranger { password: arg % 4 % 3 },
+            7 => Self::Status { signer: who(arg) },
+            8 => Self::ReplayCaptured { back: arg % 8 },
+            9 => Self::EditCaptured { back: arg % 8, edit: arg >> 3 },
+            _ => Self::NoCredential { expired: arg & 1 != 0 },
         }
     }
 
     fn encode(&self) -> [u8; 2] {
         match *self {
-            Self::Register { key, password, token } => {
-                let t = match token {
-                    None => 0,
-                    Some(Who::Owner) => 1,
-                    Some(Who::Attacker) => 2,
-                };
-                [0, who_bit(key) | ((password % 3) << 1) | (t << 3)]
+            Self::Register { key, password, signer, claim } => {
+                [0, who_bit(key) | ((password % 3) << 1) | (who_bit(signer) << 3) | (claim_bits(claim) << 4)]
             }
-            Self::Login { password, end } => {
-                let e = match end {
-                    LoginEnd::Complete => 0,
-                    LoginEnd::Abandon => 1,
-                    LoginEnd::BadKe3 => 2,
-                };
-                [1, (password % 3) | (e << 2)]
-            }
+            Self::Login { password, end } => [1, (password % 3) | (end_bits(end) << 2)],
             Self::Begin { password } => [2, password % 3],
             Self::Finish { slot, junk } => [3, (slot % 4) | (u8::from(junk) << 2)],
             Self::Replay { slot } => [4, slot % 4],
-            Self::Delete { token } => [5, who_bit(token)],
+            Self::Delete { signer, claim } => [5, who_bit(signer) | (claim_bits(claim) << 1)],
             Self::Stranger { password } => [6, password % 3],
+            Self::Status { signer } => [7, who_bit(signer)],
+            Self::ReplayCaptured { back } => [8, back % 8],
+            Self::EditCaptured { back, edit } => [9, (back % 8) | (edit << 3)],
+            Self::NoCredential { expired } => [10, u8::from(expired)],
         }
     }
 }
@@ -308,25 +387,48 @@ impl VaultSiteInput {
 
 /// A login held between [`SiteOp::Begin`] and [`SiteOp::Finish`].
 struct Held {
-    login_id: u64,
+    login_id: Vec<u8>,
     /// The KE3 and what the client needs to open the release, if the client
-    /// accepted KE2 (the right password for a real record).
-    ke3: Option<(client::AwaitingRelease, Request)>,
+    /// accepted KE2 (the right password for a live record).
+    ke3: Option<(AwaitingRelease, Request)>,
     /// The charge the login was answered against; `None` for a dummy login.
     against: Option<Charged>,
-    /// The request sent by Finish, for Replay.
-    sent: Option<Request>,
+    /// The request sent last by Finish, for Replay, and whether it was the
+    /// client's own KE3.
+    sent: Option<(Request, bool)>,
+    /// The site still holds this login (not finished, not dropped after
+    /// too many KE3s that failed).
+    alive: bool,
+    /// KE3s that failed on it.
+    failures: u32,
+}
+
+/// An owner message as sent, and what it asked for.
+#[derive(Clone)]
+enum Captured {
+    Register { req: Request, key: Who, password: u8, signer: Who, version: u64 },
+    Delete { req: Request, signer: Who, version: u64 },
+    Status { req: Request, signer: Who },
+}
+
+impl Captured {
+    fn request(&self) -> &Request {
+        match self {
+            Self::Register { req, .. } | Self::Delete { req, .. } | Self::Status { req, .. } => req,
+        }
+    }
 }
 
 struct SiteBench {
     site: Site,
     ledger: MemoryLedger,
     rng: FuzzRng,
-    pinned: Vec<u8>,
+    fleet: FleetKey,
     keys: [BackupKey; 2],
     model: AccountModel,
-    /// KE2 answers for the real account since the last reset, counted from replies.
-    ke2_since_reset: u32,
+    /// KE2s answered from the live record since the last reset, counted from the model's charges.
+    requests: u64,
+    captured: Vec<Captured>,
 }
 
 pub(super) fn body_name(r: &Reply) -> String {
@@ -342,81 +444,76 @@ pub(super) fn assert_reply(r: &Reply, want: ModelOutcome, op: &SiteOp) {
         (Some(reply::Body::Registered(v)), ModelOutcome::Registered { version }) => *v == version,
         (Some(reply::Body::Error(e)), ModelOutcome::Refused(code)) => e.code == code as i32,
         (Some(reply::Body::Ke2(_)), ModelOutcome::Ke2) => true,
-        (Some(reply::Body::Locked(_)), ModelOutcome::Locked) => true,
         (Some(reply::Body::Released(_)), ModelOutcome::Released(_)) => true,
         (Some(reply::Body::LoginFailed(_)), ModelOutcome::LoginFailed) => true,
         (Some(reply::Body::Deleted(_)), ModelOutcome::Deleted) => true,
+        (Some(reply::Body::Status(_)), ModelOutcome::Status) => true,
         _ => false,
     };
     assert!(ok, "{op:?}: the site answered {}, the model expects {want:?}", body_name(r));
 }
 
-pub(super) fn login_finish_request(account: &[u8], login_id: u64, ke3: &[u8]) -> Request {
+/// A KE3 request naming `login_id` on `account`, with a valid credential.
+pub(super) fn login_finish_request(account: &[u8], login_id: &[u8], ke3: &[u8]) -> Request {
     Request {
         version: wire::VERSION,
         account: account.to_vec(),
-        body: Some(request::Body::LoginFinish(wire::LoginFinish { login_id, ke3: ke3.to_vec() })),
+        credential: Some(issuer().issue(account, NOW + 3600)),
+        body: Some(request::Body::LoginFinish(wire::LoginFinish { login_id: login_id.to_vec(), ke3: ke3.to_vec() })),
     }
 }
 
 impl SiteBench {
     fn call(&mut self, req: Request) -> Reply {
-        self.site.handle(&mut self.ledger, req)
+        self.site.serve(&mut self.ledger, req)
     }
 
     fn key(&self, w: Who) -> &BackupKey {
         &self.keys[usize::from(who_bit(w))]
     }
 
-    fn note_reset(&mut self, r: &Reply) {
-        if matches!(r.body, Some(reply::Body::Registered(_) | reply::Body::Released(_) | reply::Body::Deleted(_))) {
-            self.ke2_since_reset = 0;
-        }
-        assert!(
-            self.ke2_since_reset <= self.model.limit,
-            "{} KE2 answers since the last reset, limit {}",
-            self.ke2_since_reset,
-            self.model.limit
-        );
+    fn client(&self, account: &[u8]) -> VaultClient {
+        test_client(account, &self.fleet)
     }
 
-    fn register(&mut self, op: &SiteOp, key: Who, password: u8, token: Option<Who>) {
-        let c = VaultClient::new(ACCOUNT, &self.pinned);
+    fn register(&mut self, op: &SiteOp, key: Who, password: u8, signer: Who, claim: Claim) {
+        let c = self.client(ACCOUNT);
         let pw = PASSWORDS[usize::from(password % 3)];
         let (reg, req) = match c.register_start(&mut self.rng, pw) {
             Ok(x) => x,
             Err(e) => panic!("client registration start failed: {e:?}"),
         };
         let r = self.call(req);
-        let token_key = token.map(|t| self.key(t).clone());
-        let wrapped = self.key(key).clone();
-        let upload = match reg.finish(&mut self.rng, pw, &r, &wrapped, KsfProfile::Test, token_key.as_ref()) {
+        let version = claim.version(&self.model);
+        let (wrapped, signing) = (self.key(key).clone(), self.key(signer).clone());
+        // A proof at version 0 is a first registration's, by the signer's key.
+        let owner =
+            if version == 0 && signer == key { Owner::First } else { Owner::Current { key: &signing, version } };
+        let upload = match reg.finish(&mut self.rng, pw, &r, &wrapped, KsfProfile::Test, owner) {
             Ok(u) => u,
             Err(e) => panic!("client registration finish failed: {e:?} (reply {})", body_name(&r)),
         };
+        self.captured.push(Captured::Register { req: upload.clone(), key, password: password % 3, signer, version });
         let r = self.call(upload);
-        let want = self.model.register(key, password % 3, token);
+        let want = self.model.register(key, password % 3, signer, version);
         assert_reply(&r, want, op);
-        self.note_reset(&r);
     }
 
     fn begin(&mut self, op: &SiteOp, account: &[u8], password: u8) -> Option<Held> {
-        let c = VaultClient::new(account, &self.pinned);
+        let c = self.client(account);
         let pw = PASSWORDS[usize::from(password % 3)];
         let (login, req) = match c.login_start(&mut self.rng, pw) {
             Ok(x) => x,
             Err(e) => panic!("client login start failed: {e:?}"),
         };
         let r = self.call(req);
-        let (want, against) = if account == ACCOUNT { self.model.ke1(password % 3) } else { (ModelOutcome::Ke2, None) };
-        if against.is_some() && matches!(r.body, Some(reply::Body::Ke2(_))) {
-            self.ke2_since_reset += 1;
-        }
+        self.requests += 1;
+        let (want, against) =
+            if account == ACCOUNT { self.model.ke1(password % 3, self.requests) } else { (ModelOutcome::Ke2, None) };
         let opens = against.is_some_and(|c| c.opens);
         assert_reply(&r, want, op);
-        self.note_reset(&r);
         let login_id = match &r.body {
-            Some(reply::Body::Ke2(k)) => k.login_id,
+            Some(reply::Body::Ke2(k)) => k.login_id.clone(),
             _ => return None,
         };
         let ke3 = match login.finish(&mut self.rng, pw, &r) {
@@ -430,73 +527,162 @@ impl SiteBench {
             }
             Err(e) => panic!("the client failed on KE2: {e:?}"),
         };
-        Some(Held { login_id, ke3, against, sent: None })
+        Some(Held { login_id, ke3, against, sent: None, alive: true, failures: 0 })
     }
 
-    fn finish(&mut self, op: &SiteOp, account: &[u8], held: &mut Held, junk: bool) {
-        let valid = !junk && held.ke3.is_some();
-        let req = match (&held.ke3, valid) {
-            (Some((_, ke3)), true) => ke3.clone(),
-            _ => login_finish_request(account, held.login_id, &JUNK_KE3),
-        };
-        held.sent = Some(req.clone());
+    /// Sends `req` as the KE3 of `held` (`valid`: the client's own KE3).
+    fn send_ke3(&mut self, op: &SiteOp, account: &[u8], held: &mut Held, req: Request, valid: bool) -> Reply {
+        let log_before = self.ledger.log.len();
+        held.sent = Some((req.clone(), valid));
         let r = self.call(req);
+        if !held.alive {
+            assert_reply(&r, ModelOutcome::Refused(ErrorCode::UnknownLogin), op);
+            assert_eq!(self.ledger.log.len(), log_before, "a KE3 for a finished login committed a change");
+            return r;
+        }
         let want = match (account == ACCOUNT, valid, held.against) {
             (false, _, _) => ModelOutcome::LoginFailed,
             (true, true, Some(charged)) => self.model.success(&charged),
             (true, true, None) => panic!("a dummy login produced a KE3"),
             (true, false, _) => self.model.failure(),
         };
+        if valid {
+            held.alive = false;
+        } else {
+            held.failures += 1;
+            held.alive = held.failures < crate::vault::site::MAX_KE3_FAILURES;
+        }
         assert_reply(&r, want, op);
-        self.note_reset(&r);
-        if let (ModelOutcome::Released(owner), Some((awaiting, _))) = (want, held.ke3.take()) {
+        r
+    }
+
+    fn finish(&mut self, op: &SiteOp, account: &[u8], held: &mut Held, junk: bool) {
+        let valid = !junk && held.ke3.is_some();
+        let req = match (&held.ke3, valid) {
+            (Some((_, ke3)), true) => ke3.clone(),
+            _ => login_finish_request(account, &held.login_id, &JUNK_KE3),
+        };
+        let alive = held.alive;
+        let r = self.send_ke3(op, account, held, req, valid);
+        if alive
+            && valid
+            && let (Some(reply::Body::Released(_)), Some((awaiting, _)), Some(against)) =
+                (&r.body, held.ke3.take(), held.against)
+        {
             match awaiting.open(&r) {
-                Ok(k) => assert!(&k == self.key(owner), "the vault released somebody else's key"),
+                Ok(k) => assert!(&k == self.key(against.owner), "the vault released somebody else's key"),
                 Err(e) => panic!("the released key does not open: {e:?}"),
             }
         }
+    }
+
+    fn owner_request(&mut self, signer: Who, claim: Option<Claim>) -> (Request, u64) {
+        let c = self.client(ACCOUNT);
+        match claim {
+            Some(claim) => {
+                let version = claim.version(&self.model);
+                (c.delete_request(self.key(signer), version), version)
+            }
+            None => {
+                let key = self.key(signer).clone();
+                (c.status_request(&mut self.rng, &key), 0)
+            }
+        }
+    }
+
+    /// Delivers a captured owner message again: it does exactly what it
+    /// asked for, at the version it named, or is refused.
+    fn replay_captured(&mut self, op: &SiteOp, c: Captured) {
+        let r = self.call(c.request().clone());
+        let want = match c {
+            Captured::Register { key, password, signer, version, .. } => {
+                self.model.register(key, password, signer, version)
+            }
+            Captured::Delete { signer, version, .. } => self.model.delete(signer, version),
+            Captured::Status { signer, .. } => self.model.status(signer),
+        };
+        assert_reply(&r, want, op);
+    }
+
+    /// Delivers a captured owner message with one bit flipped: it must
+    /// change nothing and get no owner's answer.
+    fn edit_captured(&mut self, op: &SiteOp, c: &Captured, edit: u8) {
+        let mut bytes = c.request().encode_to_vec();
+        let at = (usize::from(edit) * 7919) % bytes.len().max(1);
+        if let Some(b) = bytes.get_mut(at) {
+            *b ^= 1 << (edit % 8);
+        }
+        let before = (self.ledger.record(ACCOUNT), self.ledger.record(STRANGER));
+        let answer = self.site.serve_bytes(&mut self.ledger, &bytes);
+        let r = match wire::decode_reply(&answer) {
+            Ok(r) => r,
+            Err(e) => panic!("{op:?}: the site's answer does not decode: {e}"),
+        };
+        assert!(
+            matches!(r.body, Some(reply::Body::Error(_))),
+            "{op:?}: an edited owner message (bit {} of byte {at}) was answered {}",
+            edit % 8,
+            body_name(&r)
+        );
+        let after = (self.ledger.record(ACCOUNT), self.ledger.record(STRANGER));
+        assert!(before == after, "{op:?}: an edited owner message changed a record");
     }
 }
 
 /// Target `vault_site`: a [`VaultSiteInput`] played against one [`Site`]
 /// over a [`MemoryLedger`] with the real client (KSF profile `test`) and
 /// checked, operation by operation, against the reference model of
-/// design §5 ([`crate::vault::model::AccountModel`], shared with the
-/// property tests): every reply is the one the model expects; after every
-/// operation the record's attempts left, lock, version, limit, charge count
-/// and owner equal the model's, a locked record holds no key material, and
-/// no more KE2s than the limit were answered for the record between two
-/// resets (registration, successful recovery, deletion). Logins can be held
-/// open (up to four) and finished or replayed later, across registrations
-/// and deletions, and logins on an unknown account must not touch the record.
+/// design §5 and §5.1 ([`crate::vault::model::AccountModel`], shared with
+/// the property tests): every reply is the one the model expects; after
+/// every operation the record's attempts left, lock, version, limit, charge
+/// count, charged requests and owner key equal the model's, and an erased
+/// record holds no key material. Logins can be held open (up to four) and
+/// finished or replayed later, across registrations and deletions; logins
+/// on an unknown account must not touch the record. The relay of §5.1
+/// replays captured owner messages (each does what it named at its version,
+/// or is refused) and edits them (never an owner's answer, never a change),
+/// and requests without a valid credential change nothing.
 pub fn vault_site(data: &[u8]) {
     let input = VaultSiteInput::read(data);
     let limit = 1 + u32::from(input.limit % 4);
     let setup = server_setup(b"e2eb fuzz vault_site setup");
     let site = test_site(&setup, limit, b"e2eb fuzz vault_site site");
     let keys = [BackupKey::from_bytes(OWNER_KEY), BackupKey::from_bytes(ATTACKER_KEY)];
-    let hash = |k: &BackupKey| owner_hash(kdf::derive(k, kdf::LABEL_VAULT_OWNER).expose_secret());
-    let owner_hashes = [hash(&keys[0]), hash(&keys[1])];
+    let owner_keys = [OwnerKey::of(&keys[0]).public(), OwnerKey::of(&keys[1]).public()];
     let mut b = SiteBench {
-        pinned: site.public_key(),
+        fleet: site.fleet_key(),
         site,
         ledger: MemoryLedger::default(),
         rng: FuzzRng::new(b"e2eb fuzz vault_site client"),
         keys,
         model: AccountModel::new(limit),
-        ke2_since_reset: 0,
+        requests: 0,
+        captured: Vec::new(),
     };
     let mut slots: [Option<Held>; 4] = [None, None, None, None];
     for op in &input.ops {
-        let log_before = b.ledger.log.len();
         match *op {
-            SiteOp::Register { key, password, token } => b.register(op, key, password, token),
-            SiteOp::Delete { token } => {
-                let req = VaultClient::new(ACCOUNT, &b.pinned).delete_request(b.key(token));
+            SiteOp::Register { key, password, signer, claim } => b.register(op, key, password, signer, claim),
+            SiteOp::Delete { signer, claim } => {
+                let (req, version) = b.owner_request(signer, Some(claim));
+                b.captured.push(Captured::Delete { req: req.clone(), signer, version });
                 let r = b.call(req);
-                let want = b.model.delete(token);
+                let want = b.model.delete(signer, version);
                 assert_reply(&r, want, op);
-                b.note_reset(&r);
+            }
+            SiteOp::Status { signer } => {
+                let (req, _) = b.owner_request(signer, None);
+                b.captured.push(Captured::Status { req: req.clone(), signer });
+                let r = b.call(req);
+                assert_reply(&r, b.model.status(signer), op);
+                if let Some(reply::Body::Status(s)) = &r.body {
+                    let m = &b.model;
+                    assert_eq!(
+                        (s.version, s.attempts_left, s.erased, s.deleted),
+                        (m.version, m.attempts_left, m.locked, m.deleted),
+                        "{op:?}: the status differs from the model"
+                    );
+                }
             }
             SiteOp::Login { password, end } => {
                 if let Some(mut held) = b.begin(op, ACCOUNT, password) {
@@ -522,23 +708,42 @@ pub fn vault_site(data: &[u8]) {
                 }
             }
             SiteOp::Replay { slot } => {
-                let sent = slots[usize::from(slot % 4)].as_ref().and_then(|h| h.sent.clone());
-                if let Some(req) = sent {
-                    let r = b.call(req);
-                    assert_reply(&r, ModelOutcome::Refused(ErrorCode::UnknownLogin), op);
-                    assert_eq!(b.ledger.log.len(), log_before, "a replayed KE3 committed a change");
+                if let Some(mut held) = slots[usize::from(slot % 4)].take() {
+                    if let Some((req, valid)) = held.sent.clone() {
+                        b.send_ke3(op, ACCOUNT, &mut held, req, valid);
+                    }
+                    slots[usize::from(slot % 4)] = Some(held);
                 }
             }
             SiteOp::Stranger { password } => {
-                let before = b.ledger.accounts.clone();
+                let before = b.ledger.accounts.get(ACCOUNT).cloned();
                 if let Some(mut held) = b.begin(op, STRANGER, password) {
                     assert!(held.ke3.is_none());
                     b.finish(op, STRANGER, &mut held, true);
                 }
-                assert_eq!(b.ledger.accounts, before, "a login on an unknown account changed a record");
+                assert_eq!(b.ledger.accounts.get(ACCOUNT).cloned(), before, "a stranger's login changed the record");
+            }
+            SiteOp::ReplayCaptured { back } => {
+                if let Some(c) = b.captured.iter().rev().nth(usize::from(back)).cloned() {
+                    b.replay_captured(op, c);
+                }
+            }
+            SiteOp::EditCaptured { back, edit } => {
+                if let Some(c) = b.captured.iter().rev().nth(usize::from(back)).cloned() {
+                    b.edit_captured(op, &c, edit);
+                }
+            }
+            SiteOp::NoCredential { expired } => {
+                let c = VaultClient::new(ACCOUNT, &b.fleet).allowing_test_profile();
+                let c = if expired { c.with_credential(issuer().issue(ACCOUNT, NOW - 1)) } else { c };
+                let Ok((_, req)) = c.login_start(&mut b.rng, PASSWORDS[0]) else { panic!("client login start failed") };
+                let log_before = b.ledger.log.len();
+                let r = b.call(req);
+                assert_reply(&r, ModelOutcome::Refused(ErrorCode::Unauthenticated), op);
+                assert_eq!(b.ledger.log.len(), log_before, "a request without a valid credential committed a change");
             }
         }
-        if let Err(e) = b.model.check(b.ledger.record(ACCOUNT).as_ref(), |w| owner_hashes[usize::from(who_bit(w))]) {
+        if let Err(e) = b.model.check(b.ledger.record(ACCOUNT).as_ref(), |w| owner_keys[usize::from(who_bit(w))]) {
             panic!("{op:?}: site vs model: {e}");
         }
         check_records(&b.ledger);

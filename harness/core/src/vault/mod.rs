@@ -3,21 +3,27 @@
 //! SHA-512, and Argon2id as key stretching function.
 //!
 //! - [`wire`]: versioned protobuf messages between client and vault;
-//! - [`keys`]: the keys and the sealed box client and site share (the wrap
-//!   of K under the export key, the release seal under the session key, the
-//!   owner token's hash);
+//! - [`credential`]: the account credential every request carries (a model
+//!   of the chat service's signed token) and the sites' clock;
+//! - [`keys`]: the keys, signatures and sealed boxes client and site share
+//!   (the wrap of K under the export key, the release seal under the
+//!   session key, the owner key and its proofs, the fleet's keys, the
+//!   record seal);
 //! - [`state`]: the deterministic account state machine every site applies
-//!   (registrations, charged attempts, resets, lockout);
-//! - [`site`]: the request handler that runs on the serving site: it charges
-//!   an attempt durably *before* KE2 leaves, checks KE3, releases K sealed
-//!   under the session key, enforces the owner token, and answers unknown
-//!   accounts with dummy KE2s; and the [`site::Ledger`] it commits through;
+//!   (registrations, charges keyed by credential request, resets, erasure,
+//!   tombstones);
+//! - [`site`]: the request handler that runs on the serving site: it checks
+//!   the credential, charges an attempt durably *before* KE2 leaves, signs
+//!   KE2, checks KE3, releases K sealed under the session key, checks owner
+//!   proofs, and answers strangers alike whatever the account's state; and
+//!   the [`site::Ledger`] it commits through;
 //! - [`client`]: registration (K wrapped under the export key), recovery
-//!   (server key pinned), owner-token operations — sans-IO state machines;
-//! - [`storage`]: one redb file per site, fsync before any reply (the
-//!   single-site ledger);
+//!   (fleet keys pinned, KSF profile bounded), owner operations — sans-IO
+//!   state machines;
+//! - [`storage`]: one redb file per site, fsync before any reply, compacted
+//!   after an erasure (the single-site ledger);
 //! - [`fleet`]: five sites replicated with openraft on an in-process
-//!   network with faults, and the rollback defence;
+//!   network with faults, the rollback defence and log compaction;
 //! - `model` (hidden): the reference model of one account that the fuzz
 //!   targets and the properties compare the site with.
 //!
@@ -28,26 +34,35 @@
 //!
 //! ```
 //! use e2eb_core::BackupKey;
-//! use e2eb_core::vault::client::{self, VaultClient};
-//! use e2eb_core::vault::site::{MemoryLedger, Site};
+//! use e2eb_core::vault::client::{self, Owner, VaultClient};
+//! use e2eb_core::vault::credential::CredentialIssuer;
+//! use e2eb_core::vault::site::{MemoryLedger, Site, SiteConfig};
 //! use e2eb_core::vault::{KsfProfile, Suite};
 //! use opaque_ke::ServerSetup;
 //! use rand_core::OsRng;
 //!
-//! let site = Site::with_default_limit(ServerSetup::<Suite>::new(&mut OsRng));
+//! // The chat service signs account credentials; the site checks them.
+//! let service = CredentialIssuer::generate()?;
+//! let config = SiteConfig::for_tests(service.verifier());
+//! let site = Site::new(ServerSetup::<Suite>::new(&mut OsRng), config);
 //! let mut ledger = MemoryLedger::default();
 //! // Each client message goes to the site (in real life, over the network).
 //! let mut send = |req| site.serve(&mut ledger, req);
+//! let credential = service.issue(b"account:alice", site.config().clock.now() + 600);
 //!
 //! let key = BackupKey::generate()?;
-//! let phone = VaultClient::new(b"account:alice", &site.public_key());
+//! let phone = VaultClient::new(b"account:alice", &site.fleet_key())
+//!     .with_credential(credential.clone())
+//!     .allowing_test_profile();
 //! let (registration, req) = phone.register_start(&mut OsRng, b"hunter2")?;
 //! let reply = send(req);
-//! let upload = registration.finish(&mut OsRng, b"hunter2", &reply, &key, KsfProfile::Test, None)?;
+//! let upload = registration.finish(&mut OsRng, b"hunter2", &reply, &key, KsfProfile::Test, Owner::First)?;
 //! client::registered(&send(upload))?;
 //!
-//! // A new phone knows only the account, the password and the fleet's key.
-//! let new_phone = VaultClient::new(b"account:alice", &site.public_key());
+//! // A new phone knows only the account, the password and the fleet's keys.
+//! let new_phone = VaultClient::new(b"account:alice", &site.fleet_key())
+//!     .with_credential(credential)
+//!     .allowing_test_profile();
 //! let (login, ke1) = new_phone.login_start(&mut OsRng, b"hunter2")?;
 //! let (release, ke3) = login.finish(&mut OsRng, b"hunter2", &send(ke1))?;
 //! let recovered = release.open(&send(ke3))?;
@@ -56,6 +71,7 @@
 //! ```
 
 pub mod client;
+pub mod credential;
 pub mod fleet;
 pub mod keys;
 #[doc(hidden)]
@@ -105,6 +121,9 @@ pub enum KsfProfile {
 }
 
 impl KsfProfile {
+    /// Every profile, weakest first.
+    pub const ALL: [Self; 3] = [Self::Test, Self::Moderate, Self::Rfc9807];
+
     /// Memory in KiB, iterations, parallelism.
     pub fn parameters(self) -> (u32, u32, u32) {
         match self {

@@ -1,38 +1,64 @@
 //! The reference model of one vault account: a test oracle.
 //!
-//! [`AccountModel`] says what design §5 requires of one account on a
-//! site or a fleet — registration, owner token, charge before KE2, reset on
-//! a verified KE3, lockout and erasure, deletion — as a small state machine
-//! written from the design, **independently of [`super::state`]**: it shares
-//! no code with the implementation, only the record it is compared with
-//! ([`AccountRecord`]) and the wire error codes. It is never used to serve
-//! requests; it is the one oracle that both the `vault_site` fuzz target
-//! ([`crate::fuzzing::vault_site`], which drives KE1 and KE3 separately so
-//! that logins can be held across other operations) and the property tests
-//! of the `e2eb` crate (`vault_state_machine_matches_model`,
-//! `vault_fleet_matches_model`, which play whole operations with
-//! [`AccountModel::step`]) check the vault against.
+//! [`AccountModel`] says what design §5 and §5.1 require of one account on
+//! a site or a fleet — registration under an owner proof, charges keyed by
+//! credential request before KE2, reset on a verified KE3, lockout and
+//! erasure, deletion into a tombstone, the same answers for strangers — as
+//! a small state machine written from the design, **independently of
+//! [`super::state`]**: it shares no code with the implementation, only the
+//! record it is compared with ([`AccountRecord`]) and the wire error codes.
+//! It is never used to serve requests; it is the one oracle that both the
+//! `vault_site` fuzz target ([`crate::fuzzing::vault_site`], which drives
+//! KE1 and KE3 separately so that logins can be held, replayed and edited
+//! across other operations) and the property tests of the `e2eb` crate
+//! (`vault_state_machine_matches_model`, `vault_fleet_matches_model`, which
+//! play whole operations with [`AccountModel::step`]) check the vault against.
 //!
-//! Decisions where §5 is silent, taken by the implementation and followed
-//! here:
-//! - the owner (holding K) may re-register over a *locked* record; a locked
-//!   record never unlocks by any other means;
-//! - a deleted record leaves a tombstone and versions never restart: the
-//!   next registration continues from the tombstone's version. Independently
-//!   of numbering, the model also counts incarnations, so a login charged
-//!   against a deleted record can never reset or release the record
-//!   registered after it.
+//! Decisions where the design is silent, taken by the implementation and
+//! followed here:
+//! - the owner (proving K) may register over an *erased* record or a
+//!   tombstone; an erased record never unlocks by any other means;
+//! - a record or tombstone, once it exists, is only ever replaced by its
+//!   owner at its current version; a first registration is signed by the
+//!   new owner at version 0, which no existing record accepts;
+//! - a login charged against a record that was deleted and registered
+//!   again can never reset or release the new record (incarnations);
+//! - an erased or deleted record answers a login like an unknown account
+//!   (a dummy KE2, charged on nothing), and every KE3 that does not verify
+//!   gets `LoginFailed`, whatever the record's state.
 
 use super::state::AccountRecord;
 use super::wire::ErrorCode;
 
-/// Whose key (and owner token) an operation uses.
+/// Whose key an operation uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Who {
     /// The account owner (K).
     Owner,
     /// Somebody else (another key).
     Attacker,
+}
+
+/// Which record version an owner proof names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Claim {
+    /// The record's current version (0 when there is none).
+    Current,
+    /// The version before the current one (a replayed or outdated message).
+    Stale,
+    /// Version 0: what a first registration names.
+    Zero,
+}
+
+impl Claim {
+    /// The version this claim names for an account in state `m`.
+    pub fn version(self, m: &AccountModel) -> u64 {
+        match self {
+            Self::Current => m.version,
+            Self::Stale => m.version.wrapping_sub(1),
+            Self::Zero => 0,
+        }
+    }
 }
 
 /// How a login ends after KE2.
@@ -50,26 +76,30 @@ pub enum LoginEnd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ModelOp {
     /// Register (or re-register) wrapping `key`'s key, with password number
-    /// `password`, presenting `token`'s owner token (if any).
+    /// `password`, under a proof by `signer` naming `claim`'s version.
     Register {
-        /// The key wrapped (whose token becomes the owner token).
+        /// The key wrapped (whose owner key becomes the record's).
         key: Who,
         /// Password number.
         password: u8,
-        /// Whose owner token is presented.
-        token: Option<Who>,
+        /// Who signs the owner proof.
+        signer: Who,
+        /// The version the proof names.
+        claim: Claim,
     },
-    /// A recovery with password number `password`.
+    /// A recovery with password number `password` (a fresh credential request).
     Login {
         /// Password number.
         password: u8,
         /// What the client does after KE2.
         end: LoginEnd,
     },
-    /// A deletion presenting `token`'s owner token.
+    /// A deletion under a proof by `signer` naming `claim`'s version.
     Delete {
-        /// Whose owner token is presented.
-        token: Who,
+        /// Who signs.
+        signer: Who,
+        /// The version the proof names.
+        claim: Claim,
     },
 }
 
@@ -83,7 +113,8 @@ pub enum ModelOutcome {
     },
     /// Refused with this code.
     Refused(ErrorCode),
-    /// A KE2 (charged, or a dummy one for an account with no record).
+    /// A KE2 (charged, answered again for the same request, or a dummy one
+    /// for an account with no live record).
     Ke2,
     /// A verified KE3: the key of this owner was released.
     Released(Who),
@@ -93,13 +124,14 @@ pub enum ModelOutcome {
     Abandoned,
     /// The site rejected the KE3.
     LoginFailed,
-    /// No attempts left: erased, for ever.
-    Locked,
     /// Deleted.
     Deleted,
+    /// The record's status, for its owner.
+    Status,
 }
 
-/// A login answered with a charged KE2: what its KE3 will be verified against.
+/// A login answered with a KE2 from a live record: what its KE3 will be
+/// verified against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Charged {
     /// Incarnation of the record charged.
@@ -117,7 +149,7 @@ pub struct Charged {
 pub struct AccountModel {
     /// Attempt limit of the site.
     pub limit: u32,
-    /// A live record exists (possibly locked).
+    /// A record exists and is not deleted (it may be erased).
     pub registered: bool,
     /// Erased after too many attempts.
     pub locked: bool,
@@ -126,9 +158,12 @@ pub struct AccountModel {
     /// Record version: bumped by registration, reset, erasure and deletion;
     /// never restarts (a deletion leaves a tombstone).
     pub version: u64,
-    /// KE2 answers since the last reset (never above `limit`).
+    /// Charges since the last reset (never above `limit`).
     pub charged_since_reset: u32,
-    /// Whose key the record wraps (and whose token owns it).
+    /// The credential requests charged since the last reset.
+    pub charged: Vec<u64>,
+    /// Whose key the record wraps (and whose owner key it stores; kept by
+    /// erased records and tombstones).
     pub owner: Who,
     /// The record's password number.
     pub password: u8,
@@ -148,6 +183,7 @@ impl AccountModel {
             attempts_left: 0,
             version: 0,
             charged_since_reset: 0,
+            charged: Vec::new(),
             owner: Who::Owner,
             password: 0,
             incarnation: 0,
@@ -155,17 +191,39 @@ impl AccountModel {
         }
     }
 
-    fn erase(&mut self) -> ModelOutcome {
-        self.locked = true;
-        self.attempts_left = 0;
-        self.version += 1;
-        ModelOutcome::Locked
+    /// Whether an owner key is on record (a record, erased or not, or a tombstone).
+    pub fn has_owner(&self) -> bool {
+        self.registered || self.deleted
     }
 
-    /// A registration upload; a live record (even locked) needs its owner's token.
-    pub fn register(&mut self, key: Who, password: u8, token: Option<Who>) -> ModelOutcome {
-        if self.registered && token != Some(self.owner) {
-            return ModelOutcome::Refused(ErrorCode::OwnerTokenRequired);
+    fn erase(&mut self) {
+        self.locked = true;
+        self.attempts_left = 0;
+        self.charged.clear();
+        self.version += 1;
+    }
+
+    /// An owner proof by `signer` naming `version`: `Ok` when it authorises
+    /// the operation on the record on file.
+    fn owner_ok(&self, signer: Who, version: u64) -> Result<(), ModelOutcome> {
+        if !self.has_owner() || signer != self.owner {
+            return Err(ModelOutcome::Refused(ErrorCode::OwnerProofRefused));
+        }
+        if version != self.version {
+            return Err(ModelOutcome::Refused(ErrorCode::StaleVersion));
+        }
+        Ok(())
+    }
+
+    /// A registration upload wrapping `key`'s key under a proof by `signer`
+    /// naming `version`.
+    pub fn register(&mut self, key: Who, password: u8, signer: Who, version: u64) -> ModelOutcome {
+        if self.has_owner() {
+            if let Err(refusal) = self.owner_ok(signer, version) {
+                return refusal;
+            }
+        } else if version != 0 || signer != key {
+            return ModelOutcome::Refused(ErrorCode::OwnerProofRefused);
         }
         if !self.registered {
             self.incarnation += 1;
@@ -176,49 +234,64 @@ impl AccountModel {
         self.version += 1;
         self.attempts_left = self.limit;
         self.charged_since_reset = 0;
+        self.charged.clear();
         self.owner = key;
         self.password = password;
         ModelOutcome::Registered { version: self.version }
     }
 
-    /// A deletion with `token`'s owner token.
-    pub fn delete(&mut self, token: Who) -> ModelOutcome {
-        if !self.registered {
-            ModelOutcome::Refused(ErrorCode::NoRecord)
-        } else if token != self.owner {
-            ModelOutcome::Refused(ErrorCode::OwnerTokenRequired)
+    /// A deletion under a proof by `signer` naming `version`.
+    pub fn delete(&mut self, signer: Who, version: u64) -> ModelOutcome {
+        if let Err(refusal) = self.owner_ok(signer, version) {
+            return refusal;
+        }
+        if self.deleted {
+            return ModelOutcome::Deleted;
+        }
+        self.registered = false;
+        self.locked = false;
+        self.attempts_left = 0;
+        self.charged_since_reset = 0;
+        self.charged.clear();
+        self.version += 1;
+        self.deleted = true;
+        ModelOutcome::Deleted
+    }
+
+    /// A status query signed by `signer`.
+    pub fn status(&self, signer: Who) -> ModelOutcome {
+        if self.has_owner() && signer == self.owner {
+            ModelOutcome::Status
         } else {
-            self.registered = false;
-            self.locked = false;
-            self.attempts_left = 0;
-            self.charged_since_reset = 0;
-            self.version += 1;
-            self.deleted = true;
-            ModelOutcome::Deleted
+            ModelOutcome::Refused(ErrorCode::OwnerProofRefused)
         }
     }
 
-    /// KE1 with password number `password`: the charge, before any KE2.
-    /// The charge is returned with the KE2 it allows (none for a dummy KE2
-    /// or a lockout).
-    pub fn ke1(&mut self, password: u8) -> (ModelOutcome, Option<Charged>) {
-        if !self.registered {
+    /// KE1 for credential request `request` with password number
+    /// `password`: the charge, before any KE2. The same request again is
+    /// not charged twice between resets. Returns what a KE3 will be checked
+    /// against (`None` for a dummy KE2: no live record, or the record just
+    /// erased by this guess).
+    pub fn ke1(&mut self, password: u8, request: u64) -> (ModelOutcome, Option<Charged>) {
+        if !self.registered || self.locked {
             return (ModelOutcome::Ke2, None); // a dummy KE2, charged on nothing
         }
-        if self.locked {
-            return (ModelOutcome::Locked, None);
-        }
-        if self.attempts_left == 0 {
-            return (self.erase(), None);
-        }
-        self.attempts_left -= 1;
-        self.charged_since_reset += 1;
         let charged = Charged {
             incarnation: self.incarnation,
             version: self.version,
             owner: self.owner,
             opens: password == self.password,
         };
+        if self.charged.contains(&request) {
+            return (ModelOutcome::Ke2, Some(charged));
+        }
+        if self.attempts_left == 0 {
+            self.erase();
+            return (ModelOutcome::Ke2, None);
+        }
+        self.attempts_left -= 1;
+        self.charged_since_reset += 1;
+        self.charged.push(request);
         (ModelOutcome::Ke2, Some(charged))
     }
 
@@ -229,41 +302,41 @@ impl AccountModel {
             return ModelOutcome::Refused(ErrorCode::Conflict);
         }
         if self.locked {
-            return ModelOutcome::Locked;
+            return ModelOutcome::LoginFailed;
         }
         if charged.incarnation != self.incarnation || charged.version != self.version {
             return ModelOutcome::Refused(ErrorCode::Conflict);
         }
         self.attempts_left = self.limit;
         self.charged_since_reset = 0;
+        self.charged.clear();
         self.version += 1;
         ModelOutcome::Released(charged.owner)
     }
 
-    /// A KE3 that does not verify: never refunded; erases when nothing is left.
+    /// A KE3 that does not verify: never refunded; erases when nothing is
+    /// left; always answered `LoginFailed`.
     pub fn failure(&mut self) -> ModelOutcome {
-        if !self.registered {
-            return ModelOutcome::LoginFailed;
-        }
-        if self.locked {
-            return ModelOutcome::Locked;
-        }
-        if self.attempts_left == 0 {
-            return self.erase();
+        if self.registered && !self.locked && self.attempts_left == 0 {
+            self.erase();
         }
         ModelOutcome::LoginFailed
     }
 
     /// Applies a whole operation and returns what the client should see.
-    pub fn step(&mut self, op: &ModelOp) -> ModelOutcome {
+    /// `request` names the login's credential request (fresh for each login).
+    pub fn step(&mut self, op: &ModelOp, request: u64) -> ModelOutcome {
         match *op {
-            ModelOp::Register { key, password, token } => self.register(key, password, token),
-            ModelOp::Delete { token } => self.delete(token),
+            ModelOp::Register { key, password, signer, claim } => {
+                let v = claim.version(self);
+                self.register(key, password, signer, v)
+            }
+            ModelOp::Delete { signer, claim } => {
+                let v = claim.version(self);
+                self.delete(signer, v)
+            }
             ModelOp::Login { password, end } => {
-                let (outcome, charged) = self.ke1(password);
-                if outcome != ModelOutcome::Ke2 {
-                    return outcome;
-                }
+                let (_, charged) = self.ke1(password, request);
                 match (end, charged) {
                     (LoginEnd::Abandon, _) => ModelOutcome::Abandoned,
                     (LoginEnd::Complete, Some(c)) if c.opens => self.success(&c),
@@ -275,50 +348,64 @@ impl AccountModel {
     }
 
     /// Compares the model with a site's committed record (`None`: no record
-    /// at all); `owner_hash` gives the owner-token hash a record registered
+    /// at all); `owner_key` gives the owner public key a record registered
     /// by each key stores.
-    pub fn check(&self, record: Option<&AccountRecord>, owner_hash: impl Fn(Who) -> [u8; 32]) -> Result<(), String> {
+    pub fn check(&self, record: Option<&AccountRecord>, owner_key: impl Fn(Who) -> [u8; 32]) -> Result<(), Mismatch> {
+        let fail = |s: String| Err(Mismatch(s));
         let Some(r) = record else {
-            return if self.registered || self.deleted {
-                Err(format!("the model has a record or tombstone, the site none: {self:?}"))
+            return if self.has_owner() {
+                fail(format!("the model has a record or tombstone, the site none: {self:?}"))
             } else {
                 Ok(())
             };
         };
+        if r.owner_public_key[..] != owner_key(self.owner)[..] {
+            return fail(format!("the record's owner is not {:?}", self.owner));
+        }
         if r.deleted {
             if self.registered || !self.deleted {
-                return Err(format!("the site has a tombstone, the model {self:?}"));
+                return fail(format!("the site has a tombstone, the model {self:?}"));
             }
             if r.version != self.version {
-                return Err(format!("tombstone version: site {}, model {}", r.version, self.version));
+                return fail(format!("tombstone version: site {}, model {}", r.version, self.version));
             }
-            if !r.wrapped_key.is_empty() || !r.opaque_record.is_empty() || !r.owner_hash.is_empty() {
-                return Err("a tombstone keeps key material or an owner".to_owned());
+            if !r.sealed_secrets.is_empty() || !r.record_key.is_empty() {
+                return fail("a tombstone keeps key material".to_owned());
             }
             return Ok(());
         }
         if !self.registered {
-            return Err(format!("the site has a record the model does not: {r:?}"));
+            return fail(format!("the site has a record the model does not: {r:?}"));
         }
-        let got = (r.attempts_left, r.locked, r.version, r.limit, r.charged_since_reset);
-        let want = (self.attempts_left, self.locked, self.version, self.limit, self.charged_since_reset);
+        let got = (r.attempts_left, r.locked, r.version, r.limit, r.charged_since_reset, r.charged_requests.len());
+        let want =
+            (self.attempts_left, self.locked, self.version, self.limit, self.charged_since_reset, self.charged.len());
         if got != want {
-            return Err(format!(
-                "(attempts left, locked, version, limit, charged since reset): site {got:?}, model {want:?}"
+            return fail(format!(
+                "(attempts left, locked, version, limit, charged since reset, requests): site {got:?}, model {want:?}"
             ));
         }
         if r.charged_since_reset > r.limit {
-            return Err(format!("{} KE2 answers since the last reset, limit {}", r.charged_since_reset, r.limit));
+            return fail(format!("{} charges since the last reset, limit {}", r.charged_since_reset, r.limit));
         }
-        if r.locked && (!r.wrapped_key.is_empty() || !r.opaque_record.is_empty()) {
-            return Err("a locked record still holds key material".to_owned());
+        if r.locked && (!r.sealed_secrets.is_empty() || !r.record_key.is_empty()) {
+            return fail("a locked record still holds key material".to_owned());
         }
-        if !r.locked && (r.wrapped_key.is_empty() || r.opaque_record.is_empty()) {
-            return Err("an unlocked record has no key material".to_owned());
-        }
-        if r.owner_hash[..] != owner_hash(self.owner)[..] {
-            return Err(format!("the record's owner is not {:?}", self.owner));
+        if !r.locked && (r.sealed_secrets.is_empty() || r.record_key.is_empty()) {
+            return fail("an unlocked record has no key material".to_owned());
         }
         Ok(())
     }
 }
+
+/// How a site's record differs from the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch(pub String);
+
+impl core::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Mismatch {}

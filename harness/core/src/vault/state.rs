@@ -1,37 +1,59 @@
-//! The account state machine of the vault (design §5). Every change —
+//! The account state machine of the vault (design §5, §5.1). Every change —
 //! register, charge an attempt, success, failure (and erasure), delete — is
 //! a [`Command`]; a site's state changes only by applying commands, one
 //! account at a time, deterministically, so every replica that applies the
 //! same commands in the same order holds the same state.
 //!
-//! Rules: a charge happens before any KE2 is computed and is never refunded;
-//! only a verified KE3 ([`command::Op::Success`]) or a registration by the
-//! owner resets the count; a failure with no attempts left, or a charge
-//! with none left, erases the record, which then answers `Locked` for ever.
-//! A deleted record stays as a tombstone whose version keeps counting, so a
-//! login begun before a deletion can never reset a record registered after.
+//! Rules:
+//! - a charge happens before any KE2 is computed and is never refunded. It
+//!   is keyed by the OPAQUE credential request (the SHA-256 of KE1's blinded
+//!   element): the same request again — a client's retry, a relay's
+//!   duplicate — is answered without a second charge, a different one is a
+//!   new guess and is charged;
+//! - only a verified KE3 ([`command::Op::Success`]) or a registration by
+//!   the owner resets the count (the owner proof is checked by the site;
+//!   the command carries the version that check saw, so a race or a replay
+//!   cannot slip past);
+//! - a failure with no attempts left, or a new guess with none left, erases
+//!   the record: its sealed secrets and its record key are dropped, and it
+//!   stays erased until its owner registers again;
+//! - a deleted record and an erased one keep the owner's public key and the
+//!   version (a tombstone), so versions never restart and a replayed first
+//!   registration can never install a record again.
+//!
+//! No field of a record holds a secret in clear: the OPAQUE record and the
+//! wrapped K are sealed under the record's own key, which is stored wrapped
+//! under the fleet's storage key (`vault::keys::seal_record`).
+
+use core::fmt;
 
 use prost::Message;
 
+/// The largest attempt limit a site accepts: a record remembers every
+/// credential request charged since its last reset, at most this many.
+pub const MAX_ATTEMPT_LIMIT: u32 = 64;
+
 /// What a site stores for one account.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct AccountRecord {
-    /// Serialized OPAQUE `ServerRegistration` (empty once erased).
+    /// The OPAQUE record and the wrapped K, sealed under the record key
+    /// (empty once erased).
     #[prost(bytes = "vec", tag = "1")]
-    pub opaque_record: Vec<u8>,
-    /// nonce || AES-256-GCM(wrap)(K) (empty once erased).
+    pub sealed_secrets: Vec<u8>,
+    /// The record key, wrapped under the fleet's storage key (empty once erased).
     #[prost(bytes = "vec", tag = "2")]
-    pub wrapped_key: Vec<u8>,
+    pub record_key: Vec<u8>,
     /// Password verifications left before erasure.
     #[prost(uint32, tag = "3")]
     pub attempts_left: u32,
-    /// SHA-256 of the owner token.
+    /// The owner's Ed25519 public key (kept by tombstones).
     #[prost(bytes = "vec", tag = "4")]
-    pub owner_hash: Vec<u8>,
+    pub owner_public_key: Vec<u8>,
     /// KSF profile code.
     #[prost(int32, tag = "5")]
     pub ksf_profile: i32,
-    /// Bumped by every registration, reset and erasure.
+    /// Bumped by every registration, reset, erasure and deletion.
     #[prost(uint64, tag = "6")]
     pub version: u64,
     /// Erased: no key, no more logins.
@@ -43,22 +65,51 @@ pub struct AccountRecord {
     /// Attempts charged since the last reset (for the invariant checks).
     #[prost(uint32, tag = "9")]
     pub charged_since_reset: u32,
-    /// Deleted by its owner: a tombstone that keeps the version counting, so
-    /// a login charged against the deleted record can never match a record
-    /// registered after it. Treated as "no record" everywhere else.
+    /// Deleted by its owner: a tombstone that keeps the version counting and
+    /// the owner key. Treated as "no record" by logins.
     #[prost(bool, tag = "10")]
     pub deleted: bool,
+    /// SHA-256 of each credential request charged since the last reset.
+    #[prost(bytes = "vec", repeated, tag = "11")]
+    pub charged_requests: Vec<Vec<u8>>,
+    /// Names the password record: the first 16 bytes of SHA-256 of the
+    /// OPAQUE registration upload (not secret; a replayed upload repeats it).
+    #[prost(bytes = "vec", tag = "12")]
+    pub record_id: Vec<u8>,
+}
+
+impl fmt::Debug for AccountRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountRecord")
+            .field("sealed_secrets", &format_args!("<{} bytes>", self.sealed_secrets.len()))
+            .field("record_key", &format_args!("<{} bytes>", self.record_key.len()))
+            .field("attempts_left", &self.attempts_left)
+            .field("ksf_profile", &self.ksf_profile)
+            .field("version", &self.version)
+            .field("locked", &self.locked)
+            .field("limit", &self.limit)
+            .field("charged_since_reset", &self.charged_since_reset)
+            .field("deleted", &self.deleted)
+            .field("charged_requests", &self.charged_requests.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AccountRecord {
-    /// A live record: registered and not deleted (it may be locked).
+    /// A live record: registered and not deleted (it may be erased).
     pub fn exists(&self) -> bool {
         !self.deleted
+    }
+
+    /// A record a login can verify a password against: not erased, not deleted.
+    pub fn is_live(&self) -> bool {
+        !self.deleted && !self.locked
     }
 }
 
 /// A state change, as written to the log.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct Command {
     /// The account it concerns.
     #[prost(bytes = "vec", tag = "1")]
@@ -68,41 +119,66 @@ pub struct Command {
     pub op: Option<command::Op>,
 }
 
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Command")
+            .field("account", &String::from_utf8_lossy(&self.account))
+            .field("op", &self.op)
+            .finish()
+    }
+}
+
 /// Command operations.
 pub mod command {
+    use core::fmt;
+
     /// The change a [`super::Command`] makes.
     #[derive(Clone, PartialEq, prost::Oneof)]
+    #[prost(skip_debug)]
     pub enum Op {
-        /// Create or replace the record (the owner token was checked by the site).
+        /// Create or replace the record (the owner proof was checked by the site).
         #[prost(message, tag = "10")]
         Register(super::Register),
-        /// Charge one attempt, before KE2 is sent.
-        #[prost(bool, tag = "11")]
-        Charge(bool),
+        /// Charge one attempt for this credential request, before KE2 is sent.
+        #[prost(message, tag = "11")]
+        Charge(super::Charge),
         /// A verified KE3: reset the count, if the record is still `version`.
         #[prost(uint64, tag = "12")]
         Success(u64),
         /// A KE3 that failed: erase if nothing is left.
         #[prost(bool, tag = "13")]
         Failure(bool),
-        /// Delete the record, if it is still `version` (owner token checked by the site).
+        /// Delete the record, if it is still `version` (owner proof checked by the site).
         #[prost(uint64, tag = "14")]
         Delete(u64),
+    }
+
+    impl fmt::Debug for Op {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Self::Register(r) => write!(f, "Register({r:?})"),
+                Self::Charge(_) => f.write_str("Charge"),
+                Self::Success(v) => write!(f, "Success({v})"),
+                Self::Failure(_) => f.write_str("Failure"),
+                Self::Delete(v) => write!(f, "Delete({v})"),
+            }
+        }
     }
 }
 
 /// A registration.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct Register {
-    /// Serialized `ServerRegistration`.
+    /// The sealed OPAQUE record and wrapped K.
     #[prost(bytes = "vec", tag = "1")]
-    pub opaque_record: Vec<u8>,
-    /// The wrapped key.
+    pub sealed_secrets: Vec<u8>,
+    /// The record key, wrapped under the storage key.
     #[prost(bytes = "vec", tag = "2")]
-    pub wrapped_key: Vec<u8>,
-    /// SHA-256 of the new owner token.
+    pub record_key: Vec<u8>,
+    /// The owner's public key.
     #[prost(bytes = "vec", tag = "3")]
-    pub owner_hash: Vec<u8>,
+    pub owner_public_key: Vec<u8>,
     /// KSF profile code.
     #[prost(int32, tag = "4")]
     pub ksf_profile: i32,
@@ -112,6 +188,29 @@ pub struct Register {
     /// The version the owner check saw; `None` when there was no record.
     #[prost(uint64, optional, tag = "6")]
     pub expected_version: Option<u64>,
+    /// The password record's id.
+    #[prost(bytes = "vec", tag = "7")]
+    pub record_id: Vec<u8>,
+}
+
+impl fmt::Debug for Register {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Register")
+            .field("sealed_secrets", &format_args!("<{} bytes>", self.sealed_secrets.len()))
+            .field("record_key", &format_args!("<{} bytes>", self.record_key.len()))
+            .field("ksf_profile", &self.ksf_profile)
+            .field("limit", &self.limit)
+            .field("expected_version", &self.expected_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A charge: the credential request it is for.
+#[derive(Clone, PartialEq, Eq, Message)]
+pub struct Charge {
+    /// SHA-256 of the KE1's blinded element (32 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub request: Vec<u8>,
 }
 
 /// What applying a command did.
@@ -123,12 +222,15 @@ pub enum Outcome {
         /// New version.
         version: u64,
     },
-    /// One attempt charged; this many left.
+    /// The request is charged; this many attempts are left.
     Charged {
         /// Attempts left after the charge.
         attempts_left: u32,
         /// Record version.
         version: u64,
+        /// The request had been charged before (a retry or a duplicate):
+        /// nothing was charged now.
+        repeat: bool,
     },
     /// The count was reset.
     Reset {
@@ -141,7 +243,7 @@ pub enum Outcome {
     Locked,
     /// The record was deleted.
     Deleted,
-    /// No such account.
+    /// No such account (or a tombstone).
     NoRecord,
     /// The record changed since the site checked it; nothing applied.
     Conflict,
@@ -151,10 +253,11 @@ pub enum Outcome {
 
 fn erase(r: &mut AccountRecord) {
     use zeroize::Zeroize;
-    r.opaque_record.zeroize();
-    r.opaque_record.clear();
-    r.wrapped_key.zeroize();
-    r.wrapped_key.clear();
+    r.sealed_secrets.zeroize();
+    r.sealed_secrets.clear();
+    r.record_key.zeroize();
+    r.record_key.clear();
+    r.charged_requests.clear();
     r.attempts_left = 0;
     r.locked = true;
     r.version += 1;
@@ -164,7 +267,12 @@ fn tombstone(r: &mut AccountRecord) {
     erase(r);
     r.locked = false;
     r.deleted = true;
-    r.owner_hash.clear();
+}
+
+/// Whether applying `outcome` erased secrets (an erasure or a deletion):
+/// the site then compacts its storage (design §5.1 "Erased means gone").
+pub fn erases(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Locked | Outcome::Deleted)
 }
 
 /// Applies `cmd` to the account's current record (`None` when absent).
@@ -180,16 +288,18 @@ pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
             }
             let version = seen.unwrap_or(0) + 1;
             *record = Some(AccountRecord {
-                opaque_record: reg.opaque_record.clone(),
-                wrapped_key: reg.wrapped_key.clone(),
+                sealed_secrets: reg.sealed_secrets.clone(),
+                record_key: reg.record_key.clone(),
                 attempts_left: reg.limit,
-                owner_hash: reg.owner_hash.clone(),
+                owner_public_key: reg.owner_public_key.clone(),
                 ksf_profile: reg.ksf_profile,
                 version,
                 locked: false,
                 limit: reg.limit,
                 charged_since_reset: 0,
                 deleted: false,
+                charged_requests: Vec::new(),
+                record_id: reg.record_id.clone(),
             });
             Outcome::Registered { version }
         }
@@ -202,14 +312,18 @@ pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
             }
             _ => Outcome::Locked,
         },
-        (Op::Charge(_), Some(r)) => {
+        (Op::Charge(c), Some(r)) => {
+            if r.charged_requests.contains(&c.request) {
+                return Outcome::Charged { attempts_left: r.attempts_left, version: r.version, repeat: true };
+            }
             if r.attempts_left == 0 {
                 erase(r);
                 return Outcome::Locked;
             }
             r.attempts_left -= 1;
             r.charged_since_reset += 1;
-            Outcome::Charged { attempts_left: r.attempts_left, version: r.version }
+            r.charged_requests.push(c.request.clone());
+            Outcome::Charged { attempts_left: r.attempts_left, version: r.version, repeat: false }
         }
         (Op::Success(v), Some(r)) => {
             if *v != r.version {
@@ -217,6 +331,7 @@ pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
             }
             r.attempts_left = r.limit;
             r.charged_since_reset = 0;
+            r.charged_requests.clear();
             r.version += 1;
             Outcome::Reset { version: r.version }
         }
@@ -243,6 +358,11 @@ pub fn command(account: &[u8], op: command::Op) -> Command {
     Command { account: account.to_vec(), op: Some(op) }
 }
 
+/// A charge command for the credential request whose digest is `request`.
+pub fn charge(account: &[u8], request: &[u8; 32]) -> Command {
+    command(account, command::Op::Charge(Charge { request: request.to_vec() }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::command::Op;
@@ -250,12 +370,13 @@ mod tests {
 
     fn reg(expected: Option<u64>) -> Op {
         Op::Register(Register {
-            opaque_record: vec![1; 8],
-            wrapped_key: vec![2; 8],
-            owner_hash: vec![3; 32],
+            sealed_secrets: vec![1; 8],
+            record_key: vec![2; 8],
+            owner_public_key: vec![3; 32],
             ksf_profile: 3,
             limit: 3,
             expected_version: expected,
+            record_id: vec![4; 16],
         })
     }
 
@@ -263,24 +384,48 @@ mod tests {
     fn charge_to_lockout_and_never_back() {
         let mut r = None;
         assert_eq!(apply(&mut r, &command(b"a", reg(None))), Outcome::Registered { version: 1 });
-        for left in [2, 1, 0] {
+        for (i, left) in [2, 1, 0].into_iter().enumerate() {
             assert_eq!(
-                apply(&mut r, &command(b"a", Op::Charge(true))),
-                Outcome::Charged { attempts_left: left, version: 1 }
+                apply(&mut r, &charge(b"a", &[i as u8; 32])),
+                Outcome::Charged { attempts_left: left, version: 1, repeat: false }
             );
         }
-        assert_eq!(apply(&mut r, &command(b"a", Op::Charge(true))), Outcome::Locked);
+        // The last request again: answered, not charged, not erased.
+        assert_eq!(
+            apply(&mut r, &charge(b"a", &[2; 32])),
+            Outcome::Charged { attempts_left: 0, version: 1, repeat: true }
+        );
+        assert_eq!(apply(&mut r, &charge(b"a", &[9; 32])), Outcome::Locked);
         let rec = r.clone().unwrap();
-        assert!(rec.locked && rec.wrapped_key.is_empty() && rec.opaque_record.is_empty());
+        assert!(rec.locked && rec.sealed_secrets.is_empty() && rec.record_key.is_empty());
+        assert_eq!(rec.owner_public_key, vec![3; 32], "an erased record keeps its owner");
         assert_eq!(apply(&mut r, &command(b"a", Op::Success(rec.version))), Outcome::Locked);
-        assert_eq!(apply(&mut r, &command(b"a", Op::Charge(true))), Outcome::Locked);
+        assert_eq!(apply(&mut r, &charge(b"a", &[2; 32])), Outcome::Locked);
     }
 
     #[test]
-    fn stale_registration_conflicts() {
+    fn a_repeated_request_is_charged_once_until_a_reset() {
+        let mut r = None;
+        apply(&mut r, &command(b"a", reg(None)));
+        assert!(matches!(apply(&mut r, &charge(b"a", &[1; 32])), Outcome::Charged { repeat: false, .. }));
+        assert!(matches!(apply(&mut r, &charge(b"a", &[1; 32])), Outcome::Charged { repeat: true, .. }));
+        assert_eq!(r.as_ref().unwrap().attempts_left, 2);
+        assert_eq!(apply(&mut r, &command(b"a", Op::Success(1))), Outcome::Reset { version: 2 });
+        // After a reset the same request is a new verification.
+        assert!(matches!(apply(&mut r, &charge(b"a", &[1; 32])), Outcome::Charged { repeat: false, .. }));
+    }
+
+    #[test]
+    fn stale_registration_conflicts_and_tombstones_keep_versions() {
         let mut r = None;
         apply(&mut r, &command(b"a", reg(None)));
         assert_eq!(apply(&mut r, &command(b"a", reg(None))), Outcome::Conflict);
         assert_eq!(apply(&mut r, &command(b"a", reg(Some(1)))), Outcome::Registered { version: 2 });
+        assert_eq!(apply(&mut r, &command(b"a", Op::Delete(2))), Outcome::Deleted);
+        let t = r.clone().unwrap();
+        assert!(t.deleted && t.version == 3 && t.owner_public_key == vec![3; 32]);
+        // A replayed first registration cannot install a record again.
+        assert_eq!(apply(&mut r, &command(b"a", reg(None))), Outcome::Conflict);
+        assert_eq!(apply(&mut r, &command(b"a", reg(Some(3)))), Outcome::Registered { version: 4 });
     }
 }

@@ -2,7 +2,9 @@
 //! account records and the index of the last applied command. Every write is
 //! one redb transaction committed with `Durability::Immediate` (fsync) before
 //! the caller may reply, so a site killed at any instant restarts with
-//! exactly the changes it had acknowledged — redb's commit is atomic.
+//! exactly the changes it had acknowledged — redb's commit is atomic. After
+//! a command that erases a record the file is compacted, so that the freed
+//! pages of its earlier versions are gone from the file (§5.1).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +103,15 @@ impl SiteStore {
         Ok((out, applied))
     }
 
+    /// Compacts the file until redb can shrink it no further: live pages
+    /// move into freed ones and the file is truncated, so the bytes of a
+    /// record version that was replaced (an erased record's secrets) no
+    /// longer stand in freed pages (design §5.1 "Erased means gone").
+    pub fn compact(&mut self) -> Result<(), StorageError> {
+        while self.db.compact().map_err(|e| self.tx_err(e))? {}
+        Ok(())
+    }
+
     /// Durably stores one account's record (or its removal) and the applied index.
     pub fn put(&self, account: &[u8], record: Option<&AccountRecord>, applied: u64) -> Result<(), StorageError> {
         self.write(|accounts, meta| {
@@ -160,6 +171,9 @@ impl DurableSite {
         let mut record = self.accounts.get(&cmd.account).cloned();
         let outcome = state::apply(&mut record, cmd);
         self.store.put(&cmd.account, record.as_ref(), index)?;
+        if state::erases(&outcome) {
+            self.store.compact()?;
+        }
         match record {
             Some(r) => self.accounts.insert(cmd.account.clone(), r),
             None => self.accounts.remove(&cmd.account),

@@ -1,20 +1,44 @@
 //! Versioned protobuf messages between the vault client and the vault
-//! (design §5). Decoding is strict: a wrong version, a missing body or a
-//! malformed field gives a typed [`WireError`]; the OPAQUE payloads inside
-//! are checked again by opaque-ke when used.
+//! (design §5, §5.1). Decoding is strict: a wrong version, a missing body or
+//! a field of the wrong length gives a typed [`WireError`]; the OPAQUE
+//! payloads inside are checked again by opaque-ke when used.
+//!
+//! Version 2 (this one) carries an account credential in every request,
+//! Ed25519 owner proofs instead of owner tokens, random 128-bit login ids
+//! and a fleet signature on every KE2. No message prints its byte fields
+//! in `Debug` (prost's derived `Debug` is switched off): they hold OPAQUE
+//! records, wrapped keys and credentials, so `Debug` shows their lengths.
+
+use core::fmt;
 
 use prost::Message;
 use thiserror::Error;
 
+use super::keys::{PUBLIC_KEY_LEN, SIGNATURE_LEN, WRAPPED_KEY_LEN};
+
 /// The only protocol version this build speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Largest message accepted (OPAQUE messages are a few hundred bytes).
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 /// Largest account id accepted.
 pub const MAX_ACCOUNT_LEN: usize = 256;
+/// Bytes of a login id.
+pub const LOGIN_ID_LEN: usize = 16;
+/// Bytes of a status query's nonce.
+pub const NONCE_LEN: usize = 16;
+
+/// Prints a byte field as its length.
+struct Len<'a>(&'a [u8]);
+
+impl fmt::Debug for Len<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
 
 /// A request to the vault.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct Request {
     /// Protocol version, [`VERSION`].
     #[prost(uint32, tag = "1")]
@@ -22,9 +46,42 @@ pub struct Request {
     /// Account id (e.g. a hash of the phone number).
     #[prost(bytes = "vec", tag = "2")]
     pub account: Vec<u8>,
+    /// The account credential the chat service issued.
+    #[prost(message, optional, tag = "3")]
+    pub credential: Option<Credential>,
     /// The operation.
-    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13, 14")]
+    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13, 14, 15")]
     pub body: Option<request::Body>,
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("version", &self.version)
+            .field("account", &Len(&self.account))
+            .field("credential", &self.credential)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// An account credential (see `vault::credential`): the chat service's
+/// signature over the account and an expiry.
+#[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
+pub struct Credential {
+    /// Seconds since the Unix epoch after which it is refused.
+    #[prost(uint64, tag = "1")]
+    pub expiry: u64,
+    /// Ed25519 signature (64 bytes).
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential").field("expiry", &self.expiry).field("signature", &Len(&self.signature)).finish()
+    }
 }
 
 /// Request bodies.
@@ -35,7 +92,7 @@ pub mod request {
         /// OPAQUE RegistrationRequest.
         #[prost(message, tag = "10")]
         RegisterStart(super::RegisterStart),
-        /// OPAQUE RegistrationUpload and the wrapped key.
+        /// OPAQUE RegistrationUpload, the wrapped key and the owner proof.
         #[prost(message, tag = "11")]
         RegisterFinish(super::RegisterFinish),
         /// OPAQUE KE1 (CredentialRequest).
@@ -44,65 +101,141 @@ pub mod request {
         /// OPAQUE KE3 (CredentialFinalization).
         #[prost(message, tag = "13")]
         LoginFinish(super::LoginFinish),
-        /// Delete the record (needs the owner token).
+        /// Delete the record (owner proof).
         #[prost(message, tag = "14")]
         Delete(super::Delete),
+        /// Read the record's status (owner proof).
+        #[prost(message, tag = "15")]
+        Status(super::Status),
+    }
+}
+
+/// A signature by the owner key over [`super::keys::owner_message`].
+#[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
+pub struct OwnerProof {
+    /// The record version the owner expects (0: no record, and for status queries).
+    #[prost(uint64, tag = "1")]
+    pub expected_version: u64,
+    /// Ed25519 signature (64 bytes).
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+impl fmt::Debug for OwnerProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnerProof")
+            .field("expected_version", &self.expected_version)
+            .field("signature", &Len(&self.signature))
+            .finish()
     }
 }
 
 /// Registration, first message.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct RegisterStart {
     /// Serialized `RegistrationRequest`.
     #[prost(bytes = "vec", tag = "1")]
     pub registration_request: Vec<u8>,
 }
 
+impl fmt::Debug for RegisterStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterStart").field("registration_request", &Len(&self.registration_request)).finish()
+    }
+}
+
 /// Registration, second message.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct RegisterFinish {
-    /// Serialized `RegistrationUpload`.
+    /// Serialized `RegistrationUpload` (the OPAQUE record).
     #[prost(bytes = "vec", tag = "1")]
     pub registration_upload: Vec<u8>,
     /// nonce (12) || AES-256-GCM(wrap)(K) || tag.
     #[prost(bytes = "vec", tag = "2")]
     pub wrapped_key: Vec<u8>,
-    /// SHA-256 of the new owner token.
+    /// The new owner's Ed25519 public key (32 bytes).
     #[prost(bytes = "vec", tag = "3")]
-    pub owner_token_hash: Vec<u8>,
-    /// The current owner token, required when a record exists.
-    #[prost(bytes = "vec", optional, tag = "4")]
-    pub owner_token: Option<Vec<u8>>,
+    pub owner_public_key: Vec<u8>,
     /// KSF profile code.
-    #[prost(int32, tag = "5")]
+    #[prost(int32, tag = "4")]
     pub ksf_profile: i32,
+    /// Signed by the current owner (or, for a first record, the new one).
+    #[prost(message, optional, tag = "5")]
+    pub proof: Option<OwnerProof>,
+}
+
+impl fmt::Debug for RegisterFinish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegisterFinish")
+            .field("registration_upload", &Len(&self.registration_upload))
+            .field("wrapped_key", &Len(&self.wrapped_key))
+            .field("owner_public_key", &Len(&self.owner_public_key))
+            .field("ksf_profile", &self.ksf_profile)
+            .field("proof", &self.proof)
+            .finish()
+    }
 }
 
 /// Recovery, first message.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct LoginStart {
     /// Serialized `CredentialRequest` (KE1).
     #[prost(bytes = "vec", tag = "1")]
     pub ke1: Vec<u8>,
 }
 
+impl fmt::Debug for LoginStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginStart").field("ke1", &Len(&self.ke1)).finish()
+    }
+}
+
 /// Recovery, third message.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct LoginFinish {
-    /// The login id from the KE2 reply.
-    #[prost(uint64, tag = "1")]
-    pub login_id: u64,
+    /// The login id from the KE2 reply (16 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub login_id: Vec<u8>,
     /// Serialized `CredentialFinalization` (KE3).
     #[prost(bytes = "vec", tag = "2")]
     pub ke3: Vec<u8>,
 }
 
+impl fmt::Debug for LoginFinish {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginFinish").field("login_id", &Len(&self.login_id)).field("ke3", &Len(&self.ke3)).finish()
+    }
+}
+
 /// Deletion.
 #[derive(Clone, PartialEq, Message)]
 pub struct Delete {
-    /// The owner token.
+    /// Signed by the owner over an empty content.
+    #[prost(message, optional, tag = "1")]
+    pub proof: Option<OwnerProof>,
+}
+
+/// Status query.
+#[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
+pub struct Status {
+    /// 16 fresh bytes; the content the owner signs (with version 0).
     #[prost(bytes = "vec", tag = "1")]
-    pub owner_token: Vec<u8>,
+    pub nonce: Vec<u8>,
+    /// Signed by the owner.
+    #[prost(message, optional, tag = "2")]
+    pub proof: Option<OwnerProof>,
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Status").field("nonce", &Len(&self.nonce)).field("proof", &self.proof).finish()
+    }
 }
 
 /// A reply from the vault.
@@ -112,19 +245,23 @@ pub struct Reply {
     #[prost(uint32, tag = "1")]
     pub version: u32,
     /// The answer.
-    #[prost(oneof = "reply::Body", tags = "10, 11, 12, 13, 14, 15, 16, 17")]
+    #[prost(oneof = "reply::Body", tags = "10, 11, 12, 13, 14, 16, 17, 18")]
     pub body: Option<reply::Body>,
 }
 
-/// Reply bodies.
+/// Reply bodies. (Tag 15, version 1's `Locked`, is retired: an erased
+/// record answers a stranger as an unknown account does.)
 pub mod reply {
+    use core::fmt;
+
     /// The answer of a [`super::Reply`].
     #[derive(Clone, PartialEq, prost::Oneof)]
+    #[prost(skip_debug)]
     pub enum Body {
         /// Serialized `RegistrationResponse`.
         #[prost(bytes = "vec", tag = "10")]
         RegistrationResponse(Vec<u8>),
-        /// Registration stored durably.
+        /// Registration stored durably, at this record version.
         #[prost(uint64, tag = "11")]
         Registered(u64),
         /// KE2 and the id to quote in KE3; the attempt is already charged.
@@ -133,32 +270,85 @@ pub mod reply {
         /// nonce (12) || AES-256-GCM(release key)(wrapped K) || tag.
         #[prost(bytes = "vec", tag = "13")]
         Released(Vec<u8>),
-        /// The password was wrong (the attempt stays charged).
+        /// The KE3 did not verify (the attempt stays charged).
         #[prost(bool, tag = "14")]
         LoginFailed(bool),
-        /// No attempts left: the key is erased for good.
-        #[prost(bool, tag = "15")]
-        Locked(bool),
         /// Record deleted.
         #[prost(bool, tag = "16")]
         Deleted(bool),
         /// A refused request.
         #[prost(message, tag = "17")]
         Error(super::ErrorReply),
+        /// The record's status, for its owner.
+        #[prost(message, tag = "18")]
+        Status(super::RecordStatus),
+    }
+
+    impl fmt::Debug for Body {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Self::RegistrationResponse(b) => write!(f, "RegistrationResponse(<{} bytes>)", b.len()),
+                Self::Registered(v) => write!(f, "Registered({v})"),
+                Self::Ke2(k) => write!(f, "Ke2({k:?})"),
+                Self::Released(b) => write!(f, "Released(<{} bytes>)", b.len()),
+                Self::LoginFailed(_) => f.write_str("LoginFailed"),
+                Self::Deleted(_) => f.write_str("Deleted"),
+                Self::Error(e) => write!(f, "Error({e:?})"),
+                Self::Status(s) => write!(f, "Status({s:?})"),
+            }
+        }
     }
 }
 
 /// KE2 reply.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct Ke2Reply {
-    /// Login id.
-    #[prost(uint64, tag = "1")]
-    pub login_id: u64,
+    /// Login id (16 random bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub login_id: Vec<u8>,
     /// Serialized `CredentialResponse` (KE2).
     #[prost(bytes = "vec", tag = "2")]
     pub ke2: Vec<u8>,
     /// KSF profile code the client must stretch with.
     #[prost(int32, tag = "3")]
+    pub ksf_profile: i32,
+    /// The fleet's Ed25519 signature over [`super::keys::ke2_message`].
+    #[prost(bytes = "vec", tag = "4")]
+    pub signature: Vec<u8>,
+}
+
+impl fmt::Debug for Ke2Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ke2Reply")
+            .field("login_id", &Len(&self.login_id))
+            .field("ke2", &Len(&self.ke2))
+            .field("ksf_profile", &self.ksf_profile)
+            .field("signature", &Len(&self.signature))
+            .finish()
+    }
+}
+
+/// A record's status, as its owner may read it.
+#[derive(Clone, Copy, PartialEq, Eq, Message)]
+pub struct RecordStatus {
+    /// Record version (what the next owner operation must name).
+    #[prost(uint64, tag = "1")]
+    pub version: u64,
+    /// Password verifications left before erasure.
+    #[prost(uint32, tag = "2")]
+    pub attempts_left: u32,
+    /// The attempt limit.
+    #[prost(uint32, tag = "3")]
+    pub limit: u32,
+    /// Erased after too many wrong passwords.
+    #[prost(bool, tag = "4")]
+    pub erased: bool,
+    /// Deleted by its owner (a tombstone).
+    #[prost(bool, tag = "5")]
+    pub deleted: bool,
+    /// KSF profile code.
+    #[prost(int32, tag = "6")]
     pub ksf_profile: i32,
 }
 
@@ -170,10 +360,9 @@ pub enum ErrorCode {
     Unspecified = 0,
     /// The request did not decode or failed validation.
     BadRequest = 1,
-    /// The owner token is missing or wrong.
-    OwnerTokenRequired = 2,
-    /// No record for this account (only for owner operations, never for logins).
-    NoRecord = 3,
+    /// The owner proof is missing, does not verify, or names no record the
+    /// signer owns (the same answer whether or not the account exists).
+    OwnerProofRefused = 2,
     /// The login id is unknown (expired, or served by another leader).
     UnknownLogin = 4,
     /// The change could not be committed (no majority); retry.
@@ -182,6 +371,13 @@ pub enum ErrorCode {
     Conflict = 6,
     /// This site is not the leader; the reply names it.
     NotLeader = 7,
+    /// No valid account credential.
+    Unauthenticated = 8,
+    /// A valid owner proof for a record version that is no longer current
+    /// (a replayed or outdated owner message).
+    StaleVersion = 9,
+    /// The KSF profile is not accepted by this site (`test` outside test mode).
+    KsfProfileRefused = 11,
 }
 
 /// Error reply.
@@ -236,6 +432,19 @@ pub enum WireError {
         /// Value.
         code: i32,
     },
+    /// A fixed-length field of another length.
+    #[error("{field} of {len} bytes; it must be {expected}")]
+    FieldLength {
+        /// The field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The length it must have.
+        expected: usize,
+    },
+    /// An owner operation without its owner proof.
+    #[error("{0} carries no owner proof")]
+    MissingProof(&'static str),
 }
 
 fn check_len(bytes: &[u8]) -> Result<(), WireError> {
@@ -245,7 +454,19 @@ fn check_len(bytes: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
-/// Decodes and validates a request.
+fn field(field: &'static str, bytes: &[u8], expected: usize) -> Result<(), WireError> {
+    if bytes.len() == expected { Ok(()) } else { Err(WireError::FieldLength { field, len: bytes.len(), expected }) }
+}
+
+fn proof<'a>(what: &'static str, p: Option<&'a OwnerProof>) -> Result<&'a OwnerProof, WireError> {
+    let p = p.ok_or(WireError::MissingProof(what))?;
+    field("owner proof signature", &p.signature, SIGNATURE_LEN)?;
+    Ok(p)
+}
+
+/// Decodes and validates a request: its version, account, body and the
+/// lengths of its fixed-length fields. (The credential is checked by the
+/// site, which answers `Unauthenticated` rather than `BadRequest`.)
 pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
     check_len(bytes)?;
     let r = Request::decode(bytes).map_err(WireError::Decode)?;
@@ -255,13 +476,25 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
     if r.account.is_empty() || r.account.len() > MAX_ACCOUNT_LEN {
         return Err(WireError::BadAccount { len: r.account.len() });
     }
-    if let Some(request::Body::RegisterFinish(f)) = &r.body
-        && crate::vault::KsfProfile::from_code(f.ksf_profile).is_none()
-    {
-        return Err(WireError::UnknownCode { what: "KSF profile", code: f.ksf_profile });
-    }
-    if r.body.is_none() {
-        return Err(WireError::MissingBody);
+    match &r.body {
+        None => return Err(WireError::MissingBody),
+        Some(request::Body::RegisterFinish(f)) => {
+            if crate::vault::KsfProfile::from_code(f.ksf_profile).is_none() {
+                return Err(WireError::UnknownCode { what: "KSF profile", code: f.ksf_profile });
+            }
+            field("wrapped key", &f.wrapped_key, WRAPPED_KEY_LEN)?;
+            field("owner public key", &f.owner_public_key, PUBLIC_KEY_LEN)?;
+            proof("RegisterFinish", f.proof.as_ref())?;
+        }
+        Some(request::Body::LoginFinish(f)) => field("login id", &f.login_id, LOGIN_ID_LEN)?,
+        Some(request::Body::Delete(d)) => {
+            proof("Delete", d.proof.as_ref())?;
+        }
+        Some(request::Body::Status(s)) => {
+            field("status nonce", &s.nonce, NONCE_LEN)?;
+            proof("Status", s.proof.as_ref())?;
+        }
+        Some(request::Body::RegisterStart(_) | request::Body::LoginStart(_)) => {}
     }
     Ok(r)
 }
@@ -278,8 +511,13 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Reply, WireError> {
         Some(reply::Body::Error(e)) if ErrorCode::try_from(e.code).is_err() => {
             Err(WireError::UnknownCode { what: "error", code: e.code })
         }
-        Some(reply::Body::Ke2(k)) if crate::vault::KsfProfile::from_code(k.ksf_profile).is_none() => {
-            Err(WireError::UnknownCode { what: "KSF profile", code: k.ksf_profile })
+        Some(reply::Body::Ke2(k)) => {
+            if crate::vault::KsfProfile::from_code(k.ksf_profile).is_none() {
+                return Err(WireError::UnknownCode { what: "KSF profile", code: k.ksf_profile });
+            }
+            field("login id", &k.login_id, LOGIN_ID_LEN)?;
+            field("KE2 signature", &k.signature, SIGNATURE_LEN)?;
+            Ok(r)
         }
         Some(_) => Ok(r),
     }

@@ -263,7 +263,7 @@ pub(crate) enum VaultCommand {
         /// Attempt limit.
         #[arg(long, default_value_t = 10)]
         limit: u32,
-        /// Schedule: random faults, or the targeted rollback attack.
+        /// Schedule: random faults and relay attacks, or one targeted attack.
         #[arg(long, value_enum, default_value = "random")]
         schedule: ScheduleArg,
         /// Switch the HSM monotonic counter off (negative control).
@@ -272,6 +272,9 @@ pub(crate) enum VaultCommand {
         /// Runs in flight at once (runs mostly wait on Raft timers).
         #[arg(long, default_value_t = 6)]
         jobs: usize,
+        /// Report every run's schedule, not only those that broke an invariant.
+        #[arg(long)]
+        schedules: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -303,8 +306,14 @@ pub(crate) enum VaultCommand {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum ScheduleArg {
+    /// Random faults, operations and relay attacks from the seed.
     Random,
+    /// A site restarted from an old disk (with --no-hsm-counter: the negative control).
     Rollback,
+    /// The relay replays a recorded password change.
+    Replay,
+    /// A disk copy whose last entry is from an older term at the acknowledged index.
+    StaleTerm,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -446,6 +455,8 @@ impl From<ScheduleArg> for ScheduleKind {
         match s {
             ScheduleArg::Random => ScheduleKind::Random,
             ScheduleArg::Rollback => ScheduleKind::Rollback,
+            ScheduleArg::Replay => ScheduleKind::Replay,
+            ScheduleArg::StaleTerm => ScheduleKind::StaleTerm,
         }
     }
 }

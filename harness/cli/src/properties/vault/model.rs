@@ -2,13 +2,16 @@
 //! five-site fleet; and the driver that plays model operations over any
 //! transport.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use e2eb_core::key::BackupKey;
-use e2eb_core::vault::client::{self, ClientError, VaultClient};
-use e2eb_core::vault::keys::owner_hash;
-use e2eb_core::vault::model::{AccountModel, LoginEnd, ModelOp, ModelOutcome, Who};
+use e2eb_core::vault::Suite;
+use e2eb_core::vault::client::{self, ClientError, Owner, VaultClient};
+use e2eb_core::vault::keys::{FleetKey, OwnerKey};
+use e2eb_core::vault::model::{AccountModel, Claim, LoginEnd, ModelOp, ModelOutcome, Who};
 use e2eb_core::vault::site::Ledger;
 use e2eb_core::vault::wire::{self, Reply, Request, reply, request};
-use e2eb_core::vault::{KsfProfile, Suite};
 use opaque_ke::ServerSetup;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -20,12 +23,13 @@ use super::super::done;
 use super::*;
 
 /// Plays [`ModelOp`]s with the real client over any transport (one site, a
-/// fleet, a simulated network): the keys, passwords and pinned key of one
-/// account.
+/// fleet, a simulated network): the keys, passwords and pinned fleet keys of
+/// one account, and the clock its credentials are issued against.
 #[derive(Debug)]
 pub struct VaultDriver {
     account: Vec<u8>,
-    pinned: Vec<u8>,
+    fleet: FleetKey,
+    now: Arc<AtomicU64>,
     owner: BackupKey,
     attacker: BackupKey,
     passwords: Vec<Vec<u8>>,
@@ -35,16 +39,18 @@ pub struct VaultDriver {
 pub const BAD_KE3: [u8; 64] = [0x5a; 64];
 
 impl VaultDriver {
-    /// A driver for `account`, pinned to `pinned_key`; `passwords` must not
-    /// be empty (op password numbers are taken modulo its length).
+    /// A driver for `account`, pinned to `fleet`, with credentials from the
+    /// properties' chat service valid at `now`; `passwords` must not be
+    /// empty (op password numbers are taken modulo its length).
     pub fn new(
         account: &[u8],
-        pinned_key: &[u8],
+        fleet: FleetKey,
+        now: Arc<AtomicU64>,
         owner: BackupKey,
         attacker: BackupKey,
         passwords: Vec<Vec<u8>>,
     ) -> Self {
-        Self { account: account.to_vec(), pinned: pinned_key.to_vec(), owner, attacker, passwords }
+        Self { account: account.to_vec(), fleet, now, owner, attacker, passwords }
     }
 
     /// The key of `who`.
@@ -55,9 +61,9 @@ impl VaultDriver {
         }
     }
 
-    /// The owner hash a record registered by `who` stores.
-    pub fn owner_hash(&self, who: Who) -> [u8; 32] {
-        owner_hash(&owner_token(self.key(who)))
+    /// The owner public key a record registered by `who` stores.
+    pub fn owner_public(&self, who: Who) -> [u8; 32] {
+        OwnerKey::of(self.key(who)).public()
     }
 
     fn password(&self, i: u8) -> &[u8] {
@@ -68,29 +74,54 @@ impl VaultDriver {
     }
 
     fn client(&self) -> VaultClient {
-        VaultClient::new(&self.account, &self.pinned)
+        let expiry = self.now.load(Ordering::Relaxed) + CREDENTIAL_TTL;
+        VaultClient::new(&self.account, &self.fleet)
+            .with_credential(service().issue(&self.account, expiry))
+            .allowing_test_profile()
     }
 
     fn seen(e: ClientError) -> Result<ModelOutcome, String> {
         match e {
             ClientError::WrongPassword => Ok(ModelOutcome::WrongPassword),
-            ClientError::Locked => Ok(ModelOutcome::Locked),
             ClientError::Refused { code, .. } => Ok(ModelOutcome::Refused(code)),
             other => Err(format!("unexpected client error: {other}")),
         }
     }
 
-    /// Plays `op` through `transport`; `Err` for anything the model has no
-    /// outcome for (a protocol error, a reply of the wrong kind, an unknown key).
-    pub fn step(&self, transport: &mut dyn FnMut(Request) -> Reply, op: &ModelOp) -> Result<ModelOutcome, String> {
+    /// The version a proof naming `claim` carries, when the record is at `current`.
+    fn claimed(claim: Claim, current: u64) -> u64 {
+        match claim {
+            Claim::Current => current,
+            Claim::Stale => current.wrapping_sub(1),
+            Claim::Zero => 0,
+        }
+    }
+
+    /// Plays `op` through `transport`, with the record at version
+    /// `current` (what the owner would have read with a status query);
+    /// `Err` for anything the model has no outcome for (a protocol error, a
+    /// reply of the wrong kind, an unknown key).
+    pub fn step(
+        &self,
+        transport: &mut dyn FnMut(Request) -> Reply,
+        op: &ModelOp,
+        current: u64,
+    ) -> Result<ModelOutcome, String> {
         let c = self.client();
         match *op {
-            ModelOp::Register { key, password, token } => {
+            ModelOp::Register { key, password, signer, claim } => {
                 let pw = self.password(password);
+                let version = Self::claimed(claim, current);
+                // A proof at version 0 by the new key itself is a first registration's.
+                let owner = if version == 0 && signer == key {
+                    Owner::First
+                } else {
+                    Owner::Current { key: self.key(signer), version }
+                };
                 let mut run = || -> Result<u64, ClientError> {
                     let (reg, req) = c.register_start(&mut OsRng, pw)?;
                     let r = transport(req);
-                    let req = reg.finish(&mut OsRng, pw, &r, self.key(key), PROFILE, token.map(|t| self.key(t)))?;
+                    let req = reg.finish(&mut OsRng, pw, &r, self.key(key), PROFILE, owner)?;
                     client::registered(&transport(req))
                 };
                 match run() {
@@ -98,17 +129,19 @@ impl VaultDriver {
                     Err(e) => Self::seen(e),
                 }
             }
-            ModelOp::Delete { token } => match client::deleted(&transport(c.delete_request(self.key(token)))) {
-                Ok(()) => Ok(ModelOutcome::Deleted),
-                Err(e) => Self::seen(e),
-            },
+            ModelOp::Delete { signer, claim } => {
+                let req = c.delete_request(self.key(signer), Self::claimed(claim, current));
+                match client::deleted(&transport(req)) {
+                    Ok(()) => Ok(ModelOutcome::Deleted),
+                    Err(e) => Self::seen(e),
+                }
+            }
             ModelOp::Login { password, end } => {
                 let pw = self.password(password);
                 let (login, req) = c.login_start(&mut OsRng, pw).map_err(|e| e.to_string())?;
                 let ke2 = transport(req);
                 let login_id = match &ke2.body {
-                    Some(reply::Body::Ke2(k)) => k.login_id,
-                    Some(reply::Body::Locked(_)) => return Ok(ModelOutcome::Locked),
+                    Some(reply::Body::Ke2(k)) => k.login_id.clone(),
                     _ => return Err(format!("unexpected answer to KE1: {ke2:?}")),
                 };
                 match end {
@@ -117,6 +150,7 @@ impl VaultDriver {
                         let req = Request {
                             version: wire::VERSION,
                             account: self.account.clone(),
+                            credential: c.credential().cloned(),
                             body: Some(request::Body::LoginFinish(wire::LoginFinish {
                                 login_id,
                                 ke3: BAD_KE3.to_vec(),
@@ -125,7 +159,6 @@ impl VaultDriver {
                         let r = transport(req);
                         match &r.body {
                             Some(reply::Body::LoginFailed(_)) => Ok(ModelOutcome::LoginFailed),
-                            Some(reply::Body::Locked(_)) => Ok(ModelOutcome::Locked),
                             _ => Err(format!("unexpected answer to a bad KE3: {r:?}")),
                         }
                     }
@@ -147,16 +180,23 @@ impl VaultDriver {
     }
 }
 
-/// Random operations, weighted towards the owner's registrations and logins.
+/// Random operations, weighted towards the owner's registrations (at the
+/// current version) and logins; the attacker's and stale ones among them.
 pub fn model_op_strategy() -> impl Strategy<Value = ModelOp> {
     let who = || prop_oneof![Just(Who::Owner), Just(Who::Attacker)];
+    let claim = || prop_oneof![3 => Just(Claim::Current), 1 => Just(Claim::Stale), 1 => Just(Claim::Zero)];
     let end = prop_oneof![3 => Just(LoginEnd::Complete), 2 => Just(LoginEnd::Abandon), 1 => Just(LoginEnd::BadKe3)];
     prop_oneof![
-        3 => (0u8..3).prop_map(|password| ModelOp::Register { key: Who::Owner, password, token: Some(Who::Owner) }),
-        2 => (who(), 0u8..3, proptest::option::of(who()))
-            .prop_map(|(key, password, token)| ModelOp::Register { key, password, token }),
+        3 => (0u8..3).prop_map(|password| ModelOp::Register {
+            key: Who::Owner,
+            password,
+            signer: Who::Owner,
+            claim: Claim::Current
+        }),
+        2 => (who(), 0u8..3, who(), claim())
+            .prop_map(|(key, password, signer, claim)| ModelOp::Register { key, password, signer, claim }),
         8 => (0u8..3, end).prop_map(|(password, end)| ModelOp::Login { password, end }),
-        1 => who().prop_map(|token| ModelOp::Delete { token }),
+        1 => (who(), claim()).prop_map(|(signer, claim)| ModelOp::Delete { signer, claim }),
     ]
 }
 
@@ -172,14 +212,22 @@ pub(super) fn vault_state_machine_matches_model(runner: &mut TestRunner) -> Resu
         |(limit, account, (p0, p1, p2), (k, attacker), ops)| {
             let (k, attacker) = distinct(k, attacker);
             let mut b = Bench::new(limit);
-            let driver = VaultDriver::new(&account, &b.site.public_key(), k, attacker, all_different(vec![p0, p1, p2]));
+            let driver = VaultDriver::new(
+                &account,
+                b.site.fleet_key(),
+                b.now.clone(),
+                k,
+                attacker,
+                all_different(vec![p0, p1, p2]),
+            );
             let mut model = AccountModel::new(limit);
             for (i, op) in ops.iter().enumerate() {
-                let want = model.step(op);
-                let got = driver.step(&mut |req| b.site.handle(&mut b.ledger, req), op).map_err(tc)?;
+                let current = model.version;
+                let want = model.step(op, i as u64);
+                let got = driver.step(&mut |req| b.site.serve(&mut b.ledger, req), op, current).map_err(tc)?;
                 prop_assert_eq!(got, want, "step {}: {:?}", i, op);
                 model
-                    .check(b.ledger.record(&account).as_ref(), |w| driver.owner_hash(w))
+                    .check(b.ledger.record(&account).as_ref(), |w| driver.owner_public(w))
                     .map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
                 let max = max_charges_between_resets(&b.ledger.trail, &account);
                 prop_assert!(max <= limit, "step {}: {} KE2 answers between resets, limit {}", i, max, limit);
@@ -216,19 +264,20 @@ pub(super) fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), S
         |(limit, account, (p0, p1, p2), (k, attacker), ops)| {
             let (k, attacker) = distinct(k, attacker);
             let dir = crate::vault::sim::temp_dir().map_err(tc)?;
+            let now = Arc::new(AtomicU64::new(START));
             let options = FleetOptions {
-                limit,
-                default_profile: KsfProfile::Test,
                 heartbeat_ms: 15,
                 commit_timeout: Duration::from_millis(800),
-                ..Default::default()
+                ..FleetOptions::new(site_config(limit, &now))
             };
             let mut fleet = Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options).map_err(tc)?;
-            let driver = VaultDriver::new(&account, &fleet.public_key(), k, attacker, all_different(vec![p0, p1, p2]));
+            let driver =
+                VaultDriver::new(&account, fleet.fleet_key(), now, k, attacker, all_different(vec![p0, p1, p2]));
             let mut model = AccountModel::new(limit);
             for (i, (op, fault)) in ops.iter().enumerate() {
-                let want = model.step(op);
-                let got = driver.step(&mut |req| fleet.submit(req, Duration::from_secs(5)), op).map_err(tc)?;
+                let current = model.version;
+                let want = model.step(op, i as u64);
+                let got = driver.step(&mut |req| fleet.submit(req, Duration::from_secs(5)), op, current).map_err(tc)?;
                 prop_assert_eq!(got, want, "step {}: {:?}", i, op);
                 // Under load an election may be under way: retry the read barrier for a while.
                 let mut rec = None;
@@ -241,7 +290,7 @@ pub(super) fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), S
                 }
                 let rec = rec.ok_or_else(|| tc("no leader could confirm a read within 5 s"))?;
                 model
-                    .check(rec.as_ref(), |w| driver.owner_hash(w))
+                    .check(rec.as_ref(), |w| driver.owner_public(w))
                     .map_err(|e| tc(format!("after step {i} {op:?}: {e}")))?;
                 match *fault {
                     FleetFault::None => {}
@@ -259,7 +308,7 @@ pub(super) fn vault_fleet_matches_model(runner: &mut TestRunner) -> Result<(), S
             prop_assert!(fleet.wait_replicated(Duration::from_secs(5)), "the sites did not converge");
             for site in fleet.up_sites() {
                 model
-                    .check(fleet.record(site, &account).as_ref(), |w| driver.owner_hash(w))
+                    .check(fleet.record(site, &account).as_ref(), |w| driver.owner_public(w))
                     .map_err(|e| tc(format!("site {} at the end: {e}", site + 1)))?;
             }
             Ok(())

@@ -1,9 +1,9 @@
 //! Wire decoding under arbitrary and mutated messages.
 
 use e2eb_core::key::BackupKey;
-use e2eb_core::vault::client::{self, AwaitingRelease, ClientError, Login, VaultClient};
+use e2eb_core::vault::client::{self, AwaitingRelease, ClientError, Login, Owner};
 use e2eb_core::vault::site::{MemoryLedger, Site};
-use e2eb_core::vault::wire::{self, ErrorCode, Reply, Request, reply, request};
+use e2eb_core::vault::wire::{self, ErrorCode, RecordStatus, Reply, Request, reply, request};
 use e2eb_core::vault::{DEFAULT_ATTEMPT_LIMIT, Suite};
 use opaque_ke::ServerSetup;
 use proptest::collection::vec;
@@ -76,8 +76,9 @@ enum FieldEdit {
     Account(usize),
     DropBody,
     KsfProfile(i32),
-    LoginId(u64),
+    LoginId(Vec<u8>),
     ErrorCode(i32),
+    DropCredential,
 }
 
 fn field_edit_strategy() -> impl Strategy<Value = FieldEdit> {
@@ -87,8 +88,9 @@ fn field_edit_strategy() -> impl Strategy<Value = FieldEdit> {
             .prop_map(FieldEdit::Account),
         1 => Just(FieldEdit::DropBody),
         2 => prop_oneof![-2i32..6, any::<i32>()].prop_map(FieldEdit::KsfProfile),
-        1 => any::<u64>().prop_map(FieldEdit::LoginId),
-        1 => prop_oneof![-2i32..10, any::<i32>()].prop_map(FieldEdit::ErrorCode),
+        1 => vec(any::<u8>(), 0..20).prop_map(FieldEdit::LoginId),
+        1 => prop_oneof![-2i32..14, any::<i32>()].prop_map(FieldEdit::ErrorCode),
+        1 => Just(FieldEdit::DropCredential),
     ]
 }
 
@@ -104,9 +106,10 @@ fn edit_request(r: &mut Request, edit: &FieldEdit) {
         }
         FieldEdit::LoginId(id) => {
             if let Some(request::Body::LoginFinish(f)) = &mut r.body {
-                f.login_id = *id;
+                f.login_id.clone_from(id);
             }
         }
+        FieldEdit::DropCredential => r.credential = None,
         FieldEdit::ErrorCode(_) => {}
     }
 }
@@ -116,7 +119,7 @@ fn edit_reply(r: &mut Reply, edit: &FieldEdit) {
         (FieldEdit::Version(v), _) => r.version = *v,
         (FieldEdit::DropBody, _) => r.body = None,
         (FieldEdit::KsfProfile(c), Some(reply::Body::Ke2(k))) => k.ksf_profile = *c,
-        (FieldEdit::LoginId(id), Some(reply::Body::Ke2(k))) => k.login_id = *id,
+        (FieldEdit::LoginId(id), Some(reply::Body::Ke2(k))) => k.login_id.clone_from(id),
         (FieldEdit::ErrorCode(c), Some(reply::Body::Error(e))) => e.code = *c,
         _ => {}
     }
@@ -170,18 +173,24 @@ fn wire_fixture() -> Result<WireFixture, ClientError> {
         req: Request,
     ) -> Reply {
         requests.push(req.clone());
-        let r = site.handle(ledger, req);
+        let r = site.serve(ledger, req);
         replies.push(r.clone());
         r
     }
-    let mut site = new_site(ServerSetup::<Suite>::new(&mut OsRng), DEFAULT_ATTEMPT_LIMIT);
+    let now = Arc::new(AtomicU64::new(START));
+    let mut site = Site::new(ServerSetup::<Suite>::new(&mut OsRng), site_config(DEFAULT_ATTEMPT_LIMIT, &now));
     let mut ledger = MemoryLedger::default();
     let (mut requests, mut replies) = (Vec::new(), Vec::new());
     let k = BackupKey::from_bytes([7; 32]);
-    let c = VaultClient::new(b"wire-account", &site.public_key());
+    let c = {
+        let expiry = START + CREDENTIAL_TTL;
+        VaultClient::new(b"wire-account", &site.fleet_key())
+            .with_credential(service().issue(b"wire-account", expiry))
+            .allowing_test_profile()
+    };
     let (reg, req) = c.register_start(&mut OsRng, WIRE_PW)?;
     let r = call(&mut site, &mut ledger, &mut requests, &mut replies, req);
-    let req = reg.finish(&mut OsRng, WIRE_PW, &r, &k, PROFILE, None)?;
+    let req = reg.finish(&mut OsRng, WIRE_PW, &r, &k, PROFILE, Owner::First)?;
     client::registered(&call(&mut site, &mut ledger, &mut requests, &mut replies, req))?;
     // A complete recovery (KE1, KE2, KE3, release).
     let (login, req) = c.login_start(&mut OsRng, WIRE_PW)?;
@@ -195,16 +204,18 @@ fn wire_fixture() -> Result<WireFixture, ClientError> {
     let (awaiting, ke3) = login.finish(&mut OsRng, WIRE_PW, &r)?;
     requests.push(ke3);
     // Owner operations and the remaining replies.
-    requests.push(c.delete_request(&k));
-    requests.push(c.delete_request(&BackupKey::from_bytes([8; 32])));
+    let status = call(&mut site, &mut ledger, &mut requests, &mut replies, c.status_request(&mut OsRng, &k));
+    let version = client::status(&status)?.version;
+    requests.push(c.delete_request(&k, version));
+    requests.push(c.delete_request(&BackupKey::from_bytes([8; 32]), version));
     let (reg, req) = c.register_start(&mut OsRng, b"other")?;
     let r = call(&mut site, &mut ledger, &mut requests, &mut replies, req);
-    requests.push(reg.finish(&mut OsRng, b"other", &r, &k, PROFILE, Some(&k))?);
+    requests.push(reg.finish(&mut OsRng, b"other", &r, &k, PROFILE, Owner::Current { key: &k, version })?);
     for body in [
         reply::Body::LoginFailed(true),
-        reply::Body::Locked(true),
         reply::Body::Deleted(true),
         reply::Body::Registered(3),
+        reply::Body::Status(RecordStatus { version: 4, attempts_left: 2, limit: 10, ..RecordStatus::default() }),
     ] {
         replies.push(reply(body));
     }
@@ -247,7 +258,7 @@ pub(super) fn vault_wire_decoding_never_panics(runner: &mut TestRunner) -> Resul
             prop_assert_eq!(again.as_ref(), Ok(r));
         }
         let log_before = fx.ledger.log.len();
-        let answer = fx.site.handle_bytes(&mut fx.ledger, &bytes);
+        let answer = fx.site.serve_bytes(&mut fx.ledger, &bytes);
         let answer = wire::decode_reply(&answer).map_err(|e| tc(format!("the site's answer does not decode: {e}")))?;
         if as_request.is_err() {
             let code = match &answer.body {
@@ -269,6 +280,7 @@ pub(super) fn vault_wire_decoding_never_panics(runner: &mut TestRunner) -> Resul
             };
             let _ = client::registered(r);
             let _ = client::deleted(r);
+            let _ = client::status(r);
             if cheap {
                 let _ = fx.login.finish(&mut OsRng, WIRE_PW, r);
             }

@@ -36,7 +36,7 @@ use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::RangeBounds;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
 use openraft::{
@@ -48,7 +48,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::raft::{CommandBatch, LogCommand, Outcomes, TypeConfig};
+use super::raft::{CommandBatch, Erasures, LogCommand, Outcomes, TypeConfig};
 use super::rollback::HsmCounter;
 use crate::vault::lock;
 use crate::vault::state::{self, AccountRecord, Outcome};
@@ -198,15 +198,24 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, EntryError> {
 }
 
 /// A snapshot of a site's account state: every record in its own encoding.
+/// `Debug` shows the number of accounts only.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct SnapshotData {
     /// The accounts, in key order.
     #[prost(message, repeated, tag = "1")]
     pub accounts: Vec<SnapshotAccount>,
 }
 
-/// One account of a [`SnapshotData`].
+impl Debug for SnapshotData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SnapshotData(<{} accounts>)", self.accounts.len())
+    }
+}
+
+/// One account of a [`SnapshotData`]. `Debug` shows the lengths only.
 #[derive(Clone, PartialEq, Message)]
+#[prost(skip_debug)]
 pub struct SnapshotAccount {
     /// The account id.
     #[prost(bytes = "vec", tag = "1")]
@@ -214,6 +223,12 @@ pub struct SnapshotAccount {
     /// Its [`AccountRecord`], prost-encoded.
     #[prost(bytes = "vec", tag = "2")]
     pub record: Vec<u8>,
+}
+
+impl Debug for SnapshotAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SnapshotAccount(<{} + {} bytes>)", self.account.len(), self.record.len())
+    }
 }
 
 fn read_err(e: DiskError) -> SErr {
@@ -238,16 +253,24 @@ struct WriteOp {
 /// Most writes one transaction (one fsync) carries.
 const MAX_WRITES_PER_TRANSACTION: usize = 1024;
 
+/// One site's redb file behind a lock: reads and writes share it, and
+/// compaction, which needs the file to itself, takes it alone.
+pub(super) type SharedDb = Arc<RwLock<Database>>;
+
 /// One site's disk: log, vote and account state in one redb file (see the
 /// module documentation for what is fsynced when).
 #[derive(Debug, Clone)]
 pub(super) struct Disk {
-    pub(super) db: Arc<Database>,
+    pub(super) db: SharedDb,
     writer: std::sync::mpsc::Sender<WriteOp>,
 }
 
+fn shared(db: &SharedDb) -> RwLockReadGuard<'_, Database> {
+    db.read().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The writer thread of one site: group commit of queued writes.
-fn write_loop(db: Arc<Database>, queue: std::sync::mpsc::Receiver<WriteOp>) {
+fn write_loop(db: SharedDb, queue: std::sync::mpsc::Receiver<WriteOp>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_WRITES_PER_TRANSACTION {
@@ -259,6 +282,7 @@ fn write_loop(db: Arc<Database>, queue: std::sync::mpsc::Receiver<WriteOp>) {
         let durable = batch.iter().any(|op| op.durable);
         let (writes, done): (Vec<WriteFn>, Vec<_>) = batch.into_iter().map(|op| (op.write, op.done)).unzip();
         let result = (|| -> Result<(), redb::Error> {
+            let db = shared(&db);
             let mut tx = db.begin_write()?;
             tx.set_durability(if durable { Durability::Immediate } else { Durability::None })?;
             for write in writes {
@@ -286,11 +310,11 @@ impl Disk {
             tx.open_table(ACCOUNTS)?;
             Ok(tx.commit()?)
         })()?;
-        let db = Arc::new(db);
+        let db = Arc::new(RwLock::new(db));
         let (writer, queue) = std::sync::mpsc::channel();
         let thread_db = db.clone();
         std::thread::Builder::new()
-            .name(format!("vault-site-{site}-disk"))
+            .name(format!("{}-site-{site}-disk", super::THREAD_PREFIX))
             .spawn(move || write_loop(thread_db, queue))
             .map_err(|e| DiskError::Thread(Arc::new(e)))?;
         Ok(Self { db, writer })
@@ -317,8 +341,18 @@ impl Disk {
         answer.await.map_err(|_| DiskError::WriterStopped)?
     }
 
+    /// Compacts the file (see `storage::SiteStore::compact`): with the file
+    /// to itself, redb moves live pages into freed ones and truncates, so
+    /// the bytes of purged log entries and replaced records are gone.
+    pub(super) fn compact(&self) -> Result<(), DiskError> {
+        let mut db = self.db.write().unwrap_or_else(|p| p.into_inner());
+        while db.compact().map_err(redb::Error::from)? {}
+        Ok(())
+    }
+
     fn meta_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
-        let tx = self.db.begin_read()?;
+        let db = shared(&self.db);
+        let tx = db.begin_read()?;
         let t = tx.open_table(RAFT)?;
         Ok(t.get(key)?.map(|v| v.value().to_vec()))
     }
@@ -340,7 +374,8 @@ impl Disk {
     }
 
     fn last_row(&self) -> Result<Option<(u64, Vec<u8>)>, redb::Error> {
-        let tx = self.db.begin_read()?;
+        let db = shared(&self.db);
+        let tx = db.begin_read()?;
         let t = tx.open_table(LOG)?;
         Ok(t.last()?.map(|(k, v)| (k.value(), v.value().to_vec())))
     }
@@ -355,7 +390,8 @@ impl Disk {
     }
 
     fn log_rows<RB: RangeBounds<u64>>(&self, range: RB) -> Result<Vec<(u64, Vec<u8>)>, redb::Error> {
-        let tx = self.db.begin_read()?;
+        let db = shared(&self.db);
+        let tx = db.begin_read()?;
         let t = tx.open_table(LOG)?;
         let mut out = Vec::new();
         for item in t.range(range)? {
@@ -366,7 +402,8 @@ impl Disk {
     }
 
     fn account_rows(&self) -> Result<Vec<Row>, redb::Error> {
-        let tx = self.db.begin_read()?;
+        let db = shared(&self.db);
+        let tx = db.begin_read()?;
         let t = tx.open_table(ACCOUNTS)?;
         let mut out = Vec::new();
         for item in t.iter()? {
@@ -427,7 +464,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, SErr> {
         let disk: Option<Vote<u64>> = self.disk.meta("vote").map_err(read_err)?;
-        let disk_last = self.disk.last_log().map_err(read_err)?.map(|l| l.index).unwrap_or(0);
+        let disk_last = self.disk.last_log().map_err(read_err)?;
         Ok(lock(&self.counter).vote_after_restart(disk, disk_last))
     }
 
@@ -439,9 +476,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut rows = Vec::new();
         for e in entries {
             let bytes = encode_entry(&e).map_err(|e| write_err(DiskError::meta("membership")(e)))?;
-            rows.push((e.log_id.index, bytes));
+            rows.push((e.log_id.index, bytes, e.log_id));
         }
-        let last = rows.last().map(|(i, _)| *i);
+        let last = rows.last().map(|(_, _, id)| *id);
+        let rows: Vec<(u64, Vec<u8>)> = rows.into_iter().map(|(i, b, _)| (i, b)).collect();
         self.disk
             .write(move |tx| {
                 let mut t = tx.open_table(LOG)?;
@@ -453,8 +491,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await
             .map_err(write_err)?;
         // Durable now: only then does the counter (and openraft) learn of it.
-        if let Some(i) = last {
-            lock(&self.counter).record_ack(i);
+        if let Some(id) = last {
+            lock(&self.counter).record_ack(id);
         }
         callback.log_io_completed(Ok(()));
         Ok(())
@@ -487,14 +525,25 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 pub(super) type SharedState = Arc<Mutex<BTreeMap<Vec<u8>, AccountRecord>>>;
 
 /// openraft state machine: applies committed commands to the account state.
-#[derive(Debug)]
 pub struct StateMachine {
     disk: Disk,
     state: SharedState,
     applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, BasicNode>,
-    current: Option<(SnapshotMeta<u64, BasicNode>, Vec<u8>)>,
-    built: u64,
+    /// Where the site's compactor hears that entries up to an index erased
+    /// a record (design §5.1 "Erased means gone").
+    erased: Erasures,
+}
+
+impl Debug for StateMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The records are sealed, but their count and the marks are all a
+        // reader needs.
+        f.debug_struct("StateMachine")
+            .field("accounts", &lock(&self.state).len())
+            .field("applied", &self.applied)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The JSON of the `applied` and `membership` marks, written with the state.
@@ -509,11 +558,35 @@ fn marks(
 }
 
 impl StateMachine {
-    pub(super) fn open(disk: Disk, state: SharedState) -> Result<Self, DiskError> {
-        *lock(&state) = disk.accounts()?;
+    pub(super) fn open(disk: Disk, state: SharedState, erased: Erasures) -> Result<Self, DiskError> {
+        let accounts = disk.accounts()?;
         let applied = disk.meta::<Option<LogId<u64>>>("applied")?.flatten();
         let membership = disk.meta("membership")?.unwrap_or_default();
-        Ok(Self { disk, state, applied, membership, current: None, built: 0 })
+        // A site stopped before it compacted away an erasure: do it now.
+        if let Some(l) = applied
+            && accounts.values().any(|r| !r.is_live())
+        {
+            erased.note(l.index);
+        }
+        *lock(&state) = accounts;
+        Ok(Self { disk, state, applied, membership, erased })
+    }
+
+    /// The state as it is now, as a snapshot: what a follower behind the
+    /// purged part of the log installs. The state is small (one record per
+    /// account), so it is built on demand rather than kept.
+    fn snapshot_now(&self) -> Snapshot<TypeConfig> {
+        let data = self.snapshot_bytes();
+        let meta = SnapshotMeta {
+            last_log_id: self.applied,
+            last_membership: self.membership.clone(),
+            snapshot_id: format!(
+                "{}-{}",
+                self.applied.map_or(0, |l| l.leader_id.term),
+                self.applied.map_or(0, |l| l.index)
+            ),
+        };
+        Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }
     }
 
     fn snapshot_bytes(&self) -> Vec<u8> {
@@ -527,15 +600,7 @@ impl StateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, SErr> {
-        let data = self.snapshot_bytes();
-        self.built += 1;
-        let meta = SnapshotMeta {
-            last_log_id: self.applied,
-            last_membership: self.membership.clone(),
-            snapshot_id: format!("{}-{}", self.applied.map(|l| l.index).unwrap_or(0), self.built),
-        };
-        self.current = Some((meta.clone(), data.clone()));
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(self.snapshot_now())
     }
 }
 
@@ -552,6 +617,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: Send,
     {
         let mut outcomes = Vec::new();
+        let mut erased = None;
         let mut changed: BTreeMap<Vec<u8>, Option<AccountRecord>> = BTreeMap::new();
         let mut applied = self.applied;
         let mut membership = self.membership.clone();
@@ -574,7 +640,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                                     Some(r) => r.clone(),
                                     None => state.get(&cmd.account).cloned(),
                                 };
-                                out.push(state::apply(&mut rec, &cmd));
+                                let outcome = state::apply(&mut rec, &cmd);
+                                if state::erases(&outcome) {
+                                    erased = Some(e.log_id.index);
+                                }
+                                out.push(outcome);
                                 changed.insert(cmd.account, rec);
                             }
                             outcomes.push(Outcomes(out));
@@ -618,8 +688,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 None => s.remove(&k),
             };
         }
+        drop(s);
         self.applied = applied;
         self.membership = membership;
+        if let Some(index) = erased {
+            // The entry that carried the record, and the record's old pages,
+            // are still in the file: have the site compact it.
+            self.erased.note(index);
+        }
         Ok(outcomes)
     }
 
@@ -663,24 +739,33 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *lock(&self.state) = accounts;
         self.applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
-        self.current = Some((meta.clone(), data));
+        // The state it replaced may have held records the snapshot has
+        // erased, and the log entries before it are to be purged: compact.
+        if let Some(l) = meta.last_log_id {
+            self.erased.note(l.index);
+        }
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, SErr> {
-        Ok(self
-            .current
-            .as_ref()
-            .map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(data.clone())) }))
+        Ok(self.applied.is_some().then(|| self.snapshot_now()))
     }
 }
 
 /// A point-in-time copy of the state, for building a snapshot.
-#[derive(Debug)]
 pub struct StateMachineSnapshot {
     data: Vec<u8>,
     applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, BasicNode>,
+}
+
+impl Debug for StateMachineSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateMachineSnapshot")
+            .field("data", &format_args!("<{} bytes>", self.data.len()))
+            .field("applied", &self.applied)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineSnapshot {

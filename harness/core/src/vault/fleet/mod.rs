@@ -35,14 +35,19 @@ pub use disk::DiskError;
 use disk::{Disk, LogStore, SharedState, StateMachine};
 use net::{Endpoint, NetworkFactory};
 pub use net::{Faults, NetStats, Router, SimRng};
-use raft::{PendingCommit, Raft, committer};
+use raft::{Erasures, PendingCommit, Raft, committer, compactor};
 pub use rollback::HsmCounter;
 use rollback::RollbackGate;
 
-use super::site::{CommitError, Ledger, Site};
+use super::keys::{FleetKey, FleetSecrets};
+use super::site::{CommitError, Ledger, Site, SiteConfig};
 use super::state::{AccountRecord, Command, Outcome};
 use super::wire::{self, ErrorCode, Reply, Request};
-use super::{KsfProfile, Suite, lock};
+use super::{Suite, lock};
+
+/// The name every thread of a fleet starts with (its runtime's workers and
+/// its sites' disk writers).
+pub const THREAD_PREFIX: &str = "e2eb-vault-fleet";
 
 /// Why the fleet could not be started or changed.
 #[derive(Debug, Error)]
@@ -94,12 +99,12 @@ impl From<openraft::error::Fatal<u64>> for FleetError {
 pub struct FleetOptions {
     /// Number of sites (5 in production).
     pub sites: u64,
-    /// Attempt limit.
-    pub limit: u32,
+    /// How each site serves requests: the attempt limit, the profile shown
+    /// for accounts without a live record, test mode, the credential key
+    /// and the clock.
+    pub site: SiteConfig,
     /// Use the HSM monotonic counter (off only for the negative control).
     pub hsm_counter: bool,
-    /// KSF profile shown for unknown accounts.
-    pub default_profile: KsfProfile,
     /// Seed of the network's fault decisions.
     pub seed: u64,
     /// Raft heartbeat interval in milliseconds.
@@ -108,13 +113,13 @@ pub struct FleetOptions {
     pub commit_timeout: Duration,
 }
 
-impl Default for FleetOptions {
-    fn default() -> Self {
+impl FleetOptions {
+    /// Five sites serving with `site`, the HSM counter on, 25 ms heartbeats.
+    pub fn new(site: SiteConfig) -> Self {
         Self {
             sites: 5,
-            limit: super::DEFAULT_ATTEMPT_LIMIT,
+            site,
             hsm_counter: true,
-            default_profile: KsfProfile::Moderate,
             seed: 0,
             heartbeat_ms: 25,
             commit_timeout: Duration::from_millis(1500),
@@ -124,6 +129,12 @@ impl Default for FleetOptions {
 
 struct Up {
     raft: Raft,
+    disk: Disk,
+    /// The highest log index whose erasure this site has compacted away
+    /// (see [`compactor`]).
+    compacted: Arc<std::sync::atomic::AtomicU64>,
+    /// The highest log index an erasure was applied at.
+    erased: Arc<std::sync::atomic::AtomicU64>,
     gate: Arc<RollbackGate>,
     state: SharedState,
     site: Site,
@@ -137,7 +148,7 @@ struct Slot {
     counter: Arc<Mutex<HsmCounter>>,
     up: Option<Up>,
     /// Tells when openraft's tasks have let go of the disk after a crash.
-    disk: std::sync::Weak<Database>,
+    disk: std::sync::Weak<std::sync::RwLock<Database>>,
 }
 
 /// A fleet of sites replicated with openraft, on an in-process network.
@@ -266,6 +277,9 @@ impl Fleet {
     pub fn start(dir: &Path, setup: ServerSetup<Suite>, options: FleetOptions) -> Result<Self, FleetError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            // Named so that a harness can tell a panic in a site's task from
+            // one elsewhere in the process.
+            .thread_name(THREAD_PREFIX)
             .enable_all()
             .build()
             .map_err(FleetError::Runtime)?;
@@ -274,6 +288,9 @@ impl Fleet {
             heartbeat_interval: options.heartbeat_ms,
             election_timeout_min: options.heartbeat_ms * 4,
             election_timeout_max: options.heartbeat_ms * 8,
+            // Purged entries are gone at once: a follower behind them gets
+            // the state as a snapshot (design §5.1 "Erased means gone").
+            max_in_snapshot_log_to_keep: 0,
             ..Default::default()
         };
         let config = Arc::new(config.validate()?);
@@ -315,28 +332,32 @@ impl Fleet {
         let disk = opened.map_err(|source| FleetError::Disk { site: id, source })?;
         let weak = Arc::downgrade(&disk.db);
         let state: SharedState = Arc::default();
-        let sm =
-            StateMachine::open(disk.clone(), state.clone()).map_err(|source| FleetError::Disk { site: id, source })?;
+        let (erasures, erased_queue) = Erasures::new();
+        let erased = erasures.latest.clone();
+        let sm = StateMachine::open(disk.clone(), state.clone(), erasures)
+            .map_err(|source| FleetError::Disk { site: id, source })?;
         // A disk older than the counter: no votes, no campaigns until caught up.
         let counter = lock(&slot.counter).clone();
-        let disk_last = disk.last_log().ok().flatten().map(|l| l.index).unwrap_or(0);
+        let disk_last = disk.last_log().ok().flatten();
         let disk_vote: Option<Vote<u64>> = disk.meta("vote").ok().flatten();
         let rolled_back = counter.disk_is_older(disk_last, disk_vote.as_ref());
-        let log = LogStore { disk, counter: slot.counter.clone() };
+        let log = LogStore { disk: disk.clone(), counter: slot.counter.clone() };
         let retry = Duration::from_millis(self.options.heartbeat_ms);
         let net = NetworkFactory { from: id, router: self.router.clone(), retry };
         let config = self.config.clone();
         let raft = self.rt.block_on(Raft::new(id, config, net, log, sm))?;
         let gate = Arc::new(if rolled_back {
-            RollbackGate::closed_until(&raft, counter.acked)
+            RollbackGate::closed_until(&raft, disk.clone(), counter.acked)
         } else {
             RollbackGate::default()
         });
         lock(&self.router.nodes).insert(id, Endpoint { id, raft: raft.clone(), gate: gate.clone() });
-        let site = Site::new(self.setup.clone(), self.options.limit).with_default_profile(self.options.default_profile);
+        let site = Site::new(self.setup.clone(), self.options.site.clone());
         let (commits, queue) = tokio::sync::mpsc::unbounded_channel();
         self.rt.spawn(committer(raft.clone(), queue));
-        self.slots[i].up = Some(Up { raft, gate, state, site, commits });
+        let compacted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.rt.spawn(compactor(raft.clone(), disk.clone(), erased_queue, compacted.clone()));
+        self.slots[i].up = Some(Up { raft, disk, compacted, erased, gate, state, site, commits });
         self.slots[i].disk = weak;
         Ok(())
     }
@@ -361,9 +382,31 @@ impl Fleet {
         &self.router
     }
 
-    /// The fleet's OPAQUE public key.
-    pub fn public_key(&self) -> Vec<u8> {
-        self.setup.keypair().public().serialize().to_vec()
+    /// The fleet's public keys (what clients pin).
+    pub fn fleet_key(&self) -> FleetKey {
+        FleetSecrets::of(&self.setup).public()
+    }
+
+    /// Waits up to `limit` until every running site has compacted away
+    /// every erasure it has applied (design §5.1 "Erased means gone").
+    /// Returns whether they all have.
+    pub fn wait_compacted(&self, limit: Duration) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let start = std::time::Instant::now();
+        loop {
+            let done = self
+                .slots
+                .iter()
+                .filter_map(|s| s.up.as_ref())
+                .all(|u| u.compacted.load(Relaxed) >= u.erased.load(Relaxed));
+            if done {
+                return true;
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The leader as seen by a majority of running sites (0-based index).
@@ -402,6 +445,11 @@ impl Fleet {
             let Some(up) = &s.up else { continue };
             up.gate.refuses_votes(&up.raft);
         }
+    }
+
+    /// Whether the sites use the HSM counter (off only for the negative control).
+    pub fn hsm_counter(&self) -> bool {
+        self.options.hsm_counter
     }
 
     /// Sites that still refuse to vote after a rollback (0-based indexes).
@@ -465,6 +513,20 @@ impl Fleet {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// The last entry of site `i`'s log as (term, index), read from its
+    /// disk (`None` when the site is down or its log is empty).
+    pub fn last_log_id(&self, i: usize) -> Option<(u64, u64)> {
+        let up = self.slots.get(i)?.up.as_ref()?;
+        let last = up.disk.last_log().ok()??;
+        Some((last.leader_id.term, last.index))
+    }
+
+    /// The file each site keeps its log, vote and state in, running or not
+    /// (what a disk thief would copy).
+    pub fn site_files(&self) -> Vec<PathBuf> {
+        self.slots.iter().map(|s| s.path.clone()).collect()
     }
 
     /// The committed record of `account` at site `i`.

@@ -13,19 +13,28 @@
 
 use std::io::Cursor;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use openraft::{BasicNode, Entry};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
+use super::disk::Disk;
 use crate::vault::site::CommitError;
 use crate::vault::state::{Command, Outcome};
 
 /// A log entry's payload: the prost encoding of a [`CommandBatch`] — the
 /// commands of the requests a leader served at the same time, committed
-/// together and applied in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// together and applied in order. `Debug` shows its length only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogCommand(pub Vec<u8>);
+
+impl std::fmt::Debug for LogCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LogCommand(<{} bytes>)", self.0.len())
+    }
+}
 
 /// Commands committed in one log entry.
 #[derive(Clone, PartialEq, Message)]
@@ -109,5 +118,95 @@ pub(super) async fn committer(raft: Raft, mut queue: tokio::sync::mpsc::Unbounde
                 }
             }
         }
+    }
+}
+
+/// Where a site's state machine reports an applied erasure (the log index
+/// it was applied at) to the site's [`compactor`].
+#[derive(Debug, Clone)]
+pub(super) struct Erasures {
+    queue: tokio::sync::mpsc::UnboundedSender<u64>,
+    /// The highest index at which an erasure was applied.
+    pub(super) latest: Arc<AtomicU64>,
+}
+
+impl Erasures {
+    /// A notice channel and its receiving end.
+    pub(super) fn new() -> (Self, tokio::sync::mpsc::UnboundedReceiver<u64>) {
+        let (queue, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Self { queue, latest: Arc::default() }, rx)
+    }
+
+    /// An erasure was applied at `index`.
+    pub(super) fn note(&self, index: u64) {
+        self.latest.fetch_max(index, Ordering::Relaxed);
+        // A stopped compactor means the site is stopping; its next start compacts.
+        let _ = self.queue.send(index);
+    }
+}
+
+/// How long one compaction step may wait for openraft before it is tried again.
+const COMPACTION_STEP: Duration = Duration::from_secs(2);
+
+/// Makes an erasure physical on one site (design §5.1 "Erased means gone").
+/// Erasing a record drops its sealed secrets and its key from the state,
+/// but the log entry that registered it, and the freed pages of the
+/// record's earlier versions, are still in the site's file. After each
+/// erasure this task has the site take a snapshot that covers it, purge its
+/// log through it, and compact its redb file; `compacted` then records the
+/// index. A step that cannot be done yet (a leader's replication to a
+/// follower still reads the entries) is tried again until it can.
+pub(super) async fn compactor(
+    raft: Raft,
+    disk: Disk,
+    mut erasures: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    compacted: Arc<AtomicU64>,
+) {
+    let mut target = 0u64;
+    loop {
+        if compacted.load(Ordering::Relaxed) >= target {
+            match erasures.recv().await {
+                Some(i) => target = target.max(i),
+                None => return,
+            }
+        }
+        while let Ok(i) = erasures.try_recv() {
+            target = target.max(i);
+        }
+        match compact_through(&raft, &disk, target).await {
+            Ok(true) => compacted.fetch_max(target, Ordering::Relaxed),
+            Ok(false) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(()) => return,
+        };
+    }
+}
+
+/// One attempt: snapshot, purge, compact through `index`. `Ok(false)` when
+/// openraft has not got there yet; `Err` when the site is stopping.
+async fn compact_through(raft: &Raft, disk: &Disk, index: u64) -> Result<bool, ()> {
+    let covers = |l: &Option<openraft::LogId<u64>>| l.is_some_and(|l| l.index >= index);
+    if !covers(&raft.metrics().borrow().snapshot) {
+        raft.trigger().snapshot().await.map_err(|_| ())?;
+        let waited = raft.wait(Some(COMPACTION_STEP)).metrics(|m| covers(&m.snapshot), "snapshot").await;
+        if waited.is_err() {
+            return Ok(false);
+        }
+    }
+    if !covers(&raft.metrics().borrow().purged) {
+        raft.trigger().purge_log(index).await.map_err(|_| ())?;
+        let waited = raft.wait(Some(COMPACTION_STEP)).metrics(|m| covers(&m.purged), "purge").await;
+        if waited.is_err() {
+            return Ok(false);
+        }
+    }
+    let disk = disk.clone();
+    match tokio::task::spawn_blocking(move || disk.compact()).await {
+        Ok(Ok(())) => Ok(true),
+        // A failed compaction (a read in progress) is tried again.
+        Ok(Err(_)) => Ok(false),
+        Err(_) => Err(()),
     }
 }

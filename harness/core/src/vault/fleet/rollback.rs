@@ -2,17 +2,24 @@
 //!
 //! Raft assumes a disk never goes back in time; an attacker holding one
 //! HSM's disk can make it. Each site therefore also records its vote and the
-//! highest log index it acknowledged in a model of the HSM's tamper-proof
-//! monotonic counter ([`HsmCounter`]). A site whose disk is older than its
-//! counter reads its vote from the counter (no double vote) and neither
-//! votes nor campaigns until its log has caught up to the acknowledged
-//! index (`RollbackGate`). The counter can be switched off to show the
-//! damage (the negative control of the simulation).
+//! highest log id (term and index) it acknowledged in a model of the HSM's
+//! tamper-proof monotonic counter ([`HsmCounter`]). A site whose disk is
+//! older than its counter reads its vote from the counter (no double vote)
+//! and neither votes nor campaigns until its log holds an entry at least as
+//! up to date, in Raft order, as the one it acknowledged (`RollbackGate`).
+//!
+//! Comparing log ids, not indexes, matters (design §5.1 "Rollback by log
+//! id"): an old disk may end with an entry of an *older* term at the very
+//! index the site later acknowledged in a newer term (an entry from a
+//! deposed leader, since overwritten). Its last index matches; its log lacks
+//! the acknowledged entry all the same. The counter can be switched off to
+//! show the damage (the negative control of the simulation).
 
 use std::sync::Mutex;
 
-use openraft::Vote;
+use openraft::{LogId, Vote};
 
+use super::disk::Disk;
 use super::raft::Raft;
 use crate::vault::lock;
 
@@ -24,8 +31,9 @@ pub struct HsmCounter {
     pub enabled: bool,
     /// The highest vote this site ever saved.
     pub vote: Option<Vote<u64>>,
-    /// The highest log index this site ever acknowledged as durable.
-    pub acked: u64,
+    /// The highest log id (in Raft order: term, then index) this site ever
+    /// acknowledged as durable.
+    pub acked: Option<LogId<u64>>,
 }
 
 impl HsmCounter {
@@ -36,10 +44,18 @@ impl HsmCounter {
         }
     }
 
-    /// Records that the log is durable up to `index` (only then does the
-    /// site acknowledge it).
-    pub(super) fn record_ack(&mut self, index: u64) {
-        self.acked = self.acked.max(index);
+    /// Records that the log is durable up to the entry `last` (only then
+    /// does the site acknowledge it).
+    pub(super) fn record_ack(&mut self, last: LogId<u64>) {
+        if self.acked.is_none_or(|a| last > a) {
+            self.acked = Some(last);
+        }
+    }
+
+    /// Whether a log ending at `last` lacks an entry the site acknowledged:
+    /// it is behind the acknowledged log id in Raft order.
+    fn log_is_behind(&self, last: Option<LogId<u64>>) -> bool {
+        self.acked.is_some_and(|a| last.is_none_or(|l| l < a))
     }
 
     fn older_vote(&self, disk_vote: Option<&Vote<u64>>) -> bool {
@@ -49,8 +65,8 @@ impl HsmCounter {
     /// Whether a disk whose log ends at `disk_last` and whose saved vote is
     /// `disk_vote` is older than this counter: it lost entries the site
     /// acknowledged, or a vote it gave.
-    pub(super) fn disk_is_older(&self, disk_last: u64, disk_vote: Option<&Vote<u64>>) -> bool {
-        self.enabled && (disk_last < self.acked || self.older_vote(disk_vote))
+    pub(super) fn disk_is_older(&self, disk_last: Option<LogId<u64>>, disk_vote: Option<&Vote<u64>>) -> bool {
+        self.enabled && (self.log_is_behind(disk_last) || self.older_vote(disk_vote))
     }
 
     /// The vote a restarted site must go on from, given what its disk says.
@@ -71,12 +87,16 @@ impl HsmCounter {
     ///
     /// With the counter off (the negative control) the disk's vote is taken
     /// as it is.
-    pub(super) fn vote_after_restart(&self, disk_vote: Option<Vote<u64>>, disk_last: u64) -> Option<Vote<u64>> {
+    pub(super) fn vote_after_restart(
+        &self,
+        disk_vote: Option<Vote<u64>>,
+        disk_last: Option<LogId<u64>>,
+    ) -> Option<Vote<u64>> {
         if !self.enabled {
             return disk_vote;
         }
         let older_vote = self.older_vote(disk_vote.as_ref());
-        let v = if older_vote || disk_last < self.acked {
+        let v = if older_vote || self.log_is_behind(disk_last) {
             if older_vote { self.vote } else { disk_vote.or(self.vote) }
         } else {
             disk_vote
@@ -87,7 +107,8 @@ impl HsmCounter {
 
 /// A site's own refusal to vote after a rollback: set at boot when its disk
 /// is older than its HSM counter, and lifted by the site itself once its log
-/// reaches the index the counter says it acknowledged.
+/// holds an entry at least as up to date as the log id the counter says it
+/// acknowledged.
 ///
 /// The site keeps accepting appends meanwhile: that is how it catches up,
 /// and an append is acknowledged only for entries it now holds durably, so
@@ -96,16 +117,18 @@ impl HsmCounter {
 /// that lacks entries it had acknowledged; both go through this gate.
 #[derive(Debug, Default)]
 pub(super) struct RollbackGate {
-    /// The log index to reach before voting again; `None` when not gated.
-    until: Mutex<Option<u64>>,
+    /// The log id to reach before voting again; `None` when not gated.
+    until: Mutex<Option<LogId<u64>>>,
+    /// The site's disk, whose last log id decides.
+    disk: Option<Disk>,
 }
 
 impl RollbackGate {
-    /// A gate that holds until the log reaches `acked`, on a site that must
-    /// not campaign meanwhile.
-    pub(super) fn closed_until(raft: &Raft, acked: u64) -> Self {
+    /// A gate that holds until the log on `disk` reaches `acked`, on a site
+    /// that must not campaign meanwhile.
+    pub(super) fn closed_until(raft: &Raft, disk: Disk, acked: Option<LogId<u64>>) -> Self {
         raft.runtime_config().elect(false);
-        Self { until: Mutex::new(Some(acked)) }
+        Self { until: Mutex::new(acked), disk: Some(disk) }
     }
 
     /// Whether the gate is still closed.
@@ -118,11 +141,49 @@ impl RollbackGate {
     pub(super) fn refuses_votes(&self, raft: &Raft) -> bool {
         let mut until = lock(&self.until);
         let Some(acked) = *until else { return false };
-        if raft.metrics().borrow().last_log_index.unwrap_or(0) < acked {
+        // The last entry on the disk, with its term: an entry of an older
+        // term at the acknowledged index does not lift the gate.
+        let last = self.disk.as_ref().and_then(|d| d.last_log().ok().flatten());
+        if last.is_none_or(|l| l < acked) {
             return true;
         }
         *until = None;
         raft.runtime_config().elect(true);
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+
+    fn id(term: u64, index: u64) -> LogId<u64> {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    #[test]
+    fn a_disk_with_an_older_term_at_the_acknowledged_index_is_older() {
+        // Finding 2 of the vault review: the gate compared indexes, so a disk
+        // whose last entry is from an older term at the acknowledged index
+        // passed as caught up.
+        let mut c = HsmCounter { enabled: true, ..Default::default() };
+        c.record_ack(id(3, 7));
+        c.record_ack(id(2, 9)); // an older term never moves the mark back
+        assert_eq!(c.acked, Some(id(3, 7)));
+        assert!(c.disk_is_older(Some(id(2, 7)), None), "same index, older term");
+        assert!(c.disk_is_older(Some(id(2, 8)), None), "higher index, older term");
+        assert!(c.disk_is_older(Some(id(3, 6)), None));
+        assert!(c.disk_is_older(None, None));
+        assert!(!c.disk_is_older(Some(id(3, 7)), None));
+        assert!(!c.disk_is_older(Some(id(4, 5)), None), "a newer term is ahead in Raft order");
+        // The vote read after restart drops its committed mark for an older disk.
+        let v = Vote::new_committed(3, 2);
+        c.record_vote(&v);
+        assert_eq!(c.vote_after_restart(Some(v), Some(id(2, 7))), Some(Vote { committed: false, ..v }));
+        // Off (the negative control), the disk is taken as it is.
+        c.enabled = false;
+        assert!(!c.disk_is_older(Some(id(2, 7)), None));
     }
 }

@@ -11,7 +11,7 @@ use crate::progress::Bars;
 
 pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        VaultCommand::Sim { sites, seed, runs, steps, limit, schedule, no_hsm_counter, jobs, json } => {
+        VaultCommand::Sim { sites, seed, runs, steps, limit, schedule, no_hsm_counter, jobs, schedules, json } => {
             let opts = sim::SimOptions {
                 sites,
                 seed,
@@ -20,6 +20,7 @@ pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
                 limit,
                 hsm_counter: !no_hsm_counter,
                 jobs,
+                schedules,
                 kind: schedule.into(),
             };
             let bars = Bars::stderr();

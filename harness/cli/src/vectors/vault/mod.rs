@@ -1,60 +1,92 @@
-//! Test vectors of the Backup Key Vault (design §5), family `vault` of
-//! the vector files of design §8: complete, deterministic transcripts
-//! of our vault protocol — every wire message, byte for byte — and must-fail
-//! cases with the error kind the client or the site must give.
+//! Test vectors of the Backup Key Vault (design §5, §5.1), family `vault`
+//! of the vector files of design §8: complete, deterministic transcripts of
+//! our vault protocol (wire version 2) — every wire message, byte for byte —
+//! and must-fail cases with the error kind the client or the site must give.
 //!
 //! **Determinism.** Every random draw comes from a [`LabelRng`]: SHA-256 in
 //! counter mode over a label, block `i` being
 //! `SHA-256("e2eb vault vector rng" || 0x00 || label || i as u64 big-endian)`,
 //! handed out byte by byte in order across calls. Each case names three
 //! labels: `server_rng` (drawn once by `ServerSetup::<Suite>::new`: OPRF
-//! seed, server key pair, dummy key pair), `site_rng` (given to
-//! [`Site::with_rng`]: login ids, KE2 nonces and key shares, release nonces)
-//! and `client_rng` (every client draw, in protocol order). With the `test`
-//! KSF profile (Argon2id, 64 KiB, t = 1, p = 1) the whole transcript is then
-//! a function of the inputs, so [`generate`] is byte-for-byte reproducible
-//! and [`verify`] replays each case and compares every byte.
+//! seed, server key pair, dummy key pair; the fleet's signing and storage
+//! keys derive from them), `site_rng` (given to [`Site::with_rng`]: login
+//! ids, KE2 nonces and key shares, record keys and seals, release nonces)
+//! and `client_rng` (every client draw, in protocol order). The chat
+//! service's key is fixed ([`SERVICE_SEED`]) and the site's clock stands at
+//! [`NOW`]; Ed25519 signatures are deterministic. With the `test` KSF
+//! profile (Argon2id, 64 KiB, t = 1, p = 1) the whole transcript is then a
+//! function of the inputs, so [`generate`] is byte-for-byte reproducible and
+//! [`verify`] replays each case and compares every byte.
 //!
 //! **Cases.** Every case starts with the owner registering (`register.*`
 //! outputs: RegistrationRequest, RegistrationResponse, RegistrationUpload,
-//! wrapped key, owner-token hash and the wire messages around them), then:
+//! wrapped key, owner public key, owner proof and the wire messages around
+//! them), then:
 //! - `register`: nothing more;
 //! - `recover`: recovery attempts with the passwords in `attempts`
 //!   (`attemptNN.*`: KE1, KE2 reply, KE3, sealed release, recovered K, the
 //!   result and the attempts left) — a success, a wrong password, a lockout,
 //!   resets, an unknown account (`login_account`);
 //! - `register_again`: a second registration over the record (`again.*`),
-//!   with the owner's token, none, or another key's token (`token`);
-//! - `client_ke2`, `client_open_release`: the client fed a (tampered) KE2
-//!   reply or release, after checking that the replay reproduces the genuine
+//!   wrapping `new_key`, under a proof by the owner or by the new key
+//!   (`signer`) naming the current, a stale or version 0 (`claim`);
+//! - `replay_again`: the owner's second registration, then the same
+//!   message delivered again (a relay's replay);
+//! - `client_ke2`, `client_open_release`: the client (optionally a strict
+//!   one, or pinned to another fleet) fed a (tampered) KE2 reply or
+//!   release, after checking that the replay reproduces the genuine
 //!   messages given as inputs;
 //! - `site_finish_ke3`, `site_request`: the site fed a tampered KE3 or raw
 //!   request bytes.
 //!
 //! Error kinds are `vault.<ClientError variant>` for the client
-//! ([`crate::error_kind::vault_client`]), `vault.<ErrorCode>` for a site's refusal
-//! ([`crate::error_kind::vault_code`]), `vault.LoginFailed` / `vault.Locked` for the site's
-//! answers, and `vault.wire.<WireError variant>` for undecodable messages
-//! ([`crate::error_kind::vault_wire`]).
+//! ([`crate::error_kind::vault_client`]), `vault.<ErrorCode>` for a site's
+//! refusal ([`crate::error_kind::vault_code`]), `vault.LoginFailed` for the
+//! site's answer to a KE3 that does not verify, and `vault.wire.<WireError
+//! variant>` for undecodable messages ([`crate::error_kind::vault_wire`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use e2eb_core::key::BackupKey;
-use e2eb_core::vault::client::{self, ClientError, VaultClient};
-use e2eb_core::vault::site::{Ledger, MemoryLedger, Site};
-use e2eb_core::vault::wire::{self, ErrorCode, Ke2Reply, Reply, Request, reply, request};
+use e2eb_core::vault::client::{self, ClientError, Owner, VaultClient};
+use e2eb_core::vault::credential::{Clock, CredentialIssuer};
+use e2eb_core::vault::keys::FleetKey;
+use e2eb_core::vault::site::{Ledger, MemoryLedger, Site, SiteConfig};
+use e2eb_core::vault::wire::{self, ErrorCode, Reply, Request, reply, request};
 use e2eb_core::vault::{KsfProfile, Suite};
 use opaque_ke::ServerSetup;
 use prost::Message;
 
 use super::label_rng::LabelRng;
 use super::{Case, Expect, FamilyResult, SCHEMA, VectorFile};
-use crate::testdata;
+
+mod generate;
+pub use generate::generate;
 
 /// Family name.
 pub const FAMILY: &str = "vault";
+/// The seed of the chat service's credential key in every case.
+pub const SERVICE_SEED: [u8; 32] = [0x5e; 32];
+/// The time the site sees in every case (seconds since the epoch).
+pub const NOW: u64 = 1_800_000_000;
+/// When the clients' credentials expire.
+pub const EXPIRY: u64 = NOW + 600;
 
 type Map = BTreeMap<String, String>;
+
+/// The chat service of the vectors.
+fn service() -> CredentialIssuer {
+    CredentialIssuer::from_seed(&SERVICE_SEED)
+}
+
+/// A client of `account` pinned to `fleet`, with the vectors' credential;
+/// `strict` clients refuse the `test` KSF profile.
+fn vector_client(account: &[u8], fleet: &FleetKey, strict: bool) -> VaultClient {
+    let c = VaultClient::new(account, fleet).with_credential(service().issue(account, EXPIRY));
+    if strict { c } else { c.allowing_test_profile() }
+}
 
 /// The kind of a site's answer that is a refusal or a failure, if it is one.
 fn reply_kind(r: &Reply) -> Option<&'static str> {
@@ -63,7 +95,6 @@ fn reply_kind(r: &Reply) -> Option<&'static str> {
             Some(ErrorCode::try_from(e.code).map(crate::error_kind::vault_code).unwrap_or("vault.Unspecified"))
         }
         Some(reply::Body::LoginFailed(_)) => Some("vault.LoginFailed"),
-        Some(reply::Body::Locked(_)) => Some("vault.Locked"),
         _ => None,
     }
 }
@@ -126,7 +157,7 @@ struct World {
     password: Vec<u8>,
     key: BackupKey,
     profile: KsfProfile,
-    pinned: Vec<u8>,
+    fleet: FleetKey,
     rng: LabelRng,
     out: Map,
 }
@@ -143,12 +174,16 @@ impl World {
         let limit: u32 = text(i, "limit")?.parse().map_err(|e| format!("input limit: {e}"))?;
         let profile = profile(text(i, "ksf_profile")?)?;
         let setup = ServerSetup::<Suite>::new(&mut LabelRng::new(text(i, "server_rng")?));
-        let site = Site::new(setup, limit)
-            .with_rng(Box::new(LabelRng::new(text(i, "site_rng")?)))
-            .with_default_profile(profile);
-        let pinned = site.public_key();
+        let config = SiteConfig {
+            default_profile: profile,
+            ..SiteConfig::for_tests(service().verifier())
+                .with_limit(limit)
+                .with_clock(Clock::manual(Arc::new(AtomicU64::new(NOW))))
+        };
+        let site = Site::new(setup, config).with_rng(Box::new(LabelRng::new(text(i, "site_rng")?)));
+        let fleet = site.fleet_key();
         let mut out = Map::new();
-        out.insert("server_public_key".to_owned(), hex::encode(&pinned));
+        out.insert("fleet_key".to_owned(), hex::encode(fleet.to_bytes()));
         Ok(Self {
             site,
             ledger: MemoryLedger::default(),
@@ -156,7 +191,7 @@ impl World {
             password: bytes(i, "password")?,
             key: key32(i, "key")?,
             profile,
-            pinned,
+            fleet,
             rng: LabelRng::new(text(i, "client_rng")?),
             out,
         })
@@ -171,7 +206,11 @@ impl World {
     }
 
     fn call(&mut self, req: Request) -> Reply {
-        self.site.handle(&mut self.ledger, req)
+        self.site.serve(&mut self.ledger, req)
+    }
+
+    fn client(&self, account: &[u8]) -> VaultClient {
+        vector_client(account, &self.fleet, false)
     }
 
     /// Checks that input `k` equals the replayed output `out_key`.
@@ -194,7 +233,7 @@ impl World {
         client: &VaultClient,
         pw: &[u8],
         key: &BackupKey,
-        owner: Option<&BackupKey>,
+        owner: Owner<'_>,
     ) -> Result<u64, ClientError> {
         let (reg, req) = client.register_start(&mut self.rng, pw)?;
         self.put(&format!("{prefix}start_request"), &req.encode_to_vec());
@@ -211,9 +250,10 @@ impl World {
         if let Some(request::Body::RegisterFinish(f)) = &req.body {
             self.put(&format!("{prefix}registration_upload"), &f.registration_upload);
             self.put(&format!("{prefix}wrapped_key"), &f.wrapped_key);
-            self.put(&format!("{prefix}owner_token_hash"), &f.owner_token_hash);
-            if let Some(t) = &f.owner_token {
-                self.put(&format!("{prefix}owner_token"), t);
+            self.put(&format!("{prefix}owner_public_key"), &f.owner_public_key);
+            if let Some(p) = &f.proof {
+                self.put(&format!("{prefix}owner_proof"), &p.signature);
+                self.put_text(&format!("{prefix}owner_proof_version"), &p.expected_version.to_string());
             }
         }
         let r = self.call(req);
@@ -234,6 +274,8 @@ impl World {
         self.put(&format!("{prefix}ke2_reply"), &r.encode_to_vec());
         if let Some(reply::Body::Ke2(k)) = &r.body {
             self.put(&format!("{prefix}ke2"), &k.ke2);
+            self.put(&format!("{prefix}login_id"), &k.login_id);
+            self.put(&format!("{prefix}ke2_signature"), &k.signature);
         }
         Ok((login, r))
     }
@@ -290,23 +332,25 @@ impl World {
 fn replay(c: &Case) -> Result<Replay, String> {
     let i = &c.input;
     let mut w = World::new(i)?;
-    let owner = VaultClient::new(&w.account, &w.pinned);
+    let owner = w.client(&w.account.clone());
     let (pw, key) = (w.password.clone(), w.key.clone());
-    w.register("register.", &owner, &pw, &key, None).map_err(|e| format!("the owner's registration failed: {e}"))?;
+    w.register("register.", &owner, &pw, &key, Owner::First)
+        .map_err(|e| format!("the owner's registration failed: {e}"))?;
     let result = match c.op.as_str() {
         "register" => Ok(()),
         "recover" => {
             let account = if i.contains_key("login_account") { bytes(i, "login_account")? } else { w.account.clone() };
-            let client = VaultClient::new(&account, &w.pinned);
+            let client = w.client(&account);
             w.attempts(i, &client)?;
             Ok(())
         }
         "register_again" => register_again(&mut w, i, &owner)?,
+        "replay_again" => replay_again(&mut w, i, &owner)?,
         "client_ke2" => client_ke2(&mut w, i)?,
         "client_open_release" => client_open_release(&mut w, i, &owner)?,
         "site_finish_ke3" => site_finish_ke3(&mut w, i, &owner)?,
         "site_request" => {
-            let answer = w.site.handle_bytes(&mut w.ledger, &bytes(i, "request")?);
+            let answer = w.site.serve_bytes(&mut w.ledger, &bytes(i, "request")?);
             w.put("answer", &answer);
             match wire::decode_reply(&answer) {
                 Ok(r) => reply_kind(&r).map_or(Ok(()), |k| Err(k.to_owned())),
@@ -320,19 +364,37 @@ fn replay(c: &Case) -> Result<Replay, String> {
     Ok(Replay { out: w.out, result })
 }
 
+/// The second registration a case describes: who signs and which version
+/// the proof names.
+fn second_owner<'a>(w: &World, i: &Map, owner_key: &'a BackupKey, new_key: &'a BackupKey) -> Result<Owner<'a>, String> {
+    let current = w.ledger.record(&w.account).map_or(0, |r| r.version);
+    let version = match text(i, "claim")? {
+        "current" => current,
+        "stale" => current.wrapping_sub(1),
+        "zero" => 0,
+        other => return Err(format!("input claim must be current, stale or zero, not {other:?}")),
+    };
+    let signer = match text(i, "signer")? {
+        "owner" => owner_key,
+        "new" => new_key,
+        other => return Err(format!("input signer must be owner or new, not {other:?}")),
+    };
+    Ok(if version == 0 && std::ptr::eq(signer, new_key) {
+        Owner::First
+    } else {
+        Owner::Current { key: signer, version }
+    })
+}
+
 fn register_again(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Result<(), String>, String> {
     let new_pw = bytes(i, "new_password")?;
     let new_key = key32(i, "new_key")?;
-    let token = match text(i, "token")? {
-        "owner" => Some(w.key.clone()),
-        "new" => Some(new_key.clone()),
-        "none" => None,
-        other => return Err(format!("input token must be owner, new or none, not {other:?}")),
-    };
+    let owner_key = w.key.clone();
+    let auth = second_owner(w, i, &owner_key, &new_key)?;
     let before = w.record_text(&w.account);
     let mut rng = LabelRng::new(text(i, "second_rng")?);
     std::mem::swap(&mut w.rng, &mut rng);
-    let result = w.register("again.", owner, &new_pw, &new_key, token.as_ref());
+    let result = w.register("again.", owner, &new_pw, &new_key, auth);
     std::mem::swap(&mut w.rng, &mut rng);
     if i.contains_key("finish_request") {
         w.same(i, "finish_request", "again.finish_request")?;
@@ -344,10 +406,39 @@ fn register_again(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Result<
     })
 }
 
+/// The owner changes the password (a registration signed by the owner at
+/// the current version), then the relay delivers that message again.
+fn replay_again(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Result<(), String>, String> {
+    let new_pw = bytes(i, "new_password")?;
+    let key = w.key.clone();
+    let mut rng = LabelRng::new(text(i, "second_rng")?);
+    std::mem::swap(&mut w.rng, &mut rng);
+    let result = w.register("again.", owner, &new_pw, &key, Owner::Current { key: &key, version: 1 });
+    std::mem::swap(&mut w.rng, &mut rng);
+    result.map_err(|e| format!("the owner's change failed: {e}"))?;
+    w.attempts(i, owner)?;
+    let change = bytes(&w.out.clone(), "again.finish_request")?;
+    let before = w.record_text(&w.account);
+    let answer = w.site.serve_bytes(&mut w.ledger, &change);
+    w.put("replay_answer", &answer);
+    if w.record_text(&w.account) != before {
+        return Ok(Err("vault.RecordChanged".to_owned()));
+    }
+    Ok(match wire::decode_reply(&answer) {
+        Ok(r) => reply_kind(&r).map_or(Ok(()), |k| Err(k.to_owned())),
+        Err(e) => Err(crate::error_kind::vault_wire(&e).to_owned()),
+    })
+}
+
 fn client_ke2(w: &mut World, i: &Map) -> Result<Result<(), String>, String> {
     let pw = bytes(i, "attempt_password")?;
-    let pinned = if i.contains_key("pinned_key") { bytes(i, "pinned_key")? } else { w.pinned.clone() };
-    let client = VaultClient::new(&w.account, &pinned);
+    let fleet = if i.contains_key("pinned_fleet_key") {
+        FleetKey::from_bytes(&bytes(i, "pinned_fleet_key")?).ok_or("input pinned_fleet_key is not 64 bytes")?
+    } else {
+        w.fleet
+    };
+    let strict = i.get("strict_client").is_some_and(|s| s == "true");
+    let client = vector_client(&w.account, &fleet, strict);
     let (login, genuine) = w.login_start("attempt01.", &client, &pw)?;
     w.same(i, "ke1_request", "attempt01.ke1_request")?;
     w.same(i, "ke2_reply", "attempt01.ke2_reply")?;
@@ -400,7 +491,7 @@ fn client_open_release(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Re
 fn site_finish_ke3(w: &mut World, i: &Map, owner: &VaultClient) -> Result<Result<(), String>, String> {
     let (_, ke3) = through_ke3(w, i, owner)?;
     let fed = tampered(i, "tampered_ke3_request", &ke3.encode_to_vec())?;
-    let answer = w.site.handle_bytes(&mut w.ledger, &fed);
+    let answer = w.site.serve_bytes(&mut w.ledger, &fed);
     w.put("answer", &answer);
     Ok(match wire::decode_reply(&answer) {
         Ok(r) => reply_kind(&r).map_or(Ok(()), |k| Err(k.to_owned())),
@@ -460,306 +551,4 @@ pub fn verify(file: &VectorFile) -> FamilyResult {
         r.failures.push("the family has no must-fail case".to_owned());
     }
     r
-}
-
-// ---------------------------------------------------------------- generation
-
-const PASSWORD: &[u8] = b"correct horse battery staple";
-const WRONG: [&[u8]; 4] = [b"Tr0ub4dor&3", b"password1", b"hunter2", b"letmein"];
-const NEW_PASSWORD: &[u8] = b"a new password for the same key";
-const ATTACKER_PASSWORD: &[u8] = b"attacker's password";
-
-fn key_hex(label: &str) -> String {
-    hex::encode(testdata::array::<32>(label))
-}
-
-fn base(limit: u32) -> Map {
-    [
-        ("account", hex::encode(b"account:alice")),
-        ("password", hex::encode(PASSWORD)),
-        ("key", key_hex("e2eb/vectors/vault/key")),
-        ("limit", limit.to_string()),
-        ("ksf_profile", KsfProfile::Test.name().to_owned()),
-        ("server_rng", "e2eb/vectors/vault/server".to_owned()),
-        ("site_rng", "e2eb/vectors/vault/site".to_owned()),
-        ("client_rng", "e2eb/vectors/vault/client".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-fn with(mut m: Map, extra: &[(&str, String)]) -> Map {
-    for (k, v) in extra {
-        m.insert((*k).to_owned(), v.clone());
-    }
-    m
-}
-
-fn list(passwords: &[&[u8]]) -> String {
-    passwords.iter().map(hex::encode).collect::<Vec<_>>().join(",")
-}
-
-fn new_case(id: &str, description: &str, op: &str, input: Map, expect: Expect) -> Case {
-    Case { id: id.to_owned(), description: description.to_owned(), op: op.to_owned(), input, expect }
-}
-
-/// A case that must succeed: its outputs are the replay's. A replay that
-/// fails gives an expectation that can never verify, so it cannot go unseen.
-fn positive(id: &str, description: &str, op: &str, input: Map) -> Case {
-    let mut c = new_case(id, description, op, input, Expect::Output(Map::new()));
-    c.expect = match run_case(&c) {
-        Ok(Ok(out)) => Expect::Output(out),
-        Ok(Err(kind)) => Expect::Error(format!("vault.GenerationFailed({kind})")),
-        Err(bad) => Expect::Error(format!("vault.GenerationFailed({bad})")),
-    };
-    c
-}
-
-fn negative(id: &str, description: &str, op: &str, input: Map, kind: &str) -> Case {
-    new_case(id, description, op, input, Expect::Error(kind.to_owned()))
-}
-
-fn output(c: &Case, k: &str) -> String {
-    match &c.expect {
-        Expect::Output(m) => m.get(k).cloned().unwrap_or_default(),
-        Expect::Error(_) => String::new(),
-    }
-}
-
-/// Decodes a hex reply, edits it, re-encodes it (unchanged on any failure,
-/// which verification then reports as "not tampered").
-fn edit_reply(reply_hex: &str, f: impl FnOnce(&mut Reply)) -> String {
-    let Some(mut r) = hex::decode(reply_hex).ok().and_then(|b| Reply::decode(b.as_slice()).ok()) else {
-        return reply_hex.to_owned();
-    };
-    f(&mut r);
-    hex::encode(r.encode_to_vec())
-}
-
-fn edit_ke2(reply_hex: &str, f: impl FnOnce(&mut Ke2Reply)) -> String {
-    edit_reply(reply_hex, |r| {
-        if let Some(reply::Body::Ke2(k)) = &mut r.body {
-            f(k);
-        }
-    })
-}
-
-fn flip(bytes: &mut [u8], at: usize) {
-    if let Some(b) = bytes.get_mut(at) {
-        *b ^= 0x01;
-    }
-}
-
-/// Builds the `vault` family, deterministically.
-pub fn generate() -> VectorFile {
-    let attacker_key = key_hex("e2eb/vectors/vault/attacker");
-    let wrong = |n: usize| WRONG[n % WRONG.len()];
-    let mut cases = vec![positive(
-        "vault-001",
-        "registration: RegistrationRequest, RegistrationResponse, upload, wrapped K",
-        "register",
-        base(10),
-    )];
-    let recover = positive(
-        "vault-002",
-        "successful recovery: KE1, KE2 (the attempt charged first), KE3, sealed release, recovered K; count reset",
-        "recover",
-        with(base(10), &[("attempts", list(&[PASSWORD]))]),
-    );
-    cases.push(recover.clone());
-    cases.push(positive(
-        "vault-003",
-        "wrong password: KE1 and KE2, the client stops (no KE3); the attempt stays charged",
-        "recover",
-        with(base(10), &[("attempts", list(&[wrong(0)]))]),
-    ));
-    cases.push(positive(
-        "vault-004",
-        "lockout, limit 3: three wrong passwords, then Locked even with the right one; the record is erased",
-        "recover",
-        with(base(3), &[("attempts", list(&[wrong(0), wrong(1), wrong(2), PASSWORD, PASSWORD]))]),
-    ));
-    cases.push(positive(
-        "vault-005",
-        "limit 3: two wrong passwords, the right one resets the count, two more wrong ones, the right one again",
-        "recover",
-        with(base(3), &[("attempts", list(&[wrong(0), wrong(1), PASSWORD, wrong(2), wrong(3), PASSWORD]))]),
-    ));
-    cases.push(positive(
-        "vault-006",
-        "unknown account: a dummy KE2 of the same shape, and the recovery ends in WrongPassword",
-        "recover",
-        with(base(10), &[("login_account", hex::encode(b"account:nobody")), ("attempts", list(&[PASSWORD]))]),
-    ));
-    let again = |token: &str, key: &str, pw: &[u8]| {
-        with(
-            base(10),
-            &[
-                ("new_password", hex::encode(pw)),
-                ("new_key", key.to_owned()),
-                ("token", token.to_owned()),
-                ("second_rng", "e2eb/vectors/vault/second".to_owned()),
-            ],
-        )
-    };
-    let owner_key = key_hex("e2eb/vectors/vault/key");
-    cases.push(positive(
-        "vault-007",
-        "the owner changes the password (owner token of K); the new password recovers K, the old one is wrong",
-        "register_again",
-        with(again("owner", &owner_key, NEW_PASSWORD), &[("attempts", list(&[NEW_PASSWORD, PASSWORD]))]),
-    ));
-    let account = hex::decode(base(10).get("account").cloned().unwrap_or_default()).unwrap_or_default();
-    let no_pin = VaultClient::new(&account, &[]);
-    let owner_delete = no_pin.delete_request(&BackupKey::from_bytes(testdata::array("e2eb/vectors/vault/key")));
-    cases.push(positive(
-        "vault-008",
-        "the owner deletes the record with the owner token",
-        "site_request",
-        with(base(10), &[("request", hex::encode(owner_delete.encode_to_vec()))]),
-    ));
-
-    // Must-fail cases, built on the genuine messages of vault-002.
-    let ke1 = output(&recover, "attempt01.ke1_request");
-    let ke2 = output(&recover, "attempt01.ke2_reply");
-    let ke3 = output(&recover, "attempt01.ke3_request");
-    let release = output(&recover, "attempt01.release_reply");
-    let login = with(
-        base(10),
-        &[("attempt_password", hex::encode(PASSWORD)), ("ke1_request", ke1), ("ke2_reply", ke2.clone())],
-    );
-    let mac_flipped = edit_ke2(&ke2, |k| {
-        let last = k.ke2.len().saturating_sub(1);
-        flip(&mut k.ke2, last);
-    });
-    cases.push(negative(
-        "vault-101",
-        "KE2 with one bit of the server MAC flipped: the client cannot tell it from a wrong password",
-        "client_ke2",
-        with(login.clone(), &[("tampered_ke2_reply", mac_flipped)]),
-        "vault.WrongPassword",
-    ));
-    let element_flipped = edit_ke2(&ke2, |k| flip(&mut k.ke2, 0));
-    cases.push(negative(
-        "vault-102",
-        "KE2 with one bit of the evaluated OPRF element flipped: not a valid group element",
-        "client_ke2",
-        with(login.clone(), &[("tampered_ke2_reply", element_flipped)]),
-        "vault.Protocol",
-    ));
-    let bad_profile = edit_ke2(&ke2, |k| k.ksf_profile = 99);
-    cases.push(negative(
-        "vault-103",
-        "KE2 reply naming an unknown KSF profile: rejected by the wire decoder",
-        "client_ke2",
-        with(login.clone(), &[("tampered_ke2_reply", bad_profile)]),
-        "vault.wire.UnknownCode",
-    ));
-    let impostor = hex::encode(
-        ServerSetup::<Suite>::new(&mut LabelRng::new("e2eb/vectors/vault/impostor")).keypair().public().serialize(),
-    );
-    cases.push(negative(
-        "vault-104",
-        "a client pinned to another fleet key rejects the genuine KE2 (right password)",
-        "client_ke2",
-        with(login.clone(), &[("pinned_key", impostor)]),
-        "vault.ServerKeyMismatch",
-    ));
-    let released = with(login.clone(), &[("ke3_request", ke3.clone()), ("release_reply", release.clone())]);
-    let release_flipped = edit_reply(&release, |r| {
-        if let Some(reply::Body::Released(s)) = &mut r.body {
-            flip(s, 20);
-        }
-    });
-    cases.push(negative(
-        "vault-105",
-        "sealed release with one bit flipped: the session seal does not open",
-        "client_open_release",
-        with(released.clone(), &[("tampered_release_reply", release_flipped)]),
-        "vault.Unwrap",
-    ));
-    let release_cut = edit_reply(&release, |r| {
-        if let Some(reply::Body::Released(s)) = &mut r.body {
-            s.truncate(20);
-        }
-    });
-    cases.push(negative(
-        "vault-106",
-        "sealed release cut to 20 bytes (shorter than nonce and tag)",
-        "client_open_release",
-        with(released, &[("tampered_release_reply", release_cut)]),
-        "vault.Unwrap",
-    ));
-    let ke3_flipped = hex::decode(&ke3)
-        .ok()
-        .and_then(|b| Request::decode(b.as_slice()).ok())
-        .map(|mut r| {
-            if let Some(request::Body::LoginFinish(f)) = &mut r.body {
-                flip(&mut f.ke3, 0);
-            }
-            hex::encode(r.encode_to_vec())
-        })
-        .unwrap_or_default();
-    cases.push(negative(
-        "vault-107",
-        "KE3 with one bit flipped: the site answers LoginFailed (the attempt stays charged)",
-        "site_finish_ke3",
-        with(login, &[("ke3_request", ke3), ("tampered_ke3_request", ke3_flipped)]),
-        "vault.LoginFailed",
-    ));
-    for (id, desc, token) in [
-        (
-            "vault-108",
-            "re-registration over the record without the owner token (an attacker resetting the count)",
-            "none",
-        ),
-        ("vault-109", "re-registration over the record with the token of the attacker's own key", "new"),
-    ] {
-        let input = again(token, &attacker_key, ATTACKER_PASSWORD);
-        let probe = new_case(id, desc, "register_again", input.clone(), Expect::Output(Map::new()));
-        let finish = replay(&probe).ok().and_then(|r| r.out.get("again.finish_request").cloned()).unwrap_or_default();
-        cases.push(negative(
-            id,
-            desc,
-            "register_again",
-            with(input, &[("finish_request", finish)]),
-            "vault.OwnerTokenRequired",
-        ));
-    }
-    let attacker_delete = no_pin.delete_request(&BackupKey::from_bytes(testdata::array("e2eb/vectors/vault/attacker")));
-    cases.push(negative(
-        "vault-110",
-        "deletion with another key's owner token",
-        "site_request",
-        with(base(10), &[("request", hex::encode(attacker_delete.encode_to_vec()))]),
-        "vault.OwnerTokenRequired",
-    ));
-    cases.push(negative(
-        "vault-111",
-        "40 random bytes as a request",
-        "site_request",
-        with(base(10), &[("request", hex::encode(testdata::bytes("e2eb/vectors/vault/garbage", 40)))]),
-        "vault.BadRequest",
-    ));
-    let v2 = Request {
-        version: wire::VERSION + 1,
-        account,
-        body: Some(request::Body::Delete(wire::Delete { owner_token: vec![0; 32] })),
-    };
-    cases.push(negative(
-        "vault-112",
-        "a request of protocol version 2",
-        "site_request",
-        with(base(10), &[("request", hex::encode(v2.encode_to_vec()))]),
-        "vault.BadRequest",
-    ));
-    VectorFile {
-        schema: SCHEMA.to_owned(),
-        family: FAMILY.to_owned(),
-        description: "Backup Key Vault transcripts under a fixed RNG: registration, recovery, wrong passwords, \
-                      lockout, owner token, unknown accounts, and tampered messages (docs/design.md §5)"
-            .to_owned(),
-        cases,
-    }
 }

@@ -1,0 +1,683 @@
+//! One simulation run: the fleet, the honest users, the relay's record, and
+//! the invariants checked after every step (see the parent module).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use e2eb_core::key::BackupKey;
+use e2eb_core::vault::client::{self, Owner, VaultClient};
+use e2eb_core::vault::credential::{Clock, CredentialIssuer};
+use e2eb_core::vault::fleet::{Fleet, FleetOptions, SimRng};
+use e2eb_core::vault::site::{SiteConfig, record_id as upload_record_id};
+use e2eb_core::vault::state::AccountRecord;
+use e2eb_core::vault::wire::{ErrorCode, Reply, Request, reply, request};
+use e2eb_core::vault::{KsfProfile, Suite};
+use opaque_ke::ServerSetup;
+use rand_core::OsRng;
+use sha2::{Digest, Sha256};
+
+use super::relay::{self, Relay};
+use super::{PATIENCE, SimOptions, Violation, forensic, temp_dir};
+use crate::vault::VaultRunError;
+
+/// Names a password record: the first 16 bytes of SHA-256 of its OPAQUE
+/// registration upload, which the owner knows when it sends it and which a
+/// replayed upload repeats (the site stores it with the record). Not secret.
+pub(super) type RecordId = [u8; 16];
+
+fn to_id(bytes: &[u8]) -> RecordId {
+    let mut id = [0u8; 16];
+    let n = bytes.len().min(16);
+    id[..n].copy_from_slice(&bytes[..n]);
+    id
+}
+
+fn record_id_of_upload(upload: &[u8]) -> RecordId {
+    to_id(&upload_record_id(upload))
+}
+
+/// The password record a committed record holds.
+fn record_id(rec: &AccountRecord) -> RecordId {
+    to_id(&rec.record_id)
+}
+
+/// The byte strings of a committed record that must vanish when it is erased.
+fn secret_fields(rec: &AccountRecord) -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("sealed record".to_owned(), rec.sealed_secrets.clone()),
+        ("wrapped record key".to_owned(), rec.record_key.clone()),
+    ]
+}
+
+/// Simulated seconds per step: credentials live [`CREDENTIAL_TTL`] of them.
+pub(super) const STEP_SECS: u64 = 60;
+/// How long the credentials the chat service issues are valid.
+const CREDENTIAL_TTL: u64 = 10 * STEP_SECS;
+/// The simulation's clock starts here (seconds since the epoch).
+const START: u64 = 1_800_000_000;
+
+/// One honest user of the vault.
+pub(super) struct User {
+    pub(super) client: VaultClient,
+    pub(super) password: Vec<u8>,
+    pub(super) key: BackupKey,
+}
+
+/// What the harness knows of one account, for the invariants.
+#[derive(Default, Debug)]
+pub(super) struct Watch {
+    /// Per password record: the distinct KE1s (SHA-256) answered from it
+    /// while it was live, since its last owner-authorised reset.
+    verified: BTreeMap<RecordId, BTreeSet<[u8; 32]>>,
+    max_verifications: u32,
+    /// Highest record version a registration reply acknowledged to the owner.
+    pub(super) acked_version: Option<u64>,
+    last_version: Option<u64>,
+    last_attempts: Option<u32>,
+    last_record: Option<RecordId>,
+    /// The records the owner sent, in order.
+    honest_ids: Vec<RecordId>,
+    /// Seen erased (locked or deleted) at this version, when the owner had
+    /// sent this many registrations.
+    erased_at: Option<(u64, usize)>,
+    /// The record version at which a recovery by the owner may still commit
+    /// its reset: its reply never reached the client.
+    pending_reset: Option<u64>,
+    /// The secrets each password record held.
+    secrets: BTreeMap<RecordId, Vec<(String, Vec<u8>)>>,
+    /// Password records erased: their secrets must be gone from every site.
+    erased: BTreeSet<RecordId>,
+}
+
+/// One run of the simulation.
+pub(super) struct Run {
+    pub(super) fleet: Fleet,
+    pub(super) rng: SimRng,
+    pub(super) users: Vec<User>,
+    pub(super) watch: BTreeMap<Vec<u8>, Watch>,
+    pub(super) relay: Relay,
+    pub(super) schedule: Vec<String>,
+    pub(super) faults: u64,
+    pub(super) relay_attacks: u64,
+    pub(super) forensic_scans: u64,
+    pub(super) recoveries: u64,
+    pub(super) unavailable: u64,
+    pub(super) limit: u32,
+    pub(super) seed: u64,
+    pub(super) violations: Vec<Violation>,
+    pub(super) old_disk: Option<(usize, PathBuf)>,
+    /// Steps since the current partition began (faults are transient).
+    pub(super) partition_age: Option<u32>,
+    /// Step at which each crashed site went down.
+    pub(super) down_since: BTreeMap<usize, u32>,
+    /// The current step.
+    pub(super) step: u32,
+    /// Whether the attacker acts in the current step (a reset seen now is
+    /// not the owner's).
+    pub(super) attacker_acts: bool,
+    /// The chat service, which gives honest clients their credentials.
+    service: CredentialIssuer,
+    /// The simulated time the sites see.
+    pub(super) now: Arc<AtomicU64>,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub(super) fn new(opts: &SimOptions, seed: u64) -> Result<Self, VaultRunError> {
+        let dir = temp_dir().map_err(VaultRunError::io("temporary directory"))?;
+        let service = CredentialIssuer::from_seed(&Sha256::digest(format!("e2eb sim service {seed}")).into());
+        let now = Arc::new(AtomicU64::new(START));
+        let site =
+            SiteConfig::for_tests(service.verifier()).with_limit(opts.limit).with_clock(Clock::manual(now.clone()));
+        let options = FleetOptions {
+            sites: opts.sites,
+            hsm_counter: opts.hsm_counter,
+            seed,
+            heartbeat_ms: 15,
+            commit_timeout: Duration::from_millis(300),
+            ..FleetOptions::new(site)
+        };
+        let fleet = Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options)?;
+        let fleet_key = fleet.fleet_key();
+        let users = (0..3)
+            .map(|i| User {
+                client: VaultClient::new(format!("user-{i}").as_bytes(), &fleet_key).allowing_test_profile(),
+                password: format!("password {i} {seed}").into_bytes(),
+                key: BackupKey::from_bytes([i as u8 + 1; 32]),
+            })
+            .collect();
+        Ok(Self {
+            fleet,
+            rng: SimRng::new(seed),
+            users,
+            watch: BTreeMap::new(),
+            relay: Relay::default(),
+            schedule: Vec::new(),
+            faults: 0,
+            relay_attacks: 0,
+            forensic_scans: 0,
+            recoveries: 0,
+            unavailable: 0,
+            limit: opts.limit,
+            seed,
+            violations: Vec::new(),
+            old_disk: None,
+            partition_age: None,
+            down_since: BTreeMap::new(),
+            step: 0,
+            attacker_acts: false,
+            service,
+            now,
+            _dir: dir,
+        })
+    }
+
+    /// Moves the sites' clock on by one step.
+    pub(super) fn tick(&mut self) {
+        self.now.fetch_add(STEP_SECS, Ordering::Relaxed);
+    }
+
+    /// User `u`'s client as the one making the request now: the owner's
+    /// phone with a fresh credential from the chat service, or — when the
+    /// attacker acts — the user's account with the newest credential the
+    /// relay recorded (which may have expired).
+    pub(super) fn client(&self, u: usize) -> VaultClient {
+        let c = self.users[u].client.clone();
+        if self.attacker_acts {
+            match self.relay.credential_for(c.account()) {
+                Some(cred) => c.with_credential(cred),
+                None => c,
+            }
+        } else {
+            let expiry = self.now.load(Ordering::Relaxed) + CREDENTIAL_TTL;
+            let cred = self.service.issue(c.account(), expiry);
+            c.with_credential(cred)
+        }
+    }
+
+    pub(super) fn note(&mut self, s: String) {
+        self.schedule.push(s);
+    }
+
+    pub(super) fn violate(&mut self, invariant: &'static str, detail: String) {
+        self.violations.push(Violation { seed: self.seed, invariant, detail, schedule: self.schedule.clone() });
+    }
+
+    /// The most password verifications seen for one record between resets.
+    pub(super) fn max_verifications(&self) -> u32 {
+        self.watch.values().map(|w| w.max_verifications).max().unwrap_or(0)
+    }
+
+    /// Observes a reply to `req`: a KE2 from a live record is a password
+    /// verification of that record (invariant 1).
+    fn observe(&mut self, req: &Request, r: &Reply) {
+        if let Some(reply::Body::Error(e)) = &r.body
+            && e.code == ErrorCode::Unavailable as i32
+        {
+            self.unavailable += 1;
+        }
+        let (Some(request::Body::LoginStart(ke1)), Some(reply::Body::Ke2(_))) = (&req.body, &r.body) else { return };
+        let account = req.account.clone();
+        let Some(Some(rec)) = self.fleet.linearizable_record(&account) else { return };
+        if !rec.is_live() {
+            return; // a KE2 from no live record verifies no password
+        }
+        let id = record_id(&rec);
+        let limit = self.limit;
+        let w = self.watch.entry(account.clone()).or_default();
+        let seen = w.verified.entry(id).or_default();
+        seen.insert(Sha256::digest(&ke1.ke1).into());
+        let n = seen.len() as u32;
+        w.max_verifications = w.max_verifications.max(n);
+        if n > limit {
+            self.violate(
+                "at most limit verifications per password record between owner-authorised resets",
+                format!(
+                    "{n} password verifications of one record of {:?} since its owner last reset it (limit {limit})",
+                    String::from_utf8_lossy(&account)
+                ),
+            );
+        }
+    }
+
+    /// One client request over the client link, which is as unreliable as
+    /// the sites' (the current loss and duplication rates): a request may
+    /// arrive twice, and a reply may never arrive after its change was
+    /// committed. The relay records every message of an honest client.
+    pub(super) fn send(&mut self, req: Request, via: Option<usize>) -> Reply {
+        if !self.attacker_acts {
+            self.relay.record(self.step, &req);
+        }
+        let (loss, duplicate) = self.fleet.router().with_faults(|f| (f.loss, f.duplicate));
+        if self.rng.chance(duplicate) {
+            let copy = self.deliver(req.clone(), via);
+            self.observe(&req, &copy);
+            self.faults += 1;
+            self.note("a client request arrives twice".to_owned());
+        }
+        let r = self.deliver(req.clone(), via);
+        self.observe(&req, &r);
+        if self.rng.chance(loss) {
+            self.faults += 1;
+            self.note("a reply to a client is lost".to_owned());
+            return Reply::default();
+        }
+        r
+    }
+
+    /// Delivers a message the relay replays or made, and observes the reply
+    /// (which the relay sees).
+    pub(super) fn inject(&mut self, req: Request, via: Option<usize>) -> Reply {
+        let r = self.deliver(req.clone(), via);
+        self.observe(&req, &r);
+        r
+    }
+
+    pub(super) fn deliver(&mut self, req: Request, via: Option<usize>) -> Reply {
+        match via {
+            Some(v) => {
+                let first = self.fleet.request(v, req.clone());
+                match &first.body {
+                    // Followers redirect; the attacker follows the hint like anyone.
+                    Some(reply::Body::Error(e)) if e.code == ErrorCode::NotLeader as i32 => {
+                        self.fleet.submit(req, PATIENCE)
+                    }
+                    _ => first,
+                }
+            }
+            None => self.fleet.submit(req, PATIENCE),
+        }
+    }
+
+    /// The owner of `u` registers (the first time, or again: a password
+    /// change, after reading the record's version with a status query), with
+    /// `password` or the user's own.
+    pub(super) fn register_with(&mut self, u: usize, password: Option<&[u8]>) -> Option<Request> {
+        let (c, k) = (self.client(u), self.users[u].key.clone());
+        let pw = password.map_or_else(|| self.users[u].password.clone(), <[u8]>::to_vec);
+        let first = self.watch.get(c.account()).is_none_or(|w| w.honest_ids.is_empty());
+        let owner = if first {
+            Owner::First
+        } else {
+            let r = self.send(c.status_request(&mut OsRng, &k), None);
+            match client::status(&r) {
+                Ok(s) => Owner::Current { key: &k, version: s.version },
+                // No record of this owner: an earlier first registration never took effect.
+                Err(client::ClientError::Refused { code: ErrorCode::OwnerProofRefused, .. }) => Owner::First,
+                Err(_) => return None,
+            }
+        };
+        let Ok((reg, req)) = c.register_start(&mut OsRng, &pw) else { return None };
+        let r = self.send(req, None);
+        let Ok(req) = reg.finish(&mut OsRng, &pw, &r, &k, KsfProfile::Test, owner) else { return None };
+        if let Some(request::Body::RegisterFinish(f)) = &req.body {
+            let id = record_id_of_upload(&f.registration_upload);
+            let w = self.watch.entry(c.account().to_vec()).or_default();
+            w.honest_ids.push(id);
+            let secrets = w.secrets.entry(id).or_default();
+            secrets.push(("OPAQUE upload".to_owned(), f.registration_upload.clone()));
+            secrets.push(("wrapped K as sent".to_owned(), f.wrapped_key.clone()));
+        }
+        let r = self.send(req.clone(), None);
+        if let Ok(version) = client::registered(&r) {
+            let w = self.watch.entry(c.account().to_vec()).or_default();
+            w.acked_version = w.acked_version.max(Some(version));
+            self.note(format!("user-{u} registered (record version {version})"));
+            if password.is_some() {
+                self.users[u].password = pw;
+            }
+        }
+        Some(req)
+    }
+
+    pub(super) fn register(&mut self, u: usize) {
+        self.register_with(u, None);
+    }
+
+    /// A full recovery; `guess` replaces the password for the attacker.
+    pub(super) fn recover(&mut self, u: usize, guess: Option<&[u8]>, via: Option<usize>, crash_leader_midway: bool) {
+        let c = self.client(u);
+        let pw = guess.map(<[u8]>::to_vec).unwrap_or_else(|| self.users[u].password.clone());
+        let Ok((login, req)) = c.login_start(&mut OsRng, &pw) else { return };
+        let version_at_start = self.watch.get(c.account()).and_then(|w| w.last_version);
+        let ke2 = self.send(req, via);
+        if crash_leader_midway && let Some(l) = self.fleet.leader() {
+            self.fleet.crash(l);
+            self.faults += 1;
+            self.note(format!("crash leader site {} between KE2 and KE3", l + 1));
+        }
+        let next = login.finish(&mut OsRng, &pw, &ke2);
+        let Ok((waiting, ke3)) = next else { return };
+        let released = self.send(ke3, via);
+        // Refusals (no majority, lost login) and wrong passwords are expected outcomes.
+        match waiting.open(&released) {
+            Ok(k) if guess.is_some() && k == self.users[u].key => {
+                self.violate("the attacker never recovers a key", format!("the attacker recovered user-{u}'s key"));
+            }
+            Ok(k) => {
+                self.recoveries += 1;
+                if k != self.users[u].key {
+                    self.violate("recovery returns the registered key", format!("user-{u} recovered another key"));
+                }
+            }
+            Err(_) if guess.is_none() => {
+                // The owner's KE3 may have committed its reset all the same.
+                if let Some(w) = self.watch.get_mut(c.account()) {
+                    w.pending_reset = version_at_start;
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The attacker opens a login through every site before finishing any
+    /// (several KE2s in flight for one record), then finishes them in a
+    /// shuffled order.
+    pub(super) fn parallel_guesses(&mut self, u: usize) {
+        let c = self.client(u);
+        let mut open = Vec::new();
+        for via in 0..self.fleet.len() {
+            let Ok((login, req)) = c.login_start(&mut OsRng, b"parallel guess") else { continue };
+            let ke2 = self.send(req, Some(via));
+            open.push((login, ke2));
+        }
+        for i in (1..open.len()).rev() {
+            open.swap(i, self.rng.below(i as u64 + 1) as usize);
+        }
+        for (login, ke2) in open {
+            if let Ok((waiting, ke3)) = login.finish(&mut OsRng, b"parallel guess", &ke2) {
+                let released = self.send(ke3, None);
+                let _ = waiting.open(&released);
+            }
+        }
+    }
+
+    /// The relay delivers a message it recorded earlier, as it is.
+    pub(super) fn relay_replay(&mut self, recorded: &relay::Recorded, via: Option<usize>) -> Reply {
+        self.relay_attacks += 1;
+        let r = self.inject(recorded.request.clone(), via);
+        self.note(format!(
+            "{}: relay replays the {} of {:?} recorded at step {}: {}",
+            self.step,
+            recorded.kind(),
+            String::from_utf8_lossy(&recorded.request.account),
+            recorded.step,
+            reply_kind(&r)
+        ));
+        r
+    }
+
+    /// Invariants 2 to 5 on every watched account, read linearizably
+    /// through the leader, and the forensic check after an erasure.
+    pub(super) fn check_counts(&mut self) {
+        let accounts: Vec<Vec<u8>> = self.users.iter().map(|u| u.client.account().to_vec()).collect();
+        for a in accounts {
+            let Some(Some(rec)) = self.fleet.linearizable_record(&a) else { continue };
+            self.check_record(&a, &rec);
+        }
+    }
+
+    fn check_record(&mut self, a: &[u8], rec: &AccountRecord) {
+        let name = String::from_utf8_lossy(a).into_owned();
+        let attacker = self.attacker_acts;
+        let limit = self.limit;
+        let w = self.watch.entry(a.to_vec()).or_default();
+        let mut problems: Vec<(&'static str, String)> = Vec::new();
+        let mut scan_now = false;
+        if w.last_version.is_some_and(|v| rec.version < v) {
+            problems.push((
+                "the attempt count only goes down except on resets",
+                format!("{name}: record version went back from {:?} to {}", w.last_version, rec.version),
+            ));
+        }
+        if !rec.is_live() {
+            if w.erased_at.is_none() {
+                w.erased_at = Some((rec.version, w.honest_ids.len()));
+                if let Some(id) = w.last_record {
+                    w.erased.insert(id);
+                    scan_now = true;
+                }
+            }
+        } else {
+            let id = record_id(rec);
+            let fields = secret_fields(rec);
+            let secrets = w.secrets.entry(id).or_default();
+            for f in fields {
+                if !secrets.contains(&f) {
+                    secrets.push(f);
+                }
+            }
+            let position = w.honest_ids.iter().rposition(|h| *h == id);
+            if let Some((v, sent)) = w.erased_at {
+                // Only a registration the owner sent after the erasure replaces it.
+                if rec.version > v && position.is_some_and(|p| p >= sent) {
+                    w.erased_at = None;
+                } else {
+                    problems.push((
+                        "a locked record never unlocks",
+                        format!("{name}: erased at version {v}, live again at version {}", rec.version),
+                    ));
+                }
+            }
+            let changed = w.last_version.is_some_and(|v| rec.version > v);
+            if changed && w.last_record.is_some_and(|last| last != id) {
+                let last = w.last_record.and_then(|l| w.honest_ids.iter().rposition(|h| *h == l));
+                match position {
+                    None => problems.push((
+                        "the attacker never changes a record",
+                        format!("{name}: version {} holds a password record its owner never sent", rec.version),
+                    )),
+                    Some(p) if last.is_some_and(|l| p < l) => problems.push((
+                        "the attacker never changes a record",
+                        format!(
+                            "{name}: an older registration of its owner came back over a newer one (version {})",
+                            rec.version
+                        ),
+                    )),
+                    Some(_) => {}
+                }
+            } else if changed {
+                // The same password record at a new version: a reset.
+                let owners = !attacker || w.pending_reset == w.last_version;
+                if owners {
+                    w.pending_reset = None;
+                    if let Some(seen) = w.verified.get_mut(&id) {
+                        seen.clear();
+                    }
+                } else {
+                    problems.push((
+                        "the count is reset only by its owner",
+                        format!(
+                            "{name}: the count was reset by the attacker (version {:?} to {}, {} of {limit} attempts left)",
+                            w.last_version, rec.version, rec.attempts_left
+                        ),
+                    ));
+                }
+            } else if w.last_attempts.is_some_and(|prev| rec.attempts_left > prev) {
+                problems.push((
+                    "the attempt count only goes down except on resets",
+                    format!(
+                        "{name}: attempts left went from {:?} to {} without a reset",
+                        w.last_attempts, rec.attempts_left
+                    ),
+                ));
+            }
+            w.last_record = Some(id);
+        }
+        w.last_version = Some(rec.version);
+        w.last_attempts = Some(rec.attempts_left);
+        for (inv, d) in problems {
+            self.violate(inv, d);
+        }
+        if scan_now {
+            self.forensic_check(false);
+        }
+    }
+
+    /// Invariant 7: a site restarted from an older disk does not vote while
+    /// its log lacks an entry it acknowledged — its last entry is behind
+    /// `acked` (term, index) in Raft order — and it is not the leader.
+    pub(super) fn check_rollback_gate(&mut self, site: usize, acked: (u64, u64)) {
+        // A site lifts its gate itself, when it is asked for a vote or the
+        // fleet serves a request, once it thinks it has caught up; its
+        // metrics settle a moment after a restart. Ask for a while.
+        let until = Instant::now() + Duration::from_millis(300);
+        let (mut last, mut gated);
+        loop {
+            self.fleet.release_caught_up_sites();
+            last = self.fleet.last_log_id(site);
+            gated = self.fleet.gated_sites().contains(&site);
+            let behind = last.is_none_or(|l| l < acked);
+            if (behind && !gated) || Instant::now() > until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.note(format!(
+            "site {}: log ends at {last:?}, acknowledged (term {}, index {}): {}",
+            site + 1,
+            acked.0,
+            acked.1,
+            if gated { "refuses to vote" } else { "votes" }
+        ));
+        if last.is_none_or(|l| l < acked) && !gated && self.fleet.hsm_counter() {
+            self.violate(
+                "a site that lost entries it acknowledged does not vote",
+                format!(
+                    "site {} restarted with its log ending at {last:?}, behind the acknowledged (term {}, index {}), \
+                     and is not gated",
+                    site + 1,
+                    acked.0,
+                    acked.1
+                ),
+            );
+        }
+    }
+
+    /// Invariant 6: no site that has applied an erasure holds the erased
+    /// secrets in its file. With `all`, every site must have (the end of a
+    /// run, when all are up and caught up).
+    pub(super) fn forensic_check(&mut self, all: bool) {
+        self.settle();
+        let files = self.fleet.site_files();
+        for (account, w) in &self.watch {
+            let secrets: Vec<(String, Vec<u8>)> =
+                w.erased.iter().filter_map(|id| w.secrets.get(id)).flatten().cloned().collect();
+            if secrets.is_empty() {
+                continue;
+            }
+            // Sites that have applied the erasure (or all of them).
+            let scanned: Vec<PathBuf> = (0..files.len())
+                .filter(|&i| all || self.fleet.record(i, account).is_some_and(|r| !r.is_live()))
+                .map(|i| files[i].clone())
+                .collect();
+            self.forensic_scans += 1;
+            let found = forensic::scan(&scanned, &secrets);
+            if let Some(f) = found.first() {
+                let d = format!(
+                    "{}: the {} of an erased record of {:?} is in {} at byte {} ({} finding(s) in all)",
+                    self.step,
+                    f.secret,
+                    String::from_utf8_lossy(account),
+                    forensic::name(&f.file),
+                    f.offset,
+                    found.len()
+                );
+                self.violations.push(Violation {
+                    seed: self.seed,
+                    invariant: "erased means gone from every disk",
+                    detail: d,
+                    schedule: self.schedule.clone(),
+                });
+                return;
+            }
+        }
+    }
+
+    /// Waits until every running site has applied what the leader has, and
+    /// has compacted away what it erased.
+    fn settle(&self) {
+        self.fleet.wait_replicated(Duration::from_secs(2));
+        self.fleet.wait_compacted(Duration::from_secs(3));
+    }
+
+    /// Invariant 2 and the forensic check, at the end: heal, restart all,
+    /// and look for every acknowledged registration.
+    pub(super) fn final_check(&mut self) {
+        self.attacker_acts = false;
+        self.fleet.heal();
+        self.fleet.router().with_faults(|f| {
+            f.loss = 0.0;
+            f.duplicate = 0.0;
+            f.max_delay_ms = 0;
+        });
+        for i in 0..self.fleet.len() {
+            let _ = self.fleet.restart(i);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let leader = loop {
+            self.fleet.release_caught_up_sites();
+            if let Some(l) = self.fleet.wait_for_leader(Duration::from_millis(100)) {
+                break Some(l);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+        };
+        let Some(l) = leader else {
+            self.violate("the fleet recovers when every site is back", "no leader after healing".to_owned());
+            return;
+        };
+        // A read barrier through a request: an unknown account's KE1 commits nothing harmful.
+        let expiry = self.now.load(Ordering::Relaxed) + CREDENTIAL_TTL;
+        let probe = VaultClient::new(b"probe", &self.fleet.fleet_key())
+            .with_credential(self.service.issue(b"probe", expiry))
+            .allowing_test_profile();
+        if let Ok((_, req)) = probe.login_start(&mut OsRng, b"x") {
+            let _ = self.fleet.submit(req, PATIENCE);
+        }
+        self.check_counts();
+        let acked: Vec<(Vec<u8>, u64)> =
+            self.watch.iter().filter_map(|(a, w)| w.acked_version.map(|v| (a.clone(), v))).collect();
+        for (a, version) in acked {
+            // Versions only grow, so an older one means the acknowledged
+            // registration was lost and an earlier record came back.
+            match self.fleet.record(l, &a) {
+                None => self.violate(
+                    "an acknowledged registration survives",
+                    format!("{:?} is gone", String::from_utf8_lossy(&a)),
+                ),
+                Some(rec) if rec.version < version => self.violate(
+                    "an acknowledged registration survives",
+                    format!(
+                        "{:?} is at version {}, older than the acknowledged {version}",
+                        String::from_utf8_lossy(&a),
+                        rec.version
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        self.forensic_check(true);
+    }
+}
+
+/// A short name of a reply, for the schedule.
+pub(super) fn reply_kind(r: &Reply) -> String {
+    match &r.body {
+        None => "no reply".to_owned(),
+        Some(reply::Body::RegistrationResponse(_)) => "RegistrationResponse".to_owned(),
+        Some(reply::Body::Registered(v)) => format!("Registered (version {v})"),
+        Some(reply::Body::Ke2(_)) => "KE2".to_owned(),
+        Some(reply::Body::Released(_)) => "Released".to_owned(),
+        Some(reply::Body::LoginFailed(_)) => "LoginFailed".to_owned(),
+        Some(reply::Body::Deleted(_)) => "Deleted".to_owned(),
+        Some(reply::Body::Status(_)) => "Status".to_owned(),
+        Some(reply::Body::Error(e)) => {
+            format!("refused: {:?}", ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Unspecified))
+        }
+    }
+}
