@@ -83,9 +83,12 @@ pub(super) struct Watch {
     /// Seen erased (locked or deleted) at this version, when the owner had
     /// sent this many registrations.
     erased_at: Option<(u64, usize)>,
-    /// The record version at which a recovery by the owner may still commit
-    /// its reset: its reply never reached the client.
-    pending_reset: Option<u64>,
+    /// Resets the owner has authorised and the checks have not yet seen
+    /// applied: one per KE3 the owner sent with the right password. A reset
+    /// is `Op::Success` at the login's version, one version step; the relay
+    /// may withhold such a KE3 and deliver it later, but it cannot make one,
+    /// so every observed reset must be paid for by one of these.
+    owner_resets: u64,
     /// The secrets each password record held.
     secrets: BTreeMap<RecordId, Vec<(String, Vec<u8>)>>,
     /// Password records erased: their secrets must be gone from every site.
@@ -342,7 +345,6 @@ impl Run {
         let c = self.client(u);
         let pw = guess.map(<[u8]>::to_vec).unwrap_or_else(|| self.users[u].password.clone());
         let Ok((login, req)) = c.login_start(&mut OsRng, &pw) else { return };
-        let version_at_start = self.watch.get(c.account()).and_then(|w| w.last_version);
         let ke2 = self.send(req, via);
         if crash_leader_midway && let Some(l) = self.fleet.leader() {
             self.fleet.crash(l);
@@ -351,6 +353,9 @@ impl Run {
         }
         let next = login.finish(&mut OsRng, &pw, &ke2);
         let Ok((waiting, ke3)) = next else { return };
+        if guess.is_none() && !self.attacker_acts {
+            self.watch.entry(c.account().to_vec()).or_default().owner_resets += 1;
+        }
         let released = self.send(ke3, via);
         // Refusals (no majority, lost login) and wrong passwords are expected outcomes.
         match waiting.open(&released) {
@@ -363,12 +368,8 @@ impl Run {
                     self.violate("recovery returns the registered key", format!("user-{u} recovered another key"));
                 }
             }
-            Err(_) if guess.is_none() => {
-                // The owner's KE3 may have committed its reset all the same.
-                if let Some(w) = self.watch.get_mut(c.account()) {
-                    w.pending_reset = version_at_start;
-                }
-            }
+            // Refusals, lost replies and wrong passwords: the owner's KE3 may
+            // still commit its reset, which its credit above allows for.
             Err(_) => {}
         }
     }
@@ -422,7 +423,6 @@ impl Run {
 
     fn check_record(&mut self, a: &[u8], rec: &AccountRecord) {
         let name = String::from_utf8_lossy(a).into_owned();
-        let attacker = self.attacker_acts;
         let limit = self.limit;
         let w = self.watch.entry(a.to_vec()).or_default();
         let mut problems: Vec<(&'static str, String)> = Vec::new();
@@ -480,10 +480,12 @@ impl Run {
                     Some(_) => {}
                 }
             } else if changed {
-                // The same password record at a new version: a reset.
-                let owners = !attacker || w.pending_reset == w.last_version;
-                if owners {
-                    w.pending_reset = None;
+                // The same password record at a new version: resets, each
+                // paid for by a KE3 of its owner. Checks may miss versions
+                // (no majority to read from), so count them.
+                let resets = rec.version - w.last_version.unwrap_or(rec.version);
+                if resets <= w.owner_resets {
+                    w.owner_resets -= resets;
                     if let Some(seen) = w.verified.get_mut(&id) {
                         seen.clear();
                     }
@@ -491,8 +493,9 @@ impl Run {
                     problems.push((
                         "the count is reset only by its owner",
                         format!(
-                            "{name}: the count was reset by the attacker (version {:?} to {}, {} of {limit} attempts left)",
-                            w.last_version, rec.version, rec.attempts_left
+                            "{name}: the count was reset without its owner (version {:?} to {}, {} of {limit} attempts \
+                             left; the owner sent {} KE3s not yet seen applied)",
+                            w.last_version, rec.version, rec.attempts_left, w.owner_resets
                         ),
                     ));
                 }
@@ -628,7 +631,11 @@ impl Run {
             }
         };
         let Some(l) = leader else {
-            self.violate("the fleet recovers when every site is back", "no leader after healing".to_owned());
+            let gated: Vec<usize> = self.fleet.gated_sites().iter().map(|i| i + 1).collect();
+            self.violate(
+                "the fleet recovers when every site is back",
+                format!("no leader after healing (sites refusing to vote after a rollback: {gated:?})"),
+            );
             return;
         };
         // A read barrier through a request: an unknown account's KE1 commits nothing harmful.

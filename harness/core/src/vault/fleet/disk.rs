@@ -380,12 +380,16 @@ impl Disk {
         Ok(t.last()?.map(|(k, v)| (k.value(), v.value().to_vec())))
     }
 
+    /// The id of the last entry this log holds or held: its last row, or,
+    /// when compaction purged every row, the last purged id. The rollback
+    /// defence compares this with what the site acknowledged; reading only
+    /// the rows would make every compacted site look rolled back.
     pub(super) fn last_log(&self) -> Result<Option<LogId<u64>>, DiskError> {
         match self.last_row()? {
             Some((index, bytes)) => {
                 Ok(Some(decode_entry(&bytes).map_err(|source| DiskError::Entry { index, source })?.log_id))
             }
-            None => Ok(None),
+            None => self.meta("purged"),
         }
     }
 
@@ -448,7 +452,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, SErr> {
         let purged: Option<LogId<u64>> = self.disk.meta("purged").map_err(read_err)?;
-        let last = self.disk.last_log().map_err(read_err)?.or(purged);
+        let last = self.disk.last_log().map_err(read_err)?;
         Ok(LogState { last_purged_log_id: purged, last_log_id: last })
     }
 
