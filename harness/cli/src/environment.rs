@@ -91,6 +91,12 @@ pub fn command_line(program: &str, args: &[&str]) -> Option<String> {
     String::from_utf8_lossy(&out.stdout).lines().next().map(|l| l.trim().to_owned())
 }
 
+/// The commit checked out in the current directory, `-dirty` when tracked
+/// files have changes (`unknown` outside git).
+pub fn git_commit() -> String {
+    commit()
+}
+
 fn commit() -> String {
     let Some(head) = command_line("git", &["rev-parse", "HEAD"]) else { return "unknown".into() };
     let dirty = Command::new("git")
@@ -116,6 +122,39 @@ pub fn rfc3339_now() -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
+/// Seconds since the epoch of an RFC 3339 UTC time (`2026-12-06T01:04:12Z`,
+/// fractions of a second ignored); `None` for anything else.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    if !s.ends_with('Z') || !(b.len() == 20 || b[19] == b'.') {
+        return None;
+    }
+    let num =
+        |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit()))?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = days_from_civil(y, mo as u32, d as u32);
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + sec).ok()
+}
+
+/// Days since 1970-01-01 of a Gregorian date (the inverse of
+/// [`civil_from_days`], same algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Gregorian date of a day count since 1970-01-01 (H. Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -139,5 +178,20 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_414), (2025, 11, 22));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        for z in [0, 11_016, 20_414, -1, 60_000] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
+
+    #[test]
+    fn rfc3339_times() {
+        // `date -u -d 2026-12-06T01:04:12Z +%s`
+        assert_eq!(parse_rfc3339("2026-12-06T01:04:12Z"), Some(1_796_519_052));
+        assert_eq!(parse_rfc3339("2026-12-06T01:04:12.272825212Z"), Some(1_796_519_052));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        for bad in ["2026-12-06 01:04:12Z", "2026-13-06T01:04:12Z", "2026-12-06T01:04:12+01:00", "yesterday", ""] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`bench`](mod@bench): benchmark runs, reports and comparisons;
 //! - [`vault`]: the fault simulation, the demo and the kill -9 workloads;
 //! - [`audit`]: the main job and its report;
+//! - [`mutants`]: the mutation report of the security modules, its
+//!   freshness, and cargo-mutants runs on a change;
 //! - [`report`]: tables, charts and escaping shared by every report;
 //! - [`progress`]: how long operations say what they are doing;
 //! - [`atomic`]: output files that appear whole or not at all;
@@ -25,6 +27,7 @@ pub mod environment;
 pub mod error_kind;
 pub mod fuzz;
 pub mod interop_tools;
+pub mod mutants;
 pub mod progress;
 pub mod properties;
 pub mod report;

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    AuditReport, findings_table, fuzz_replay_table, properties_table, steps_table, vault_sim_table, vectors_table,
+    AuditReport, findings_table, fuzz_replay_table, mutants_table, properties_table, steps_table, vault_sim_table,
+    vectors_table,
 };
 use crate::report::chart::{Bar, BarChart};
 use crate::report::xml::escape_text;
@@ -99,6 +100,8 @@ fn html(r: &AuditReport) -> String {
     h.push_str(&fuzz_replay_table(r).to_html());
     h.push_str("<h2>Vault simulation</h2>");
     h.push_str(&vault_sim_table(r).to_html());
+    h.push_str("<h2>Mutation testing</h2>");
+    h.push_str(&mutants_table(r).to_html());
     let e = &r.environment;
     let _ = write!(
         h,

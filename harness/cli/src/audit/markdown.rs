@@ -117,6 +117,39 @@ pub fn vault_sim_table(r: &AuditReport) -> Table {
     t
 }
 
+/// The committed mutation report: where, from which commit, how old,
+/// whether current, and its numbers.
+pub fn mutants_table(r: &AuditReport) -> Table {
+    let m = &r.mutants;
+    let mut t = Table::new(&[("", Align::Left), ("", Align::Left)]);
+    t.row(vec!["report".into(), Cell::new(m.path.as_str()).with_style(Style::Code)]);
+    if let Some(e) = &m.error {
+        t.row(vec!["status".into(), Cell::new(e.as_str()).with_status(Status::Skip)]);
+        return t;
+    }
+    t.row(vec!["made from commit".into(), Cell::new(m.commit.as_deref().unwrap_or("?")).with_style(Style::Code)]);
+    if let Some(f) = &m.freshness {
+        t.row(vec!["age".into(), f.age_days.map_or_else(|| "unknown".to_owned(), |d| format!("{d:.1} days")).into()]);
+        let state = if f.is_stale() {
+            Cell::new(f.line()).with_status(Status::Fail)
+        } else {
+            Cell::new("current").with_status(Status::Pass)
+        };
+        t.row(vec!["covers this code".into(), state]);
+    }
+    if let Some(sum) = &m.summary {
+        t.row(vec!["outcomes".into(), sum.as_str().into()]);
+    }
+    if let Some(score) = m.score {
+        t.row(vec![
+            "score".into(),
+            Cell::new(format!("{:.1} % (target {:.0} %)", score * 100.0, crate::mutants::TARGET_SCORE * 100.0))
+                .with_status(Status::of(m.passed)),
+        ]);
+    }
+    t
+}
+
 /// Renders the report as Markdown.
 impl AuditReport {
     /// The report as Markdown (`report.md`).
@@ -159,6 +192,9 @@ fn markdown(r: &AuditReport) -> String {
     s.push_str(&fuzz_replay_table(r).to_markdown());
     s.push_str("\n## Vault simulation\n\n");
     s.push_str(&vault_sim_table(r).to_markdown());
+    s.push_str("\n## Mutation testing\n\n");
+    s.push_str(&mutants_table(r).to_markdown());
+    s.push_str("\nThe survivors and their verdicts are in the report's `report.md`.\n");
     s.push_str("\n## Environment\n\n");
     s.push_str(&r.environment.to_markdown());
     s

@@ -2,7 +2,8 @@
 //! time budget, everything the harness has — vector verification, the
 //! property suites at a bounded depth (in process), replay of the committed
 //! fuzz corpora, the vault fault simulation with its negative control, and
-//! the benchmarks at quick depth — and writes one report: `report.md`,
+//! the benchmarks at quick depth — reads the committed mutation report and
+//! says whether it still describes the code, and writes one report: `report.md`,
 //! `report.json` and a self-contained `report.html` with charts.
 //!
 //! The exit status is non-zero when any check fails. A missed performance
@@ -15,8 +16,8 @@ mod html;
 mod markdown;
 
 pub use markdown::{
-    findings_table, fuzz_replay_table, properties_table, result_cell, result_word, steps_table, vault_sim_table,
-    vectors_table,
+    findings_table, fuzz_replay_table, mutants_table, properties_table, result_cell, result_word, steps_table,
+    vault_sim_table, vectors_table,
 };
 
 use std::path::{Path, PathBuf};
@@ -28,19 +29,22 @@ use crate::bench::report::{BenchReport, TargetStatus};
 use crate::bench::run::{self, Mode, RunOptions};
 use crate::environment::{Environment, rfc3339_now};
 use crate::fuzz::replay::{self, TargetReplay};
+use crate::mutants;
 use crate::progress::{Progress, Unit};
 use crate::properties::{self, Outcome};
 use crate::vault::sim::{self, ScheduleKind, SimOptions, SimReport};
 use crate::vectors::{self, VerifyReport};
 
 /// Version of the report schema (2: a vault simulation's `report` may be
-/// null, with the reason in `error`).
-pub const SCHEMA: u32 = 2;
+/// null, with the reason in `error`; 3: `mutants`, the committed mutation
+/// report's status).
+pub const SCHEMA: u32 = 3;
 
 /// How many steps [`run()`] reports: vectors, each property, each fuzz
-/// target's replay, the three simulations and the benchmarks.
+/// target's replay, the five simulations, the mutation report and the
+/// benchmarks.
 pub fn step_count() -> u64 {
-    (properties::suites().len() + e2eb_core::fuzzing::TARGETS.len()) as u64 + 5
+    (properties::suites().len() + e2eb_core::fuzzing::TARGETS.len()) as u64 + 8
 }
 
 /// What to run.
@@ -133,6 +137,9 @@ pub struct AuditReport {
     pub fuzz_replay: Vec<TargetReplay>,
     /// Vault simulations.
     pub vault_sim: Vec<SimRun>,
+    /// The committed mutation report (`reports/mutants/`): score, survivors,
+    /// age, and whether the code it covers changed since.
+    pub mutants: mutants::Status,
     /// The benchmark report, when the benchmarks ran.
     pub bench: Option<BenchReport>,
     /// Findings.
@@ -275,6 +282,11 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
         .join("; ");
     steps.push(step("vault simulation", Some(sim_ok && !vault_sim.is_empty()), detail, t));
 
+    on_step("mutation report");
+    let t = Instant::now();
+    let mutants = mutants::status(&opts.repo);
+    steps.push(step("mutation report", mutants.passed, mutants.line(), t));
+
     let t = Instant::now();
     let bench = if opts.bench {
         on_step("benchmarks (cargo bench, quick)");
@@ -314,7 +326,7 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
         None
     };
 
-    let findings = findings(&outcomes, bench.as_ref());
+    let findings = findings(&outcomes, bench.as_ref(), &mutants);
     AuditReport {
         schema: SCHEMA,
         mode: if opts.quick { "quick" } else { "standard" }.into(),
@@ -326,6 +338,7 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
         properties: outcomes,
         fuzz_replay,
         vault_sim,
+        mutants,
         bench,
         findings,
         duration_s: start.elapsed().as_secs_f64(),
@@ -371,7 +384,7 @@ fn finding(id: &str, severity: &str, title: &str, evidence: String) -> Finding {
     Finding { id: id.into(), severity: severity.into(), title: title.into(), evidence }
 }
 
-fn findings(outcomes: &[Outcome], bench: Option<&BenchReport>) -> Vec<Finding> {
+fn findings(outcomes: &[Outcome], bench: Option<&BenchReport>, mutation: &mutants::Status) -> Vec<Finding> {
     let mut out = Vec::new();
     // The format findings are what `backup inspect` says of a real crypt15
     // file, each with the evidence the harness has for it.
@@ -400,6 +413,18 @@ fn findings(outcomes: &[Outcome], bench: Option<&BenchReport>) -> Vec<Finding> {
             "the vault's default KSF profile (moderate: Argon2id 64 MiB, t=3, p=4) is below RFC 9807's recommendation (2 GiB, t=1, p=4); offline guessing after a site compromise is cheaper",
             format!("KsfProfile::Moderate.parameters() = ({m} KiB, {t}, {p})"),
         ));
+    }
+    // CI does not run the hours-long mutation pass, so an outdated report
+    // is something to know, not a failure.
+    match (&mutation.freshness, &mutation.error) {
+        (Some(f), _) if f.is_stale() => out.push(finding(
+            "M1",
+            "process",
+            "the mutation report does not describe this code: files it covers changed since it was made",
+            format!("{}; rerun `e2eb mutants run` (or `--in-diff` on the change) and `e2eb mutants report`", f.line()),
+        )),
+        (None, Some(e)) => out.push(finding("M1", "process", "no mutation report to read", e.clone())),
+        _ => {}
     }
     if let Some(b) = bench {
         for (i, t) in b.targets.iter().filter(|t| t.status == TargetStatus::Missed).enumerate() {
@@ -459,6 +484,20 @@ mod tests {
 
     fn sample() -> AuditReport {
         let bench = crate::bench::report::tests::sample();
+        let mutation = mutants::Status {
+            path: "reports/mutants/report.json".into(),
+            summary: Some("10 mutants: 9 caught".into()),
+            score: Some(0.9),
+            open: Some(0),
+            passed: Some(true),
+            commit: Some("abc".into()),
+            freshness: Some(mutants::Freshness {
+                age_days: Some(2.0),
+                changed: vec!["harness/core/src/kdf.rs".into()],
+                missing: Vec::new(),
+            }),
+            error: None,
+        };
         AuditReport {
             schema: SCHEMA,
             mode: "quick".into(),
@@ -488,7 +527,8 @@ mod tests {
             }],
             vault_sim: vec![sim("random schedules", false, 0), sim("negative control", true, 1)],
             bench: Some(bench),
-            findings: findings(&[], None),
+            findings: findings(&[], None, &mutation),
+            mutants: mutation,
             duration_s: 3.0,
         }
     }
@@ -501,10 +541,14 @@ mod tests {
         assert!(md.contains("Verdict: **PASS**") && md.contains("| benchmarks | not run |"), "{md}");
         assert!(md.contains("| random schedules | 4 | 7 | 0 | 10 | 10 | pass |"), "{md}");
         assert!(md.contains("| **F2** | info |") && md.contains("**MISSED**"), "{md}");
+        // The mutation report: its numbers, and a finding when it is stale.
+        assert!(md.contains("| **M1** | process |") && md.contains("stale: 1 covered file(s)"), "{md}");
+        assert!(md.contains("| score | 90.0 % (target 90 %) |"), "{md}");
         let html = r.to_html();
         assert!(html.contains("<td>a &lt;b&gt; &amp; c</td>") && !html.contains("a <b>"), "{html}");
         assert!(html.contains("<td class=\"fail\"><strong>MISSED</strong></td>"), "{html}");
         assert!(html.contains("<td class=\"n pass\">0</td>"), "{html}");
+        assert!(html.contains("<h2>Mutation testing</h2>"), "{html}");
         assert!(html.trim_end().ends_with("</html>") && !html.contains("<table></table>"));
     }
 

@@ -47,6 +47,58 @@ pub(crate) enum Command {
     Audit(AuditArgs),
     /// Run the property suites at CI depth; write junit.xml and gate.json.
     Gate(GateArgs),
+    /// Mutation testing of the security modules (cargo-mutants): run it on a
+    /// change, write the report, say whether the committed report is current.
+    #[command(subcommand)]
+    Mutants(MutantsCommand),
+}
+
+/// `e2eb mutants`.
+#[derive(Subcommand)]
+pub(crate) enum MutantsCommand {
+    /// Run cargo-mutants over the scope of .cargo/mutants.toml (all of it
+    /// takes hours on two cores; --in-diff takes the mutants of a change) and
+    /// write report.{md,json} beside its mutants.out/.
+    Run {
+        /// Only mutants in the lines changed since this git revision.
+        #[arg(long, value_name = "BASE")]
+        in_diff: Option<String>,
+        /// Only this file (repeatable).
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<String>,
+        /// Mutants built and tested at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: u32,
+        /// Output directory (default reports/runs/mutants-<time>/).
+        #[arg(long, value_parser = absolute_path)]
+        out: Option<PathBuf>,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the report of earlier runs: the first a full run, later ones
+    /// `cargo mutants --iterate` passes over its survivors.
+    Report {
+        /// cargo-mutants output directories, first pass first (repeatable).
+        #[arg(long = "from", value_name = "DIR", required = true)]
+        from: Vec<PathBuf>,
+        /// Arguments for surviving mutants.
+        #[arg(long, default_value = e2eb::mutants::ARGUMENTS)]
+        arguments: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = e2eb::mutants::REPORT_DIR)]
+        out: PathBuf,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The committed report: score, survivors, age, and whether the files it
+    /// covers changed since. Exit 1 when it is missing or stale.
+    Status {
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `e2eb audit`.

@@ -35,5 +35,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Bench(cmd) => commands::bench::run(cmd),
         Command::Audit(args) => commands::audit::run(args),
         Command::Gate(args) => commands::gate::run(&args),
+        Command::Mutants(cmd) => commands::mutants::run(cmd),
     }
 }

@@ -8,5 +8,6 @@ pub(crate) mod bench;
 pub(crate) mod fuzz;
 pub(crate) mod gate;
 pub(crate) mod key;
+pub(crate) mod mutants;
 pub(crate) mod vault;
 pub(crate) mod vectors;
