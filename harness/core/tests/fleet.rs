@@ -155,6 +155,39 @@ fn an_erased_record_is_gone_from_every_sites_file() {
 }
 
 #[test]
+fn a_replaced_record_is_gone_from_every_sites_file() {
+    // Found in review: only erasures triggered compaction, so a record
+    // replaced by a password change (perhaps because the password leaked)
+    // stayed in every site's log with its wrapped K.
+    let dir = tmp();
+    let mut f = fleet(dir.path(), 5);
+    let k = BackupKey::generate().unwrap();
+    let c = client(&f, b"ida");
+    let (reg, req) = c.register_start(&mut OsRng, b"leaked").unwrap();
+    let r = f.submit(req, PATIENCE);
+    let upload = reg.finish(&mut OsRng, b"leaked", &r, &k, KsfProfile::Test, Owner::First).unwrap();
+    let Some(request::Body::RegisterFinish(sent)) = upload.body.clone() else { panic!() };
+    client::registered(&f.submit(upload, PATIENCE)).unwrap();
+    let old = f.linearizable_record(b"ida").unwrap().unwrap();
+    let secrets = [sent.registration_upload, sent.wrapped_key, old.sealed_secrets.clone(), old.record_key.clone()];
+    let version = client::status(&f.submit(c.status_request(&k), PATIENCE)).unwrap().version;
+    let (reg, req) = c.register_start(&mut OsRng, b"new").unwrap();
+    let r = f.submit(req, PATIENCE);
+    let change = reg.finish(&mut OsRng, b"new", &r, &k, KsfProfile::Test, Owner::Current { key: &k, version }).unwrap();
+    client::registered(&f.submit(change, PATIENCE)).unwrap();
+    assert!(f.wait_replicated(Duration::from_secs(5)));
+    assert!(f.wait_compacted(PATIENCE), "the sites did not compact after the replacement");
+    for file in f.site_files() {
+        let data = std::fs::read(&file).unwrap();
+        for (i, s) in secrets.iter().enumerate() {
+            assert!(!data.windows(s.len()).any(|w| w == s.as_slice()), "old secret {i} in {}", file.display());
+        }
+    }
+    assert_eq!(recover(&mut f, &c, b"new").unwrap(), k);
+    assert!(matches!(recover(&mut f, &c, b"leaked"), Err(ClientError::WrongPassword)));
+}
+
+#[test]
 fn sites_restarted_after_compaction_are_not_taken_for_rolled_back_ones() {
     // Found by `e2eb vault sim --runs 500` (seed 105): compaction purges
     // every log row, and the rollback gate read the disk's last row, so a

@@ -79,7 +79,7 @@ impl Bench {
     }
 
     fn status(&self, l: &mut dyn Ledger, c: &VaultClient, k: &BackupKey) -> Result<wire::RecordStatus, ClientError> {
-        client::status(&self.send(l, c.status_request(&mut OsRng, k)))
+        client::status(&self.send(l, c.status_request(k)))
     }
 
     /// The owner changes the password (version read with a status query first).
@@ -214,6 +214,35 @@ fn a_replayed_password_change_is_refused_and_resets_nothing() {
     assert_eq!(code(&b.send(&mut l, change)), Some(ErrorCode::StaleVersion));
     assert!(matches!(b.recover(&mut l, &c, b"pw 2"), Err(ClientError::WrongPassword)));
     assert_eq!(b.recover(&mut l, &c, b"pw 3").unwrap(), k);
+}
+
+#[test]
+fn a_replayed_status_query_dies_with_its_credential() {
+    // Found in review: status proofs signed a client nonce the site never
+    // checked, so one captured query read the record forever. They now
+    // sign the request's credential.
+    let b = Bench::new();
+    let mut l = MemoryLedger::default();
+    let k = BackupKey::generate().unwrap();
+    let c = b.client(b"kate");
+    b.register(&mut l, &c, b"pw", &k, Owner::First).unwrap();
+    let query = c.status_request(&k);
+    assert!(client::status(&b.send(&mut l, query.clone())).is_ok());
+    // The same query with any other credential for the account is refused.
+    let mut moved = query.clone();
+    moved.credential = Some(b.service.issue(b"kate", START + 900));
+    assert_eq!(code(&b.send(&mut l, moved)), Some(ErrorCode::OwnerProofRefused));
+    // And once its own credential expires, nothing answers it.
+    b.now.store(START + 601, Ordering::Relaxed);
+    assert_eq!(code(&b.send(&mut l, query)), Some(ErrorCode::Unauthenticated));
+    // A stale owner message does not name the record's current version.
+    let change = b.change_password(&mut l, &b.client(b"kate"), b"pw 2", &k);
+    client::registered(&b.send(&mut l, change.clone())).unwrap();
+    let r = b.send(&mut l, change);
+    let Some(reply::Body::Error(e)) = &r.body else { panic!("{r:?}") };
+    assert_eq!(e.code, ErrorCode::StaleVersion as i32);
+    let now = l.record(b"kate").unwrap().version.to_string();
+    assert!(!e.detail.split(|ch: char| !ch.is_ascii_digit()).any(|n| n == now), "{}", e.detail);
 }
 
 #[test]
@@ -363,7 +392,7 @@ fn strangers_get_the_same_answers_whatever_the_account() {
         };
         let ke3 = b.send(&mut l, junk);
         let delete = b.send(&mut l, c.delete_request(&stranger_key, 1));
-        let status = b.send(&mut l, c.status_request(&mut OsRng, &stranger_key));
+        let status = b.send(&mut l, c.status_request(&stranger_key));
         let over = b.register_request(
             &mut l.clone(),
             &c,

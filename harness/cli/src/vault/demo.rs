@@ -112,7 +112,7 @@ pub fn run(profile: KsfProfile, out: &mut dyn Write) -> Result<(), VaultRunError
     // The owner changes the password (signed with the key derived from K,
     // for the record's current version); a relay that keeps the message
     // cannot use it again to reset the count.
-    let status = client::status(&f.submit(phone.status_request(&mut OsRng, &k), PATIENCE))
+    let status = client::status(&f.submit(phone.status_request(&k), PATIENCE))
         .map_err(VaultRunError::client("read the status"))?;
     let change =
         registration(&mut f, &phone, password, &k, profile, Owner::Current { key: &k, version: status.version })
@@ -145,7 +145,7 @@ pub fn run(profile: KsfProfile, out: &mut dyn Write) -> Result<(), VaultRunError
         r.err().map(|e| e.to_string()).unwrap_or_else(|| "a key (BUG)".to_owned())
     )
     .map_err(io)?;
-    let erased = client::status(&f.submit(phone.status_request(&mut OsRng, &k), PATIENCE))
+    let erased = client::status(&f.submit(phone.status_request(&k), PATIENCE))
         .map(|s| s.erased)
         .map_err(VaultRunError::client("read the status"))?;
     writeln!(

@@ -170,8 +170,7 @@ fn run_op(fleet: &Fleet, c: &VaultClient, key: &BackupKey, op: Op) -> Result<(),
     match op {
         Op::Register | Op::Reregister => {
             let owner = if op == Op::Reregister {
-                let version =
-                    client::status(&f.submit(c.status_request(&mut OsRng, key), PATIENCE)).map_err(err)?.version;
+                let version = client::status(&f.submit(c.status_request(key), PATIENCE)).map_err(err)?.version;
                 Owner::Current { key, version }
             } else {
                 Owner::First

@@ -1,7 +1,8 @@
 //! `e2eb audit` through the binary, at the smallest depth and without the
 //! benchmarks (those are measurements: `e2eb audit --quick` in `.ci/run` runs
 //! them): the three report files are written, the HTML is self-contained, the
-//! JSON carries every step, and the known findings are present.
+//! JSON carries every step, the mutation report is looked for, and the
+//! known findings are present.
 
 #[test]
 fn audit_writes_md_json_and_self_contained_html() {
@@ -18,8 +19,12 @@ fn audit_writes_md_json_and_self_contained_html() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("report.json")).unwrap()).unwrap();
     let steps: Vec<&str> = json["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["vectors", "properties", "fuzz corpus replay", "vault simulation", "benchmarks"]);
-    assert_eq!(json["steps"][4]["passed"], serde_json::Value::Null, "benchmarks were left out, not passed");
+    assert_eq!(
+        steps,
+        ["vectors", "properties", "fuzz corpus replay", "vault simulation", "mutation report", "benchmarks"]
+    );
+    assert_eq!(json["steps"][5]["passed"], serde_json::Value::Null, "benchmarks were left out, not passed");
+    assert!(json["mutants"]["path"].as_str().unwrap().ends_with("reports/mutants/report.json"), "{}", json["mutants"]);
     assert!(json["fuzz_replay"].as_array().unwrap().len() >= 15);
     let sims = json["vault_sim"].as_array().unwrap();
     assert!(sims.iter().any(|s| s["expect_violations"] == true && s["report"]["violations"].as_u64().unwrap() > 0));

@@ -34,6 +34,14 @@ fn a_stale_term_disk_copy_keeps_its_site_from_voting() {
     for s in &r.schedules {
         let steps = s.steps.join("\n");
         assert!(steps.contains("refuses to vote"), "seed {}: the schedule never reached its check:\n{steps}", s.seed);
+        // The case finding 2 was about: the copy ends at the acknowledged
+        // index, in an older term, so comparing indexes alone lets it vote.
+        let check = s.steps.iter().find(|l| l.contains("log ends at")).unwrap();
+        let nums: Vec<u64> =
+            check.split(|c: char| !c.is_ascii_digit()).filter(|t| !t.is_empty()).map(|t| t.parse().unwrap()).collect();
+        let [_site, stale_term, stale_index, acked_term, acked_index] = nums[..] else { panic!("{check}") };
+        assert_eq!(stale_index, acked_index, "seed {}: {check}", s.seed);
+        assert!(stale_term < acked_term, "seed {}: {check}", s.seed);
     }
 }
 

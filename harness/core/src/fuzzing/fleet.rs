@@ -194,7 +194,7 @@ pub fn fleet_schedule(data: &[u8]) {
         let version = if first {
             0
         } else {
-            let r = fleet.submit(client.status_request(rng, &owner), patience);
+            let r = fleet.submit(client.status_request(&owner), patience);
             client::status(&r).ok()?.version
         };
         let (reg, req) = client.register_start(rng, PASSWORDS[pw]).ok()?;

@@ -585,7 +585,7 @@ impl SiteBench {
             }
             None => {
                 let key = self.key(signer).clone();
-                (c.status_request(&mut self.rng, &key), 0)
+                (c.status_request(&key), 0)
             }
         }
     }

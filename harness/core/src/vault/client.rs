@@ -243,13 +243,13 @@ impl VaultClient {
         Ok((Login { state: start.state, ke1, client: self.clone() }, req))
     }
 
-    /// Asks for the record's status, proving ownership with K (a fresh
-    /// nonce from `rng` is what the owner signs). Read the answer with [`status`].
-    pub fn status_request(&self, rng: &mut dyn CryptoRngCore, key: &BackupKey) -> Request {
-        let mut nonce = [0u8; wire::NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        let proof = self.proof(&OwnerKey::of(key), OwnerOp::Status, 0, &content_hash(&nonce));
-        self.request(request::Body::Status(wire::Status { nonce: nonce.to_vec(), proof: Some(proof) }))
+    /// Asks for the record's status, proving ownership with K. The proof
+    /// signs this client's credential, so a relay can replay the query only
+    /// while the credential lasts. Read the answer with [`status`].
+    pub fn status_request(&self, key: &BackupKey) -> Request {
+        let content = content_hash(&wire::status_content(self.credential.as_ref()));
+        let proof = self.proof(&OwnerKey::of(key), OwnerOp::Status, 0, &content);
+        self.request(request::Body::Status(wire::Status { proof: Some(proof) }))
     }
 
     /// Asks the vault to delete the record at `version` (from [`status`]),
@@ -280,14 +280,17 @@ impl Registration {
         let Some(reply::Body::RegistrationResponse(bytes)) = &reply.body else { return Err(refused(reply)) };
         let response = RegistrationResponse::<Suite>::deserialize(bytes).map_err(ClientError::Protocol)?;
         let ksf = profile.ksf();
-        let done = self
+        let mut done = self
             .state
             .finish(&mut rng, password, response, ClientRegistrationFinishParameters::new(identifiers(), Some(&ksf)))
             .map_err(ClientError::Protocol)?;
+        // opaque-ke's result does not wipe itself: keep a wiping copy.
+        let export_key = Zeroizing::new(done.export_key.to_vec());
+        done.export_key.zeroize();
         if !bool::from(done.server_s_pk.serialize().as_slice().ct_eq(&c.fleet.opaque)) {
             return Err(ClientError::ServerKeyMismatch);
         }
-        let wrap = wrap_key(&done.export_key, &c.account);
+        let wrap = wrap_key(&export_key, &c.account);
         let wrapped_key = seal(rng, wrap.expose_secret(), &c.account, key.expose_secret())?;
         let upload = done.message.serialize().to_vec();
         let new_owner = OwnerKey::of(key).public();
@@ -368,7 +371,7 @@ impl Login {
         }
         let response = CredentialResponse::<Suite>::deserialize(&ke2.ke2).map_err(ClientError::Protocol)?;
         let ksf = received.ksf();
-        let done = self
+        let mut done = self
             .state
             .finish(
                 &mut rng,
@@ -380,6 +383,11 @@ impl Login {
                 opaque_ke::errors::ProtocolError::InvalidLoginError => ClientError::WrongPassword,
                 other => ClientError::Protocol(other),
             })?;
+        // opaque-ke's result does not wipe itself: keep wiping copies.
+        let export_key = Zeroizing::new(done.export_key.to_vec());
+        let session_key = Zeroizing::new(done.session_key.to_vec());
+        done.export_key.zeroize();
+        done.session_key.zeroize();
         if !bool::from(done.server_s_pk.serialize().as_slice().ct_eq(&c.fleet.opaque)) {
             return Err(ClientError::ServerKeyMismatch);
         }
@@ -387,14 +395,7 @@ impl Login {
             login_id: ke2.login_id.clone(),
             ke3: done.message.serialize().to_vec(),
         }));
-        Ok((
-            AwaitingRelease {
-                export_key: Zeroizing::new(done.export_key.to_vec()),
-                session_key: Zeroizing::new(done.session_key.to_vec()),
-                account: c.account.clone(),
-            },
-            req,
-        ))
+        Ok((AwaitingRelease { export_key, session_key, account: c.account.clone() }, req))
     }
 }
 

@@ -230,7 +230,7 @@ pub fn register_content_hash(upload: &[u8], wrapped_key: &[u8], owner_public: &[
 }
 
 /// SHA-256 of `bytes` (the content of a deletion is empty, of a status
-/// query its nonce).
+/// query the request's credential: [`wire::status_content`](super::wire::status_content)).
 pub fn content_hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }

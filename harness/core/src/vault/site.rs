@@ -42,6 +42,7 @@ use opaque_ke::{
 use rand_core::{CryptoRngCore, OsRng};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::credential::{Clock, CredentialVerifier};
 use super::keys::{
@@ -169,32 +170,61 @@ struct Pending {
     started: u64,
 }
 
+/// What the login table needs to know of a pending login.
+trait Began {
+    fn account(&self) -> &[u8];
+    /// When it began, by the site's clock.
+    fn started(&self) -> u64;
+}
+
+impl Began for Pending {
+    fn account(&self) -> &[u8] {
+        &self.account
+    }
+
+    fn started(&self) -> u64 {
+        self.started
+    }
+}
+
 /// Logins awaiting KE3: by id, and each account's in the order they began.
-#[derive(Default)]
-struct Logins {
-    pending: HashMap<[u8; LOGIN_ID_LEN], Pending>,
+struct Logins<P = Pending> {
+    pending: HashMap<[u8; LOGIN_ID_LEN], P>,
     per_account: HashMap<Vec<u8>, VecDeque<[u8; LOGIN_ID_LEN]>>,
-    /// Every id in the order it began (ids already removed are skipped).
+    /// Every id in the order it began; ids of finished logins linger until
+    /// they outnumber the pending ones, then are dropped in one pass.
     order: VecDeque<[u8; LOGIN_ID_LEN]>,
 }
 
-impl Logins {
-    fn insert(&mut self, id: [u8; LOGIN_ID_LEN], p: Pending) {
-        self.per_account.entry(p.account.clone()).or_default().push_back(id);
+impl<P> Default for Logins<P> {
+    fn default() -> Self {
+        Self { pending: HashMap::new(), per_account: HashMap::new(), order: VecDeque::new() }
+    }
+}
+
+impl<P: Began> Logins<P> {
+    fn insert(&mut self, id: [u8; LOGIN_ID_LEN], p: P) {
+        self.per_account.entry(p.account().to_vec()).or_default().push_back(id);
         self.pending.insert(id, p);
         self.order.push_back(id);
         while self.pending.len() > MAX_PENDING_LOGINS {
             let Some(old) = self.order.pop_front() else { break };
             self.remove(&old);
         }
+        // Finished logins leave their ids here; without this the queue
+        // would grow by one id per login for as long as the site runs.
+        if self.order.len() > 2 * self.pending.len() + 64 {
+            let pending = &self.pending;
+            self.order.retain(|id| pending.contains_key(id));
+        }
     }
 
-    fn remove(&mut self, id: &[u8; LOGIN_ID_LEN]) -> Option<Pending> {
+    fn remove(&mut self, id: &[u8; LOGIN_ID_LEN]) -> Option<P> {
         let p = self.pending.remove(id)?;
-        if let Some(ids) = self.per_account.get_mut(&p.account) {
+        if let Some(ids) = self.per_account.get_mut(p.account()) {
             ids.retain(|x| x != id);
             if ids.is_empty() {
-                self.per_account.remove(&p.account);
+                self.per_account.remove(p.account());
             }
         }
         Some(p)
@@ -206,7 +236,7 @@ impl Logins {
         loop {
             let Some(&oldest) = self.per_account.get(account).and_then(|ids| ids.front()) else { return };
             let count = self.per_account.get(account).map_or(0, VecDeque::len);
-            let expired = self.pending.get(&oldest).is_none_or(|p| p.started.saturating_add(LOGIN_TTL_SECS) < now);
+            let expired = self.pending.get(&oldest).is_none_or(|p| p.started().saturating_add(LOGIN_TTL_SECS) < now);
             if count < MAX_PENDING_PER_ACCOUNT && !expired {
                 return;
             }
@@ -334,7 +364,7 @@ impl Site {
                 None => refused(),
             },
             Some(request::Body::Status(m)) => match m.proof {
-                Some(p) => self.status(ledger, &account, &m.nonce, &p),
+                Some(p) => self.status(ledger, &account, &wire::status_content(req.credential.as_ref()), &p),
                 None => refused(),
             },
             None => wire::error(ErrorCode::BadRequest, "no body"),
@@ -355,7 +385,8 @@ impl Site {
     /// first registration, the new owner key at version 0). Returns the
     /// version the proof names; every failure without a valid signature is
     /// the same refusal. Status queries sign version 0 and are not checked
-    /// against the record's version.
+    /// against the record's version (the querier may not know it); they sign
+    /// the request's credential instead, which expires.
     fn owner_check(
         &self,
         current: Option<&AccountRecord>,
@@ -373,12 +404,11 @@ impl Site {
                     return Err(refused());
                 }
                 if check_version && proof.expected_version != rec.version {
+                    // The current version is not named: a replayed message
+                    // would tell the relay how the record moved on.
                     return Err(wire::error(
                         ErrorCode::StaleVersion,
-                        &format!(
-                            "the proof names version {}; the record is at {}",
-                            proof.expected_version, rec.version
-                        ),
+                        &format!("the proof names version {}, not the record's current one", proof.expected_version),
                     ));
                 }
                 Ok(Some(rec.version))
@@ -531,9 +561,14 @@ impl Site {
         };
         let verified = CredentialFinalization::<Suite>::deserialize(ke3).ok().and_then(|fin| {
             // Cloned, so that a KE3 that fails leaves the login to its client.
-            login.finish(fin, server_params()).ok()
+            // opaque-ke's result does not wipe itself: keep a wiping copy.
+            login.finish(fin, server_params()).ok().map(|mut done| {
+                let session_key = Zeroizing::new(done.session_key.to_vec());
+                done.session_key.zeroize();
+                session_key
+            })
         });
-        let (Some(version), Some(done)) = (version, verified) else {
+        let (Some(version), Some(session_key)) = (version, verified) else {
             {
                 let mut l = lock(&self.logins);
                 let drop_it = l.pending.get_mut(&id).is_some_and(|p| {
@@ -554,7 +589,7 @@ impl Site {
                 let Ok(secrets) = keys::open_record(&self.secrets, account, &sealed) else {
                     return wire::error(ErrorCode::Unspecified, "the stored record does not open");
                 };
-                let key = release_key(&done.session_key);
+                let key = release_key(&session_key);
                 let mut nonce = [0u8; NONCE_LEN];
                 self.with_site_rng(|rng| rng.fill_bytes(&mut nonce));
                 match seal_with_nonce(&nonce, key.expose_secret(), account, &secrets.wrapped_key) {
@@ -599,12 +634,12 @@ impl Site {
         }
     }
 
-    fn status(&self, ledger: &mut dyn Ledger, account: &[u8], nonce: &[u8], proof: &OwnerProof) -> Reply {
+    fn status(&self, ledger: &mut dyn Ledger, account: &[u8], content: &[u8], proof: &OwnerProof) -> Reply {
         if let Err(e) = ledger.fresh() {
             return unavailable(&e);
         }
         let current = ledger.record(account);
-        match self.owner_check(current.as_ref(), account, OwnerOp::Status, proof, &content_hash(nonce), None) {
+        match self.owner_check(current.as_ref(), account, OwnerOp::Status, proof, &content_hash(content), None) {
             Ok(Some(_)) => {}
             Ok(None) => return refused(),
             Err(reply) => return reply,
@@ -661,5 +696,64 @@ impl Ledger for MemoryLedger {
         };
         self.log.push(cmd);
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fake {
+        account: Vec<u8>,
+        started: u64,
+    }
+
+    impl Began for Fake {
+        fn account(&self) -> &[u8] {
+            &self.account
+        }
+
+        fn started(&self) -> u64 {
+            self.started
+        }
+    }
+
+    fn id(n: u32) -> [u8; LOGIN_ID_LEN] {
+        let mut id = [0u8; LOGIN_ID_LEN];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        id
+    }
+
+    #[test]
+    fn finished_logins_do_not_pile_up() {
+        let mut l = Logins::<Fake>::default();
+        for n in 0..10_000 {
+            l.insert(id(n), Fake { account: b"a".to_vec(), started: 0 });
+            assert!(l.remove(&id(n)).is_some());
+        }
+        assert!(l.pending.is_empty() && l.per_account.is_empty());
+        assert!(l.order.len() <= 64 + 1, "{} finished ids kept", l.order.len());
+    }
+
+    #[test]
+    fn an_account_keeps_its_newest_logins_and_drops_expired_ones() {
+        let mut l = Logins::<Fake>::default();
+        for n in 0..MAX_PENDING_PER_ACCOUNT as u32 {
+            l.make_room(b"a", 100);
+            l.insert(id(n), Fake { account: b"a".to_vec(), started: 100 });
+        }
+        l.insert(id(999), Fake { account: b"b".to_vec(), started: 100 });
+        assert_eq!(l.per_account[&b"a"[..]].len(), MAX_PENDING_PER_ACCOUNT);
+        // One more for `a`: its oldest goes, `b`'s stays.
+        l.make_room(b"a", 100);
+        assert_eq!(l.per_account[&b"a"[..]].len(), MAX_PENDING_PER_ACCOUNT - 1);
+        assert!(!l.pending.contains_key(&id(0)) && l.pending.contains_key(&id(1)));
+        assert!(l.pending.contains_key(&id(999)));
+        // At the TTL they still count; past it they are forgotten.
+        l.make_room(b"a", 100 + LOGIN_TTL_SECS);
+        assert_eq!(l.per_account[&b"a"[..]].len(), MAX_PENDING_PER_ACCOUNT - 1);
+        l.make_room(b"a", 101 + LOGIN_TTL_SECS);
+        assert!(!l.per_account.contains_key(&b"a"[..]));
+        assert!(l.pending.contains_key(&id(999)), "another account's login is not touched");
     }
 }

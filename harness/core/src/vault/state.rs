@@ -269,10 +269,15 @@ fn tombstone(r: &mut AccountRecord) {
     r.deleted = true;
 }
 
-/// Whether applying `outcome` erased secrets (an erasure or a deletion):
-/// the site then compacts its storage (design §5.1 "Erased means gone").
+/// Whether applying `outcome` erased secrets: an erasure, a deletion, or a
+/// registration that replaced an earlier record (any version above 1; over
+/// a tombstone nothing was left, and compacting again costs only time). The
+/// site then compacts its storage (design §5.1 "Erased means gone"): a
+/// password changed because it leaked must not stay on disk with its
+/// wrapped K.
 pub fn erases(outcome: &Outcome) -> bool {
     matches!(outcome, Outcome::Locked | Outcome::Deleted)
+        || matches!(outcome, Outcome::Registered { version } if *version > 1)
 }
 
 /// Applies `cmd` to the account's current record (`None` when absent).
@@ -427,5 +432,16 @@ mod tests {
         // A replayed first registration cannot install a record again.
         assert_eq!(apply(&mut r, &command(b"a", reg(None))), Outcome::Conflict);
         assert_eq!(apply(&mut r, &command(b"a", reg(Some(3)))), Outcome::Registered { version: 4 });
+    }
+
+    #[test]
+    fn what_erases_secrets() {
+        assert!(erases(&Outcome::Locked) && erases(&Outcome::Deleted));
+        // A replacement erases the record it replaced; a first registration nothing.
+        assert!(erases(&Outcome::Registered { version: 2 }));
+        assert!(!erases(&Outcome::Registered { version: 1 }));
+        assert!(!erases(&Outcome::Reset { version: 2 }));
+        assert!(!erases(&Outcome::Charged { attempts_left: 0, version: 1, repeat: false }));
+        assert!(!erases(&Outcome::Conflict));
     }
 }

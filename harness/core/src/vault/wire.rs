@@ -24,8 +24,6 @@ pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
 pub const MAX_ACCOUNT_LEN: usize = 256;
 /// Bytes of a login id.
 pub const LOGIN_ID_LEN: usize = 16;
-/// Bytes of a status query's nonce.
-pub const NONCE_LEN: usize = 16;
 
 /// Prints a byte field as its length.
 struct Len<'a>(&'a [u8]);
@@ -224,18 +222,24 @@ pub struct Delete {
 #[derive(Clone, PartialEq, Message)]
 #[prost(skip_debug)]
 pub struct Status {
-    /// 16 fresh bytes; the content the owner signs (with version 0).
-    #[prost(bytes = "vec", tag = "1")]
-    pub nonce: Vec<u8>,
-    /// Signed by the owner.
+    /// Signed by the owner at version 0 over the request's credential
+    /// (its SHA-256 is the signed content; see [`status_content`]): a
+    /// replayed query is answered only while that short-lived credential
+    /// is valid. Tag 1 (a client nonce) is retired.
     #[prost(message, optional, tag = "2")]
     pub proof: Option<OwnerProof>,
 }
 
 impl fmt::Debug for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Status").field("nonce", &Len(&self.nonce)).field("proof", &self.proof).finish()
+        f.debug_struct("Status").field("proof", &self.proof).finish()
     }
+}
+
+/// The content a status query's owner proof signs: the encoding of the
+/// request's credential (empty without one, which the site refuses first).
+pub fn status_content(credential: Option<&Credential>) -> Vec<u8> {
+    credential.map(Message::encode_to_vec).unwrap_or_default()
 }
 
 /// A reply from the vault.
@@ -491,7 +495,6 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
             proof("Delete", d.proof.as_ref())?;
         }
         Some(request::Body::Status(s)) => {
-            field("status nonce", &s.nonce, NONCE_LEN)?;
             proof("Status", s.proof.as_ref())?;
         }
         Some(request::Body::RegisterStart(_) | request::Body::LoginStart(_)) => {}

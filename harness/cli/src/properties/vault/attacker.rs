@@ -174,7 +174,7 @@ pub(super) fn vault_credential_required(runner: &mut TestRunner) -> Result<(), S
             for (what, req) in [
                 ("KE1", ke1),
                 ("RegisterStart", start),
-                ("a status query", stranger.status_request(&mut OsRng, &k)),
+                ("a status query", stranger.status_request(&k)),
                 ("a deletion", stranger.delete_request(&k, 1)),
                 ("a KE3", junk_ke3(&stranger, &[0; 16], 1)),
             ] {
@@ -230,7 +230,7 @@ pub(super) fn vault_strangers_learn_nothing(runner: &mut TestRunner) -> Result<(
             }
             prop_assert!(b.record(&erased)?.locked, "the erased account is not erased");
             let c = b.client(&deleted);
-            let version = client::status(&b.call(c.status_request(&mut OsRng, &k))).map_err(tc)?.version;
+            let version = client::status(&b.call(c.status_request(&k))).map_err(tc)?.version;
             client::deleted(&b.call(c.delete_request(&k, version))).map_err(tc)?;
             // Every request a stranger could make, to each account.
             let mut seen: Vec<(Vec<u8>, Answers)> = Vec::new();
@@ -260,7 +260,7 @@ pub(super) fn vault_strangers_learn_nothing(runner: &mut TestRunner) -> Result<(
                 answers.push(("LoginFinish", shape(&b.call(junk_ke3(&c, &login_id(&ke2)?, 9)))));
                 answers.push(("LoginFinish with a guessed id", shape(&b.call(junk_ke3(&c, &[0xee; 16], 9)))));
                 answers.push(("Delete", shape(&b.call(c.delete_request(&stranger_key, 1)))));
-                answers.push(("Status", shape(&b.call(c.status_request(&mut OsRng, &stranger_key)))));
+                answers.push(("Status", shape(&b.call(c.status_request(&stranger_key)))));
                 seen.push((account.clone(), answers));
             }
             let names = ["unknown", "registered", "erased", "deleted"];

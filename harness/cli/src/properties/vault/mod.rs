@@ -309,7 +309,7 @@ impl Bench {
     /// The owner's password change: the record's version from a status
     /// query, then a registration signed by the owner at that version.
     fn change_request(&mut self, c: &VaultClient, pw: &[u8], k: &BackupKey) -> Result<Request, ClientError> {
-        let version = client::status(&self.call(c.status_request(&mut OsRng, k)))?.version;
+        let version = client::status(&self.call(c.status_request(k)))?.version;
         self.register_request(c, pw, k, Owner::Current { key: k, version })
     }
 

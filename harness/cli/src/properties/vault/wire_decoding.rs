@@ -204,7 +204,7 @@ fn wire_fixture() -> Result<WireFixture, ClientError> {
     let (awaiting, ke3) = login.finish(&mut OsRng, WIRE_PW, &r)?;
     requests.push(ke3);
     // Owner operations and the remaining replies.
-    let status = call(&mut site, &mut ledger, &mut requests, &mut replies, c.status_request(&mut OsRng, &k));
+    let status = call(&mut site, &mut ledger, &mut requests, &mut replies, c.status_request(&k));
     let version = client::status(&status)?.version;
     requests.push(c.delete_request(&k, version));
     requests.push(c.delete_request(&BackupKey::from_bytes([8; 32]), version));

@@ -91,8 +91,10 @@ pub(super) struct Watch {
     owner_resets: u64,
     /// The secrets each password record held.
     secrets: BTreeMap<RecordId, Vec<(String, Vec<u8>)>>,
-    /// Password records erased: their secrets must be gone from every site.
-    erased: BTreeSet<RecordId>,
+    /// Password records erased (locked, deleted) or replaced by a newer
+    /// registration, with the record version from which they are gone: their
+    /// secrets must be gone from every site that has reached that version.
+    erased: BTreeMap<RecordId, u64>,
 }
 
 /// One run of the simulation.
@@ -125,6 +127,8 @@ pub(super) struct Run {
     service: CredentialIssuer,
     /// The simulated time the sites see.
     pub(super) now: Arc<AtomicU64>,
+    /// Whether the last [`Run::send`] delivered its request twice.
+    sent_twice: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -174,6 +178,7 @@ impl Run {
             attacker_acts: false,
             service,
             now,
+            sent_twice: false,
             _dir: dir,
         })
     }
@@ -255,7 +260,8 @@ impl Run {
             self.relay.record(self.step, &req);
         }
         let (loss, duplicate) = self.fleet.router().with_faults(|f| (f.loss, f.duplicate));
-        if self.rng.chance(duplicate) {
+        self.sent_twice = self.rng.chance(duplicate);
+        if self.sent_twice {
             let copy = self.deliver(req.clone(), via);
             self.observe(&req, &copy);
             self.faults += 1;
@@ -305,7 +311,7 @@ impl Run {
         let owner = if first {
             Owner::First
         } else {
-            let r = self.send(c.status_request(&mut OsRng, &k), None);
+            let r = self.send(c.status_request(&k), None);
             match client::status(&r) {
                 Ok(s) => Owner::Current { key: &k, version: s.version },
                 // No record of this owner: an earlier first registration never took effect.
@@ -357,6 +363,22 @@ impl Run {
             self.watch.entry(c.account().to_vec()).or_default().owner_resets += 1;
         }
         let released = self.send(ke3, via);
+        // A refusal that says the KE3 changed nothing takes the owner's
+        // credit back, unless a second copy of the KE3 went in first (then
+        // this answer is about the copy's leftovers).
+        let refused_for_good = match &released.body {
+            Some(reply::Body::LoginFailed(_)) => true,
+            Some(reply::Body::Error(e)) => {
+                [ErrorCode::UnknownLogin, ErrorCode::Conflict, ErrorCode::BadRequest, ErrorCode::Unauthenticated]
+                    .iter()
+                    .any(|c| e.code == *c as i32)
+            }
+            _ => false,
+        };
+        if guess.is_none() && !self.attacker_acts && refused_for_good && !self.sent_twice {
+            let w = self.watch.entry(c.account().to_vec()).or_default();
+            w.owner_resets = w.owner_resets.saturating_sub(1);
+        }
         // Refusals (no majority, lost login) and wrong passwords are expected outcomes.
         match waiting.open(&released) {
             Ok(k) if guess.is_some() && k == self.users[u].key => {
@@ -437,7 +459,7 @@ impl Run {
             if w.erased_at.is_none() {
                 w.erased_at = Some((rec.version, w.honest_ids.len()));
                 if let Some(id) = w.last_record {
-                    w.erased.insert(id);
+                    w.erased.insert(id, rec.version);
                     scan_now = true;
                 }
             }
@@ -463,6 +485,12 @@ impl Run {
                 }
             }
             let changed = w.last_version.is_some_and(|v| rec.version > v);
+            if changed && let Some(last) = w.last_record.filter(|last| *last != id) {
+                // A newer registration replaced the record: the old one, whose
+                // password may be why it was changed, must go from the disks.
+                w.erased.entry(last).or_insert(rec.version);
+                scan_now = true;
+            }
             if changed && w.last_record.is_some_and(|last| last != id) {
                 let last = w.last_record.and_then(|l| w.honest_ids.iter().rposition(|h| *h == l));
                 match position {
@@ -567,21 +595,31 @@ impl Run {
         self.settle();
         let files = self.fleet.site_files();
         for (account, w) in &self.watch {
-            let secrets: Vec<(String, Vec<u8>)> =
-                w.erased.iter().filter_map(|id| w.secrets.get(id)).flatten().cloned().collect();
-            if secrets.is_empty() {
+            if w.erased.is_empty() {
                 continue;
             }
-            // Sites that have applied the erasure (or all of them).
-            let scanned: Vec<PathBuf> = (0..files.len())
-                .filter(|&i| all || self.fleet.record(i, account).is_some_and(|r| !r.is_live()))
-                .map(|i| files[i].clone())
-                .collect();
+            // Each site is scanned for the records gone by the version it
+            // has applied (every record gone, with `all`).
+            let mut found = Vec::new();
+            for (i, file) in files.iter().enumerate() {
+                let reached = if all { Some(u64::MAX) } else { self.fleet.record(i, account).map(|r| r.version) };
+                let Some(reached) = reached else { continue };
+                let secrets: Vec<(String, Vec<u8>)> = w
+                    .erased
+                    .iter()
+                    .filter(|(_, gone)| **gone <= reached)
+                    .filter_map(|(id, _)| w.secrets.get(id))
+                    .flatten()
+                    .cloned()
+                    .collect();
+                if !secrets.is_empty() {
+                    found.extend(forensic::scan(std::slice::from_ref(file), &secrets));
+                }
+            }
             self.forensic_scans += 1;
-            let found = forensic::scan(&scanned, &secrets);
             if let Some(f) = found.first() {
                 let d = format!(
-                    "{}: the {} of an erased record of {:?} is in {} at byte {} ({} finding(s) in all)",
+                    "{}: the {} of an erased or replaced record of {:?} is in {} at byte {} ({} finding(s) in all)",
                     self.step,
                     f.secret,
                     String::from_utf8_lossy(account),

@@ -178,17 +178,9 @@ pub fn generate() -> VectorFile {
     ));
     cases.push(positive(
         "vault-009",
-        "the owner reads the record's status (signed by the owner key over a nonce)",
+        "the owner reads the record's status (signed by the owner key over its credential)",
         "site_request",
-        with(
-            base(10),
-            &[(
-                "request",
-                hex::encode(
-                    client.status_request(&mut LabelRng::new("e2eb/vectors/vault/nonce"), &owner).encode_to_vec(),
-                ),
-            )],
-        ),
+        with(base(10), &[("request", hex::encode(client.status_request(&owner).encode_to_vec()))]),
     ));
 
     // Must-fail cases, built on the genuine messages of vault-002.

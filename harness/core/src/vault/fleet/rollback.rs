@@ -55,7 +55,7 @@ impl HsmCounter {
     /// Whether a log ending at `last` lacks an entry the site acknowledged:
     /// it is behind the acknowledged log id in Raft order.
     fn log_is_behind(&self, last: Option<LogId<u64>>) -> bool {
-        self.acked.is_some_and(|a| last.is_none_or(|l| l < a))
+        self.acked.is_some_and(|a| behind(last, a))
     }
 
     fn older_vote(&self, disk_vote: Option<&Vote<u64>>) -> bool {
@@ -105,6 +105,13 @@ impl HsmCounter {
     }
 }
 
+/// Whether a log ending at `last` lacks the entry `acked`: it is before it
+/// in Raft order (term first, then index). The counter's check at boot and
+/// the gate's on every vote request both ask this, and only this.
+fn behind(last: Option<LogId<u64>>, acked: LogId<u64>) -> bool {
+    last.is_none_or(|l| l < acked)
+}
+
 /// A site's own refusal to vote after a rollback: set at boot when its disk
 /// is older than its HSM counter, and lifted by the site itself once its log
 /// holds an entry at least as up to date as the log id the counter says it
@@ -144,7 +151,7 @@ impl RollbackGate {
         // The last entry on the disk, with its term: an entry of an older
         // term at the acknowledged index does not lift the gate.
         let last = self.disk.as_ref().and_then(|d| d.last_log().ok().flatten());
-        if last.is_none_or(|l| l < acked) {
+        if behind(last, acked) {
             return true;
         }
         *until = None;
@@ -178,6 +185,9 @@ mod tests {
         assert!(c.disk_is_older(None, None));
         assert!(!c.disk_is_older(Some(id(3, 7)), None));
         assert!(!c.disk_is_older(Some(id(4, 5)), None), "a newer term is ahead in Raft order");
+        // The gate's own test is the same comparison.
+        assert!(behind(Some(id(2, 7)), id(3, 7)) && behind(None, id(3, 7)));
+        assert!(!behind(Some(id(3, 7)), id(3, 7)) && !behind(Some(id(4, 1)), id(3, 7)));
         // The vote read after restart drops its committed mark for an older disk.
         let v = Vote::new_committed(3, 2);
         c.record_vote(&v);
