@@ -1,0 +1,10 @@
+//! e2eb-core's integration tests, one binary with a module per subject: one
+//! link instead of six keeps `cargo test` and each mutant of a mutation run
+//! (design §8) quick on a small machine.
+
+mod cobblestone_edges;
+mod cobblestone_stream;
+mod crypt15;
+mod fleet;
+mod v2_into;
+mod vault;
