@@ -385,6 +385,10 @@ pub(crate) enum KeyCommand {
         /// Write an Android encrypted_backup.key instead of text (needs --out).
         #[arg(long, requires = "out")]
         keyfile: bool,
+        /// Replace an existing --out file. Without it an existing file is
+        /// refused: it may be the only copy of a key, and with it every backup.
+        #[arg(long, requires = "out")]
+        force: bool,
     },
     /// Print the 64-digit form of a key file (text or Android key file).
     Show {

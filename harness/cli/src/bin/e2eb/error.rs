@@ -35,6 +35,32 @@ impl Failure {
     }
 }
 
+/// Standard output was closed by its reader (EPIPE).
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+struct ClosedStdout;
+
+impl Failure {
+    /// Whether this is the reader of our output going away, which ends a
+    /// command quietly rather than as an error.
+    pub(crate) fn is_closed_stdout(&self) -> bool {
+        self.cause.is::<ClosedStdout>()
+    }
+}
+
+/// Writes command output to stdout; a closed pipe becomes a quiet
+/// [`Failure`] that unwinds the command (and drops any unfinished output
+/// file) instead of the panic `print!` would raise.
+pub(crate) fn write_stdout(args: fmt::Arguments<'_>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(args).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure::from(ClosedStdout)),
+        Err(e) => Err(Failure::at("standard output", e)),
+    }
+}
+
 impl<E: Error + Send + Sync + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
         Self { context: None, cause: Box::new(e) }

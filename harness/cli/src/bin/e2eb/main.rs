@@ -3,6 +3,21 @@
 //! line naming what is wrong, and leaves no partial output behind
 //! (`e2eb::atomic`).
 
+/// `println!` for command output: a reader that went away (`e2eb ... |
+/// head -1`) ends the command quietly instead of panicking on the pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        crate::error::write_stdout(format_args!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// `print!` for command output, with the same handling of a closed pipe.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {
+        crate::error::write_stdout(format_args!($($arg)*))?
+    };
+}
+
 mod cli;
 mod commands;
 mod error;
@@ -18,6 +33,8 @@ use error::Failure;
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
+        // Whoever read our output stopped reading: nothing more to say.
+        Err(failure) if failure.is_closed_stdout() => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("e2eb: error: {failure}");
             ExitCode::FAILURE

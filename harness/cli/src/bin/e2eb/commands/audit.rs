@@ -25,10 +25,10 @@ pub(crate) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let report = audit::run(&opts, &Bars::stderr());
     report.write(&opts.out)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_markdown());
-        println!("\nreport written to {}/report.{{md,json,html}}", opts.out.display());
+        out_raw!("{}", report.to_markdown());
+        out!("\nreport written to {}/report.{{md,json,html}}", opts.out.display());
     }
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

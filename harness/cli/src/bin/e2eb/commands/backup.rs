@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use e2eb::atomic::{AtomicFile, PathError};
+use e2eb::atomic::{self, AtomicFile, PathError};
 use e2eb::progress::{Progress, Unit};
 use e2eb_core::backup::{self, Format, crypt15, v2};
 use serde_json::json;
@@ -26,6 +26,7 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
                 _ => {}
             }
             let key = super::key::load(&key)?;
+            atomic::refuse_same_file(&input, &output)?;
             let (mut reader, len) = open_input(&input)?;
             let mut out = AtomicFile::create(&output)?;
             out.world_readable()?;
@@ -50,7 +51,7 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             out.commit()?;
             drop(bar);
             if json {
-                println!(
+                out!(
                     "{}",
                     json!({ "format": name, "input": input, "output": output, "plaintext_bytes": plain, "output_bytes": size })
                 );
@@ -59,6 +60,7 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
         }
         BackupCommand::Decrypt { key, json, input, output } => {
             let key = super::key::load(&key)?;
+            atomic::refuse_same_file(&input, &output)?;
             let (mut reader, len) = open_input(&input)?;
             let first = reader.fill_buf().map_err(|e| PathError::new(&input, e))?;
             let format = backup::detect(first)
@@ -85,7 +87,7 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             out.commit()?;
             drop(bar);
             if json {
-                println!("{summary}");
+                out!("{summary}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -121,9 +123,9 @@ fn inspect(input: &Path, as_json: bool) -> Result<ExitCode, Failure> {
     let mut reader = BufReader::with_capacity(1 << 20, f);
     let found = backup::inspect(&mut reader, len).map_err(|e| Failure::at(input.display(), e))?;
     if as_json {
-        println!("{}", found.to_json());
+        out!("{}", found.to_json());
     } else {
-        print!("{}", found.to_text());
+        out_raw!("{}", found.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }

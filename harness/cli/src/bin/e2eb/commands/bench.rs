@@ -22,26 +22,26 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
             let opts = run::RunOptions { name, mode, repo, out: out.clone(), filter, fleet_clients, skip_processes };
             let report = run::run(&opts, &Bars::stderr())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.summary_text());
-                println!("report written to {}", out.display());
+                out_raw!("{}", report.summary_text());
+                out!("report written to {}", out.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Compare { base, new, threshold, json } => {
             let c = compare::compare(&compare::load(&base)?, &compare::load(&new)?, threshold);
             if json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                out!("{}", serde_json::to_string_pretty(&c)?);
             } else {
-                print!("{}", c.to_text());
+                out_raw!("{}", c.to_text());
             }
             Ok(if c.regressions > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         BenchCommand::Measure { command } => {
             let (program, args) = command.split_first().ok_or_else(|| Failure::msg("bench measure: no program"))?;
             let m = anchors::measure_child(program, args)?;
-            println!("{}", serde_json::to_string(&m)?);
+            out!("{}", serde_json::to_string(&m)?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -19,9 +19,9 @@ pub(crate) fn run(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
         FuzzCommand::Seed { fuzz_dir, json } => {
             let summary = seed::write_seed_corpora(&fuzz_dir)?;
             if json {
-                println!("{}", serde_json::to_string(&summary)?);
+                out!("{}", serde_json::to_string(&summary)?);
             } else {
-                print!("{}", summary.to_text());
+                out_raw!("{}", summary.to_text());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -69,19 +69,19 @@ pub(crate) fn run(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
             let summary = campaign::run(&opts, &on_progress)?;
             drop(overall);
             if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                out!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
-                print!("{}", summary.to_markdown());
-                println!("\nsummary written to {}", out.display());
+                out_raw!("{}", summary.to_markdown());
+                out!("\nsummary written to {}", out.display());
             }
             Ok(if summary.crash_groups == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         FuzzCommand::Cmin { targets, fuzz_dir, json } => {
             let done = cmin::minimise_corpora(&fuzz_dir, &targets)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&done)?);
+                out!("{}", serde_json::to_string_pretty(&done)?);
             } else {
-                print!("{}", cmin::CorpusMinimised::to_text(&done));
+                out_raw!("{}", cmin::CorpusMinimised::to_text(&done));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -97,17 +97,17 @@ pub(crate) fn run(cmd: FuzzCommand) -> Result<ExitCode, Failure> {
             })?;
             drop(bar);
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.to_markdown());
-                println!("\nreport written to {}", out.display());
+                out_raw!("{}", report.to_markdown());
+                out!("\nreport written to {}", out.display());
             }
             Ok(ExitCode::SUCCESS)
         }
         FuzzCommand::Replay { target, inputs } => {
             select_targets(std::slice::from_ref(&target))?;
             let done = replay::replay_inputs(&target, &inputs)?;
-            print!("{}", done.to_text());
+            out_raw!("{}", done.to_text());
             Ok(if done.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
     }

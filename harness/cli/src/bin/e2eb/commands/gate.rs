@@ -11,9 +11,9 @@ use crate::progress::Bars;
 pub(crate) fn run(args: &GateArgs) -> Result<ExitCode, Failure> {
     let report = gate::run(&args.into(), &Bars::stderr())?;
     if args.json {
-        print!("{}", report.to_json()?);
+        out_raw!("{}", report.to_json()?);
     } else {
-        print!("{}", report.to_human());
+        out_raw!("{}", report.to_human());
     }
     Ok(if report.exit_code() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

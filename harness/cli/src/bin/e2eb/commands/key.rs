@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use e2eb::atomic::{self, PathError};
+use e2eb::atomic::{self, Existing, PathError};
 use e2eb_core::key::BackupKey;
 use serde_json::json;
 use zeroize::Zeroizing;
@@ -13,25 +13,26 @@ use crate::error::Failure;
 
 pub(crate) fn run(cmd: KeyCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        KeyCommand::Generate { out, keyfile } => {
+        KeyCommand::Generate { out, keyfile, force } => {
             let key = BackupKey::generate()?;
+            let existing = if force { Existing::Replace } else { Existing::Refuse };
             match out {
-                Some(path) if keyfile => atomic::write(path.as_path(), &key.to_android_keyfile(), true)?,
+                Some(path) if keyfile => atomic::write_with(&path, &key.to_android_keyfile(), true, existing)?,
                 Some(path) => {
                     let mut text = Zeroizing::new(key.to_digits().to_string());
                     text.push('\n');
-                    atomic::write(path.as_path(), text.as_bytes(), true)?;
+                    atomic::write_with(&path, text.as_bytes(), true, existing)?;
                 }
-                None => println!("{}", key.to_grid().as_str()),
+                None => out!("{}", key.to_grid().as_str()),
             }
             Ok(ExitCode::SUCCESS)
         }
         KeyCommand::Show { file, json } => {
             let key = load_key_file(&file)?;
             if json {
-                println!("{}", json!({ "digits": key.to_digits().as_str(), "groups": key.to_groups().as_str() }));
+                out!("{}", json!({ "digits": key.to_digits().as_str(), "groups": key.to_groups().as_str() }));
             } else {
-                println!("{}", key.to_groups().as_str());
+                out!("{}", key.to_groups().as_str());
             }
             Ok(ExitCode::SUCCESS)
         }

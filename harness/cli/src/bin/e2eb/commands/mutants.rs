@@ -16,7 +16,7 @@ pub(crate) fn run(cmd: MutantsCommand) -> Result<ExitCode, Failure> {
             let report = mutants::run(&RunOptions { repo, out: out.clone(), in_diff, jobs, files })?;
             print_report(&report, json)?;
             if !json {
-                println!("report written to {}/report.{{md,json}}", out.display());
+                out!("report written to {}/report.{{md,json}}", out.display());
             }
             // A run on a change passes when nothing it made survived.
             Ok(if report.counts.missed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -28,16 +28,16 @@ pub(crate) fn run(cmd: MutantsCommand) -> Result<ExitCode, Failure> {
             report.write(&out)?;
             print_report(&report, json)?;
             if !json {
-                println!("report written to {}/report.{{md,json}}", out.display());
+                out!("report written to {}/report.{{md,json}}", out.display());
             }
             Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         MutantsCommand::Status { json } => {
             let s = mutants::status(&repo);
             if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                out!("{}", serde_json::to_string_pretty(&s)?);
             } else {
-                println!("{}", s.line());
+                out!("{}", s.line());
             }
             let current = s.freshness.as_ref().is_some_and(|f| !f.is_stale());
             Ok(if current { ExitCode::SUCCESS } else { ExitCode::FAILURE })
@@ -47,9 +47,9 @@ pub(crate) fn run(cmd: MutantsCommand) -> Result<ExitCode, Failure> {
 
 fn print_report(report: &MutationReport, json: bool) -> Result<(), Failure> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        out!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        println!("{}", report.summary_line());
+        out!("{}", report.summary_line());
     }
     Ok(())
 }

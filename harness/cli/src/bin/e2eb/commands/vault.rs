@@ -28,9 +28,9 @@ pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
             let report = sim::simulate(&opts, &mut |n| bar.set_position(n))?;
             drop(bar);
             if json {
-                println!("{}", serde_json::to_string(&report)?);
+                out!("{}", serde_json::to_string(&report)?);
             } else {
-                print!("{}", report.to_text(&opts));
+                out_raw!("{}", report.to_text(&opts));
             }
             Ok(if report.violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }

@@ -16,25 +16,25 @@ pub(crate) fn run(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
                 let names: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
                 return Err(Failure::msg(format!("regenerating would change {}", names.join(", "))));
             }
-            println!("vectors are up to date");
+            out!("vectors are up to date");
             Ok(ExitCode::SUCCESS)
         }
         VectorsCommand::Generate { dir, check: false } => {
             let changed = vectors::generate(&dir)?;
             for c in &changed {
-                println!("wrote {c}");
+                out!("wrote {c}");
             }
             if changed.is_empty() {
-                println!("no change");
+                out!("no change");
             }
             Ok(ExitCode::SUCCESS)
         }
         VectorsCommand::Verify { dir, json } => {
             let report = vectors::verify(&dir);
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                out!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", report.to_text());
+                out_raw!("{}", report.to_text());
             }
             Ok(if report.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
@@ -46,7 +46,7 @@ pub(crate) fn run(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
                 std::fs::create_dir_all(parent).map_err(|e| PathError::new(parent, e))?;
             }
             atomic::write(&path, vectors::to_json(&file).as_bytes(), false)?;
-            println!("wrote {} ({} cases)", path.display(), file.cases.len());
+            out!("wrote {} ({} cases)", path.display(), file.cases.len());
             Ok(ExitCode::SUCCESS)
         }
     }
