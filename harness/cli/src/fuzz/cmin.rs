@@ -40,9 +40,15 @@ impl CorpusMinimised {
 /// `work/corpus/<target>/`, that reaches every coverage feature (libFuzzer's
 /// `-merge=1`). Seeds (`seed-*`) stay as they are. Needs built binaries.
 pub fn minimise_corpora(fuzz_dir: &Path, targets: &[String]) -> Result<Vec<CorpusMinimised>, FuzzError> {
+    if !fuzz_dir.join("Cargo.toml").is_file() {
+        return Err(FuzzError::NoFuzzDir(fuzz_dir.to_owned()));
+    }
     let mut out = Vec::new();
     for t in select_targets(targets)? {
         let bin = binary(fuzz_dir, t.name);
+        if !bin.is_file() {
+            return Err(FuzzError::NotBuilt { target: t.name.to_owned(), path: bin });
+        }
         let committed = fuzz_dir.join("corpus").join(t.name);
         let work = fuzz_dir.join("work").join("corpus").join(t.name);
         let merged = fuzz_dir.join("work").join("merged").join(t.name);

@@ -54,6 +54,17 @@ pub enum FuzzError {
         /// The command that installs it.
         install: String,
     },
+    /// A fuzz binary that a command runs has not been built.
+    #[error(
+        "the {target} fuzz binary is not built ({path}); build it with `e2eb fuzz run` \
+         (needs cargo-fuzz: cargo install cargo-fuzz --locked) or `cargo fuzz build -O`"
+    )]
+    NotBuilt {
+        /// The target.
+        target: String,
+        /// Where the binary was looked for.
+        path: PathBuf,
+    },
     /// A target name that `e2eb_core::fuzzing::TARGETS` does not list.
     #[error("unknown fuzz target {0:?}; the targets are: {1}")]
     UnknownTarget(String, String),

@@ -39,6 +39,29 @@ pub fn to_json(f: &VectorFile) -> String {
     s
 }
 
+/// A vector directory that holds none of our vector files.
+#[derive(Debug, thiserror::Error)]
+#[error("{dir}: no test vectors here (expected {expected}); run from the repository root or pass {flag} DIR")]
+pub struct NoVectors {
+    /// The directory looked in.
+    pub dir: PathBuf,
+    /// The files expected there.
+    pub expected: String,
+    /// The command's option that names the directory.
+    pub flag: &'static str,
+}
+
+/// Checks that `dir` holds at least one of our vector files, so a command
+/// run from the wrong directory says so once instead of failing every case.
+/// `flag` is the option that points at another directory.
+pub fn check_dir(dir: &Path, flag: &'static str) -> Result<(), NoVectors> {
+    if FAMILIES.iter().any(|f| dir.join(format!("{f}.json")).is_file()) {
+        return Ok(());
+    }
+    let expected = FAMILIES.iter().map(|f| format!("{f}.json")).collect::<Vec<_>>().join(", ");
+    Err(NoVectors { dir: dir.to_owned(), expected, flag })
+}
+
 /// The files in `dir` that regenerating would change (what
 /// `e2eb vectors generate --check` reports); empty when all are up to date.
 pub fn stale(dir: &Path) -> Vec<PathBuf> {

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 mod audit;
 mod bench_cli;
 mod cli;
+mod cli_messages;
 mod cli_safety;
 mod fleet_crash;
 mod fuzz_driver;

@@ -107,8 +107,8 @@ pub(crate) struct AuditArgs {
     /// Quick depth (what the README's main command runs).
     #[arg(long)]
     pub(crate) quick: bool,
-    /// Property cases (overrides --quick and the default).
-    #[arg(long)]
+    /// Property cases (overrides --quick and the default; at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) cases: Option<u32>,
     /// Directory of the vector files.
     #[arg(long, default_value = "vectors")]
@@ -127,8 +127,8 @@ pub(crate) struct AuditArgs {
 /// `e2eb gate`.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct GateArgs {
-    /// Cases per property.
-    #[arg(long, env = "PROPTEST_CASES", default_value_t = gate::DEFAULT_CASES)]
+    /// Cases per property (at least 1: a gate that tries nothing proves nothing).
+    #[arg(long, env = "PROPTEST_CASES", default_value_t = gate::DEFAULT_CASES, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) cases: u32,
     /// Run only the properties whose name contains this text.
     #[arg(long, value_name = "SUBSTR")]

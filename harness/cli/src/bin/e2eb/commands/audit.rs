@@ -11,6 +11,7 @@ use crate::progress::Bars;
 
 pub(crate) fn run(args: AuditArgs) -> Result<ExitCode, Failure> {
     let AuditArgs { quick, cases, vectors, out, json, no_bench } = args;
+    e2eb::vectors::check_dir(&vectors, "--vectors")?;
     let repo = std::env::current_dir()?;
     let opts = audit::AuditOptions {
         quick,

@@ -11,6 +11,7 @@ use crate::error::Failure;
 pub(crate) fn run(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
     match cmd {
         VectorsCommand::Generate { dir, check: true } => {
+            vectors::check_dir(&dir, "--dir")?;
             let stale = vectors::stale(&dir);
             if !stale.is_empty() {
                 let names: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
@@ -30,6 +31,7 @@ pub(crate) fn run(cmd: VectorsCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         VectorsCommand::Verify { dir, json } => {
+            vectors::check_dir(&dir, "--dir")?;
             let report = vectors::verify(&dir);
             if json {
                 out!("{}", serde_json::to_string_pretty(&report)?);

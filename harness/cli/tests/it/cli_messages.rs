@@ -1,0 +1,46 @@
+//! Errors and output that say what is true (design §10): a command run in
+//! the wrong place or asked for nothing says so in one line, with the fix.
+
+use std::process::Output;
+
+fn one_line_failure(o: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "unexpected success: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{err:?} does not mention {n:?}");
+    }
+}
+
+#[test]
+fn vectors_and_audit_outside_the_repository_say_where_the_vectors_are_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = crate::e2eb().current_dir(dir.path()).args(["vectors", "verify"]).output().unwrap();
+    one_line_failure(&o, &["no test vectors here", "key.json", "--dir DIR"]);
+    let o = crate::e2eb().current_dir(dir.path()).args(["vectors", "generate", "--check"]).output().unwrap();
+    one_line_failure(&o, &["no test vectors here", "--dir DIR"]);
+    let o = crate::e2eb().current_dir(dir.path()).args(["audit", "--quick", "--no-bench"]).output().unwrap();
+    one_line_failure(&o, &["no test vectors here", "--vectors DIR"]);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the audit wrote something before failing");
+}
+
+#[test]
+fn zero_property_cases_are_refused() {
+    for args in [&["gate", "--cases", "0"][..], &["audit", "--quick", "--cases", "0"][..]] {
+        let o = crate::run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("--cases"), "{err}");
+    }
+}
+
+#[test]
+fn cmin_without_built_binaries_says_how_to_build_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"f\"\n").unwrap();
+    let o = crate::run(&["fuzz", "cmin", "--fuzz-dir", dir.path().to_str().unwrap()]);
+    one_line_failure(&o, &["fuzz binary is not built", "cargo install cargo-fuzz"]);
+    let empty = tempfile::tempdir().unwrap();
+    let o = crate::run(&["fuzz", "cmin", "--fuzz-dir", empty.path().to_str().unwrap()]);
+    one_line_failure(&o, &["is not the cargo-fuzz crate"]);
+}
