@@ -10,6 +10,14 @@
 //! and anchors are compared by median only and never fail the comparison;
 //! a moved anchor means the two reports come from different machines or
 //! loads, which the output says.
+//!
+//! The fleet run has no interval either, and its throughput moved by up to
+//! a third between runs on the same idle machine (design §9), so it is
+//! gated only on a fall the noise never made: recoveries per second below
+//! half the base ([`FLEET_FLOOR`]). A slower p99 is a warning.
+//!
+//! Exit codes (the CLI): 0 no regression, 1 a regression, 2 the reports
+//! could not be compared (unreadable, not a report, another schema).
 
 use std::path::Path;
 
@@ -31,7 +39,14 @@ pub enum Verdict {
     Added,
     /// Only in the base report.
     Removed,
+    /// Only in the base report, which ran in another mode: the new run's
+    /// mode does not run it (quick mode skips the large sizes).
+    NotInThisMode,
 }
+
+/// The fleet throughput gate: a new run below this fraction of the base's
+/// recoveries per second is a regression.
+pub const FLEET_FLOOR: f64 = 0.5;
 
 /// One compared benchmark.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -61,10 +76,25 @@ pub struct Comparison {
     pub threshold_pct: f64,
     /// Per benchmark.
     pub rows: Vec<Row>,
-    /// Number of regressions.
+    /// The fleet's throughput, when both reports have a fleet run.
+    pub fleet: Option<FleetChange>,
+    /// Number of regressions (benchmarks, and the fleet below [`FLEET_FLOOR`]).
     pub regressions: usize,
     /// Warnings (different machines, moved anchors, different modes).
     pub warnings: Vec<String>,
+}
+
+/// The fleet's recoveries per second in both reports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FleetChange {
+    /// Base recoveries per second.
+    pub base_per_s: f64,
+    /// New recoveries per second.
+    pub new_per_s: f64,
+    /// Change in percent (negative = slower).
+    pub change_pct: f64,
+    /// Below [`FLEET_FLOOR`] of the base.
+    pub regression: bool,
 }
 
 /// Why a comparison could not be made.
@@ -141,7 +171,7 @@ pub fn compare(base: &BenchReport, new: &BenchReport, threshold_pct: f64) -> Com
                 new_ns: None,
                 change_pct: None,
                 overlap: None,
-                verdict: Verdict::Removed,
+                verdict: if base.mode == new.mode { Verdict::Removed } else { Verdict::NotInThisMode },
             }),
         }
     }
@@ -184,12 +214,36 @@ pub fn compare(base: &BenchReport, new: &BenchReport, threshold_pct: f64) -> Com
             }
         }
     }
-    let regressions = rows.iter().filter(|r| r.verdict == Verdict::Regression).count();
+    let fleet = match (&base.fleet, &new.fleet) {
+        (Some(b), Some(n)) if b.recoveries_per_s > 0.0 => {
+            let ratio = n.recoveries_per_s / b.recoveries_per_s;
+            if n.p99_ms > 2.0 * b.p99_ms {
+                warnings.push(format!(
+                    "fleet p99 latency {:.1} ms → {:.1} ms (more than doubled; not gated: p99 varies this much between runs)",
+                    b.p99_ms, n.p99_ms
+                ));
+            }
+            Some(FleetChange {
+                base_per_s: b.recoveries_per_s,
+                new_per_s: n.recoveries_per_s,
+                change_pct: (ratio - 1.0) * 100.0,
+                regression: ratio < FLEET_FLOOR,
+            })
+        }
+        (Some(_), None) => {
+            warnings.push("the new report has no fleet run (the base has one)".into());
+            None
+        }
+        _ => None,
+    };
+    let regressions = rows.iter().filter(|r| r.verdict == Verdict::Regression).count()
+        + usize::from(fleet.as_ref().is_some_and(|f| f.regression));
     Comparison {
         base: format!("{} ({})", base.name, short_commit(&base.environment.commit)),
         new: format!("{} ({})", new.name, short_commit(&new.environment.commit)),
         threshold_pct,
         rows,
+        fleet,
         regressions,
         warnings,
     }
@@ -224,7 +278,19 @@ impl Comparison {
                     Verdict::Unchanged => "unchanged",
                     Verdict::Added => "added",
                     Verdict::Removed => "removed",
+                    Verdict::NotInThisMode => "not run in this mode",
                 }
+            ));
+        }
+        if let Some(f) = &c.fleet {
+            s.push_str(&format!(
+                "{:<width$}  {:>10.0}/s  {:>10.0}/s  {:>9}  {:>8}  {}\n",
+                "fleet/recoveries",
+                f.base_per_s,
+                f.new_per_s,
+                format!("{:+.1} %", f.change_pct),
+                "—",
+                if f.regression { "REGRESSION (below half)" } else { "within the fleet gate" }
             ));
         }
         for w in &c.warnings {
@@ -283,6 +349,42 @@ mod tests {
         assert_eq!(verdict("v2/encrypt_serial/64MiB"), Verdict::Unchanged);
         let text = c.to_text();
         assert!(text.contains("REGRESSION") && text.contains("+100.0 %"), "{text}");
+    }
+
+    #[test]
+    fn a_benchmark_the_new_mode_does_not_run_is_not_removed() {
+        let mut base = crate::bench::report::tests::sample();
+        base.mode = "standard".into();
+        let mut new = crate::bench::report::tests::sample();
+        new.benchmarks.remove(1);
+        let c = compare(&base, &new, 5.0);
+        let row = c.rows.iter().find(|r| r.id == "v2/decrypt/64MiB").unwrap();
+        assert_eq!(row.verdict, Verdict::NotInThisMode);
+        assert!(c.to_text().contains("not run in this mode"));
+    }
+
+    #[test]
+    fn the_fleet_falling_below_half_is_a_regression() {
+        let mut base = crate::bench::report::tests::sample();
+        let run = |per_s: f64, p99: f64| crate::bench::report::FleetRun {
+            recoveries: 1000,
+            clients: 16,
+            seconds: 1000.0 / per_s,
+            recoveries_per_s: per_s,
+            p50_ms: 10.0,
+            p99_ms: p99,
+        };
+        base.fleet = Some(run(900.0, 30.0));
+        let mut new = base.clone();
+        new.fleet = Some(run(300.0, 30.0));
+        let c = compare(&base, &new, 5.0);
+        assert_eq!(c.regressions, 1, "a third of the throughput");
+        assert!(c.to_text().contains("REGRESSION (below half)"), "{}", c.to_text());
+        // Within the run-to-run spread: not gated.
+        new.fleet = Some(run(650.0, 70.0));
+        let c = compare(&base, &new, 5.0);
+        assert_eq!(c.regressions, 0);
+        assert!(c.warnings.iter().any(|w| w.contains("p99")), "{:?}", c.warnings);
     }
 
     #[test]

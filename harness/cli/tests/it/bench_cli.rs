@@ -91,12 +91,13 @@ fn compare_rejects_a_file_that_is_not_a_report() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, b"{\"schema\": 1}").unwrap();
     let out = crate::run(&["bench", "compare", s(&baseline()), s(&bad)]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "unreadable input is not a regression (exit 1)");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("not an e2eb benchmark report"), "{err}");
     let missing = crate::run(&["bench", "compare", s(&baseline()), s(&dir.path().join("none"))]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+    assert_eq!(missing.status.code(), Some(2));
 }
 
 #[test]

@@ -228,6 +228,7 @@ fn inspect_reads_headers_without_the_key() {
     assert_eq!(v["format"], "crypt15");
     assert_eq!(v["iv"].as_str().unwrap().len(), 32);
     assert!(v["findings"][0].as_str().unwrap().contains("not authenticated"));
+    let c15_prefix = v["prefix_bytes"].as_u64().unwrap() as usize;
     let text = ok(&e2eb(&["backup", "inspect", s(&c15)], None));
     assert!(text.contains("FINDING"));
     let v2f = t.p("v2f");
@@ -236,7 +237,30 @@ fn inspect_reads_headers_without_the_key() {
         serde_json::from_str(&ok(&e2eb(&["backup", "inspect", s(&v2f), "--json"], None))).unwrap();
     assert_eq!(v["format"], "v2");
     assert_eq!(v["plaintext_bytes"], 5000);
+    assert_eq!(v["sealed_bytes"], 5000);
+    let v2_header = v["header_bytes"].as_u64().unwrap() as usize;
     assert_eq!(v["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0);
+    // zlib: what the body seals is the compressed payload, not the plaintext.
+    let z = t.p("v2z");
+    ok(&e2eb(&["backup", "encrypt", "--key-file", s(&key), "--compress", "zlib", s(&plain), s(&z)], None));
+    let v: serde_json::Value = serde_json::from_str(&ok(&e2eb(&["backup", "inspect", s(&z), "--json"], None))).unwrap();
+    assert_eq!(v["plaintext_bytes"], serde_json::Value::Null, "{v}");
+    assert!(v["sealed_bytes"].as_u64().unwrap() < 5000, "{v}");
+    assert!(ok(&e2eb(&["backup", "inspect", s(&z)], None)).contains("known only once decrypted"));
+    // A cut file: described, with the problem, and a failure status.
+    // (The length shows a cut only where the layout cannot end: inside a v2
+    // chunk's tag or its body prefix, or a crypt15 body shorter than its tag.)
+    let v2_data = std::fs::read(&v2f).unwrap();
+    for keep in [v2_header + 60, c15_prefix + 5] {
+        let data = if keep == c15_prefix + 5 { std::fs::read(&c15).unwrap() } else { v2_data.clone() };
+        let short = t.p("short");
+        std::fs::write(&short, &data[..keep]).unwrap();
+        let o = e2eb(&["backup", "inspect", s(&short)], None);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("PROBLEM: truncated"), "{text}");
+        fails(&o, "truncated");
+    }
     std::fs::write(t.p("empty"), b"").unwrap();
     fails(&e2eb(&["backup", "inspect", s(&t.p("empty"))], None), "empty file");
 }

@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use thiserror::Error;
 
-use super::{Format, crypt15, detect, v2};
+use super::{Format, crypt15, detect, proto, v2};
 use crate::cobblestone;
 
 /// How much a [`Finding`] matters.
@@ -100,11 +100,41 @@ impl Inspection {
 
     /// For v2, the length of what the body seals, when the file's length is
     /// known and the body is long enough to be one (the key is not needed:
-    /// the chunking fixes it).
+    /// the chunking fixes it). For a compressed body that is the compressed
+    /// payload, not the plaintext: see [`Inspection::plaintext_bytes`].
     pub fn v2_sealed_bytes(&self) -> Option<u64> {
         match self.header {
             Inspected::V2(_) => cobblestone::opened_len(self.body_bytes()?).ok(),
             Inspected::Crypt15(_) => None,
+        }
+    }
+
+    /// The plaintext's length without the key: known for an uncompressed v2
+    /// body only (a compressed one, and crypt15, which is always
+    /// compressed, tell it only once decrypted).
+    pub fn plaintext_bytes(&self) -> Option<u64> {
+        match &self.header {
+            Inspected::V2(h) if h.compression() == proto::Compression::None => self.v2_sealed_bytes(),
+            _ => None,
+        }
+    }
+
+    /// What the file's length alone shows to be wrong: a body too short for
+    /// the format, or (v2) a length the chunk layout cannot have. A cut at a
+    /// v2 chunk boundary, or anywhere in a crypt15 body longer than its tag,
+    /// shows only when decrypting. Empty for a pipe (no length).
+    pub fn problems(&self) -> Vec<String> {
+        let Some(body) = self.body_bytes() else { return Vec::new() };
+        match &self.header {
+            Inspected::V2(_) => match cobblestone::opened_len(body) {
+                Ok(_) => Vec::new(),
+                Err(e) => vec![format!("truncated or damaged: {}", e.shifted(self.header_bytes()))],
+            },
+            Inspected::Crypt15(_) if body < crate::gcm_stream::TAG_LEN as u64 => vec![format!(
+                "truncated: the body is {body} bytes, shorter than the {}-byte GCM tag",
+                crate::gcm_stream::TAG_LEN
+            )],
+            Inspected::Crypt15(_) => Vec::new(),
         }
     }
 }
@@ -129,7 +159,9 @@ impl Inspection {
                     "feature_flags": f.feature_flags,
                     "compression": format!("{:?}", h.compression()),
                     "passkey_protected": f.passkey_metadata.is_some(),
-                    "plaintext_bytes": self.v2_sealed_bytes(),
+                    "sealed_bytes": self.v2_sealed_bytes(),
+                    "plaintext_bytes": self.plaintext_bytes(),
+                    "problems": self.problems(),
                     "findings": findings,
                 })
             }
@@ -147,6 +179,8 @@ impl Inspection {
                     "feature_flags": m.enabled_features(),
                     "cleaned_db": m.cleaned_db,
                     "passkey_protected": h.prefix.passkey_metadata.is_some(),
+                    "plaintext_bytes": self.plaintext_bytes(),
+                    "problems": self.problems(),
                     "findings": findings,
                 })
             }
@@ -158,9 +192,17 @@ impl Inspection {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         if let serde_json::Value::Object(fields) = self.to_json() {
-            for (k, v) in fields.iter().filter(|(k, _)| *k != "findings") {
+            for (k, v) in fields.iter().filter(|(k, _)| *k != "findings" && *k != "problems") {
+                let v = match (k.as_str(), v.is_null()) {
+                    ("plaintext_bytes", true) => "known only once decrypted (compressed body)".into(),
+                    (_, true) => "unknown".into(),
+                    _ => v.to_string(),
+                };
                 out.push_str(&format!("{k:18} {v}\n"));
             }
+        }
+        for p in self.problems() {
+            out.push_str(&format!("PROBLEM: {p}\n"));
         }
         for f in &self.findings {
             out.push_str(&format!("FINDING: {}\n", f.summary));

@@ -127,5 +127,10 @@ fn inspect(input: &Path, as_json: bool) -> Result<ExitCode, Failure> {
     } else {
         out_raw!("{}", found.to_text());
     }
-    Ok(ExitCode::SUCCESS)
+    // The header is described either way; a file whose length shows it is
+    // cut or damaged also fails, so a script checking backups notices.
+    match found.problems().first() {
+        None => Ok(ExitCode::SUCCESS),
+        Some(p) => Err(Failure::msg(format!("{}: {p}", input.display()))),
+    }
 }

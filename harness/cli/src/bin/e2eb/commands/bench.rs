@@ -30,7 +30,17 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Compare { base, new, threshold, json } => {
-            let c = compare::compare(&compare::load(&base)?, &compare::load(&new)?, threshold);
+            // Exit 2, not 1, when there is nothing to compare: a CI gate
+            // must tell a regression from a broken input.
+            let loaded = compare::load(&base).and_then(|b| Ok((b, compare::load(&new)?)));
+            let (b, n) = match loaded {
+                Ok(both) => both,
+                Err(e) => {
+                    eprintln!("e2eb: error: {}", Failure::from(e));
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let c = compare::compare(&b, &n, threshold);
             if json {
                 out!("{}", serde_json::to_string_pretty(&c)?);
             } else {
