@@ -44,3 +44,24 @@ fn cmin_without_built_binaries_says_how_to_build_them() {
     let o = crate::run(&["fuzz", "cmin", "--fuzz-dir", empty.path().to_str().unwrap()]);
     one_line_failure(&o, &["is not the cargo-fuzz crate"]);
 }
+
+#[test]
+fn a_file_that_is_no_backup_is_called_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.txt");
+    assert!(crate::run(&["key", "generate", "--out", key.to_str().unwrap()]).status.success());
+    let sqlite = dir.path().join("msgstore.db");
+    let mut db = b"SQLite format 3\0".to_vec();
+    db.resize(4096, 0);
+    std::fs::write(&sqlite, &db).unwrap();
+    let random = dir.path().join("random.bin");
+    std::fs::write(&random, e2eb::testdata::fast_bytes(3, 4096)).unwrap();
+    for (file, what) in [(&sqlite, "an SQLite database"), (&random, "it starts with")] {
+        let f = file.to_str().unwrap();
+        let out = dir.path().join("out");
+        let o = crate::run(&["backup", "decrypt", "--key-file", key.to_str().unwrap(), f, out.to_str().unwrap()]);
+        one_line_failure(&o, &["not an e2eb v2 or crypt15 backup", what]);
+        assert!(!out.exists());
+        one_line_failure(&crate::run(&["backup", "inspect", f]), &["not an e2eb v2 or crypt15 backup", what]);
+    }
+}

@@ -7,7 +7,7 @@ use std::io::BufRead;
 
 use thiserror::Error;
 
-use super::{Format, crypt15, detect, proto, v2};
+use super::{Format, crypt15, identify, proto, v2};
 use crate::cobblestone;
 
 /// How much a [`Finding`] matters.
@@ -219,9 +219,9 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum InspectError {
-    /// Nothing to read.
-    #[error("empty file, not a backup")]
-    Empty,
+    /// Not a backup (empty, another kind of file, or unrecognised bytes).
+    #[error(transparent)]
+    NotABackup(#[from] super::NotABackup),
     /// Reading failed.
     #[error("reading failed: {0}")]
     Io(#[from] std::io::Error),
@@ -236,7 +236,7 @@ pub enum InspectError {
 /// Reads the header at the start of `reader` (left just after it) and
 /// returns what it says; `file_bytes` is the whole file's length, if known.
 pub fn inspect<R: BufRead + ?Sized>(reader: &mut R, file_bytes: Option<u64>) -> Result<Inspection, InspectError> {
-    let format = detect(reader.fill_buf()?).ok_or(InspectError::Empty)?;
+    let format = identify(reader.fill_buf()?)?;
     let (header, findings) = match format {
         Format::V2 => (Inspected::V2(v2::read_header(reader)?), Vec::new()),
         Format::Crypt15 => (

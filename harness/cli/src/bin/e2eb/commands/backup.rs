@@ -63,8 +63,7 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             atomic::refuse_same_file(&input, &output)?;
             let (mut reader, len) = open_input(&input)?;
             let first = reader.fill_buf().map_err(|e| PathError::new(&input, e))?;
-            let format = backup::detect(first)
-                .ok_or_else(|| Failure::msg(format!("{}: empty file, not a backup", input.display())))?;
+            let format = backup::identify(first).map_err(|e| Failure::at(input.display(), e))?;
             // Decrypted chats stay private to the owner (the temporary file is 0600).
             let mut out = AtomicFile::create(&output)?;
             let bars = Bars::stderr();
