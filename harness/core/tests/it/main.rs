@@ -6,5 +6,7 @@ mod cobblestone_edges;
 mod cobblestone_stream;
 mod crypt15;
 mod fleet;
+mod gcm_stream;
+mod key_forms;
 mod v2_into;
 mod vault;
