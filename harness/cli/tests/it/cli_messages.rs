@@ -65,3 +65,31 @@ fn a_file_that_is_no_backup_is_called_what_it_is() {
         one_line_failure(&crate::run(&["backup", "inspect", f]), &["not an e2eb v2 or crypt15 backup", what]);
     }
 }
+
+#[test]
+fn key_files_with_a_bom_load_and_damaged_ones_say_what_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("k.txt");
+    assert!(crate::run(&["key", "generate", "--out", text.to_str().unwrap()]).status.success());
+    let digits = std::fs::read_to_string(&text).unwrap();
+    let bom = dir.path().join("bom.txt");
+    std::fs::write(&bom, format!("\u{feff}{digits}")).unwrap();
+    let o = crate::run(&["key", "show", bom.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim().replace(' ', ""), digits.trim());
+    // An Android key file with its first byte damaged.
+    let kf = dir.path().join("encrypted_backup.key");
+    assert!(crate::run(&["key", "generate", "--keyfile", "--out", kf.to_str().unwrap()]).status.success());
+    let mut bytes = std::fs::read(&kf).unwrap();
+    bytes[0] ^= 0x01;
+    std::fs::write(&kf, &bytes).unwrap();
+    one_line_failure(
+        &crate::run(&["key", "show", kf.to_str().unwrap()]),
+        &["not a key file", "Android encrypted_backup.key", "59 bytes of binary data starting ad ed 00 05"],
+    );
+    let utf16 = dir.path().join("utf16.txt");
+    let mut wide = vec![0xff, 0xfe];
+    wide.extend(digits.trim().bytes().flat_map(|b| [b, 0]));
+    std::fs::write(&utf16, &wide).unwrap();
+    one_line_failure(&crate::run(&["key", "show", utf16.to_str().unwrap()]), &["UTF-16 text"]);
+}

@@ -41,7 +41,29 @@ pub(crate) fn run(cmd: KeyCommand) -> Result<ExitCode, Failure> {
 
 fn load_key_file(path: &Path) -> Result<BackupKey, Failure> {
     let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| PathError::new(path, e))?);
-    BackupKey::from_key_file_bytes(&bytes).map_err(|e| Failure::at(path.display(), e))
+    // A UTF-8 byte-order mark is how some editors save plain text: not part of the key.
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&bytes);
+    BackupKey::from_key_file_bytes(body).map_err(|e| match what_else(body) {
+        Some(found) => Failure::msg(format!(
+            "{}: not a key file: expected 64 hex digits (text) or an Android encrypted_backup.key \
+             ({} bytes starting ac ed 00 05); found {found}",
+            path.display(),
+            e2eb_core::key::ANDROID_KEYFILE_LEN
+        )),
+        None => Failure::at(path.display(), e),
+    })
+}
+
+/// What a file that failed to parse as a key is, when it is not text (whose
+/// parser's own error, with the position of the bad digit, says more).
+fn what_else(bytes: &[u8]) -> Option<String> {
+    let start: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let start = start.join(" ");
+    if bytes.starts_with(b"\xff\xfe") || bytes.starts_with(b"\xfe\xff") {
+        return Some(format!("UTF-16 text ({start} ...): save the digits as ASCII or UTF-8"));
+    }
+    let text = bytes.iter().all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    (!text).then(|| format!("{} bytes of binary data starting {start}", bytes.len()))
 }
 
 /// The key a backup command uses: `--key-file`, else `E2EB_KEY`.
