@@ -194,6 +194,8 @@ fn a_failed_write_names_the_output_and_keeps_the_previous_file() {
         );
         let o = Command::new("bash").args(["-c", &script]).env_remove("E2EB_KEY").output().unwrap();
         fails(&o, &format!("{}: writing failed", s(&out)));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains(".e2eb-"), "names the temporary file: {err}");
         assert_eq!(std::fs::read(&out).unwrap(), b"previous good file");
     }
     assert!(t.leftovers().is_empty(), "{:?}", t.leftovers());
@@ -213,6 +215,8 @@ fn flags_that_do_not_apply_to_the_format_are_refused() {
     };
     fails(&args(&["--format", "crypt15", "--compress", "zlib"]), "--compress applies to v2 only");
     fails(&args(&["--format", "v2", "--multi-file"]), "--multi-file applies to crypt15 only");
+    // The multi-file layout carries a ZIP; a text file is refused.
+    fails(&args(&["--format", "crypt15", "--multi-file"]), "--multi-file needs a ZIP archive (PK 03 04), found bytes");
     assert!(!out.exists());
 }
 

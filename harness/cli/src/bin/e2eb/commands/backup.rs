@@ -28,6 +28,24 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             let key = super::key::load(&key)?;
             atomic::refuse_same_file(&input, &output)?;
             let (mut reader, len) = open_input(&input)?;
+            if multi_file {
+                // The multi-file layout carries a ZIP of the media
+                // (design §4.1); anything else would decrypt to a file the
+                // reader cannot open.
+                let first = reader.fill_buf().map_err(|e| PathError::new(&input, e))?;
+                if !(first.starts_with(b"PK\x03\x04") || first.starts_with(b"PK\x05\x06")) {
+                    let start: Vec<String> = first.iter().take(4).map(|b| format!("{b:02x}")).collect();
+                    return Err(Failure::msg(format!(
+                        "{}: --multi-file needs a ZIP archive (PK 03 04), found {}",
+                        input.display(),
+                        if start.is_empty() {
+                            "an empty file".to_owned()
+                        } else {
+                            format!("bytes {}", start.join(" "))
+                        }
+                    )));
+                }
+            }
             let mut out = AtomicFile::create(&output)?;
             out.world_readable()?;
             let bars = Bars::stderr();
