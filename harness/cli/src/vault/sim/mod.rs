@@ -183,26 +183,47 @@ impl SimReport {
         line("runs", self.runs.to_string());
         line("faults injected", self.faults.to_string());
         line("recoveries", self.recoveries.to_string());
-        line("refused (no majority)", self.unavailable.to_string());
+        line("refused (no majority)", format!("{} (timing-dependent, see below)", self.unavailable));
         line("max verifications per record", format!("{} (limit {})", self.max_verifications_per_record, self.limit));
         line("HSM counter", if self.hsm_counter { "on" } else { "OFF" }.to_owned());
         line("relay attacks", self.relay_attacks.to_string());
         line("forensic scans of site files", self.forensic_scans.to_string());
         line("violations", self.violations.to_string());
         line("wall time", format!("{:.1} s", self.seconds));
+        out.push_str(
+            "\nThe seed fixes the schedule (faults, clients, relay acts); Raft's election timers run on\n\
+             real time, so how many requests meet a fleet without a majority, and so the counts above,\n\
+             can differ between two runs of one seed. The invariants must hold in every run.\n",
+        );
+        // One block per failing seed: its reproduce line and schedule once,
+        // then each violation it showed.
+        let mut seeds: Vec<u64> = Vec::new();
         for v in &self.violation_details {
-            out.push_str(&format!("\nVIOLATION (seed {}): {}: {}\n", v.seed, v.invariant, v.detail));
+            if !seeds.contains(&v.seed) {
+                seeds.push(v.seed);
+            }
+        }
+        for seed in seeds {
+            let of_seed: Vec<&Violation> = self.violation_details.iter().filter(|v| v.seed == seed).collect();
+            out.push_str(&format!("\nseed {seed}: {} violation(s)\n", of_seed.len()));
+            for v in &of_seed {
+                out.push_str(&format!("  VIOLATION: {}: {}\n", v.invariant, v.detail));
+            }
             out.push_str(&format!(
-                "  reproduce: e2eb vault sim --seed {} --runs 1 --sites {} --steps {} --limit {} --schedule {}{}\n",
-                v.seed,
+                "  reproduce: e2eb vault sim --seed {seed} --runs 1 --sites {} --steps {} --limit {} --schedule {}{}\n",
                 opts.sites,
                 opts.steps,
                 opts.limit,
                 opts.kind.name(),
                 if opts.hsm_counter { "" } else { " --no-hsm-counter" }
             ));
-            for step in &v.schedule {
-                out.push_str(&format!("    {step}\n"));
+            // Each violation carries the schedule up to it: the longest
+            // holds the others.
+            if let Some(longest) = of_seed.iter().max_by_key(|v| v.schedule.len()) {
+                out.push_str("  schedule (up to the last violation):\n");
+                for step in &longest.schedule {
+                    out.push_str(&format!("    {step}\n"));
+                }
             }
         }
         for s in &self.schedules {
@@ -378,4 +399,41 @@ pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimR
     report.violations = report.violation_details.len();
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_with_several_violations_prints_its_schedule_once() {
+        let v = |seed, detail: &str, steps: usize| Violation {
+            seed,
+            invariant: "verification limit",
+            detail: detail.into(),
+            schedule: (0..steps).map(|i| format!("step {i} of seed {seed}")).collect(),
+        };
+        let report = SimReport {
+            runs: 2,
+            faults: 0,
+            relay_attacks: 0,
+            forensic_scans: 0,
+            violations: 3,
+            violation_details: vec![v(7, "first", 2), v(7, "second", 4), v(9, "third", 1)],
+            schedules: Vec::new(),
+            max_verifications_per_record: 11,
+            limit: 10,
+            recoveries: 0,
+            unavailable: 0,
+            hsm_counter: true,
+            seconds: 0.0,
+        };
+        let opts = SimOptions { runs: 2, seed: 7, ..SimOptions::default() };
+        let text = report.to_text(&opts);
+        assert_eq!(text.matches("step 0 of seed 7").count(), 1, "{text}");
+        assert_eq!(text.matches("step 3 of seed 7").count(), 1, "the longest schedule is shown: {text}");
+        assert_eq!(text.matches("reproduce: e2eb vault sim --seed 7 ").count(), 1, "{text}");
+        assert!(text.contains("seed 7: 2 violation(s)") && text.contains("seed 9: 1 violation(s)"), "{text}");
+        assert!(text.contains("VIOLATION: verification limit: second"), "{text}");
+    }
 }
