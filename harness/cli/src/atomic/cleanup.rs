@@ -1,10 +1,21 @@
-//! What is left when a process stops in the middle of writing: a named
-//! temporary file (where there is no `O_TMPFILE`) is removed on SIGINT,
-//! SIGTERM and SIGHUP before the process exits, and one left by a process
-//! that died anyway (SIGKILL, a crash, a power loss) is swept by the next
-//! run writing into the same directory. Our names say whose they are:
-//! `.e2eb-PID-XXXXXX.tmp`, so a live process's file is never touched.
+//! What is left when a process stops in the middle of writing.
+//!
+//! - A named temporary file (where there is no `O_TMPFILE`, and the moment
+//!   between linking a finished file under a hidden name and renaming it
+//!   over an existing target) is registered before it gets its name and
+//!   removed on SIGINT, SIGTERM and SIGHUP before the process exits (130).
+//!   The handler is installed before the first temporary exists, and not at
+//!   all when the process was started with one of those signals ignored
+//!   (`nohup`, background jobs), which must stay ignored.
+//! - Each named temporary is held under an exclusive `flock` by its writer
+//!   from the moment it exists. One left by a process that died anyway
+//!   (SIGKILL, a crash, a power loss) has no lock holder any more: the next
+//!   run writing into the same directory takes the lock and removes it. A
+//!   live writer's file, in another pid namespace or on another NFS client,
+//!   stays locked and is never touched; the pid in the name is for people.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 
@@ -21,53 +32,109 @@ pub(super) fn prefix() -> String {
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
 
-fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
+/// The registry of temporary names; holding the guard keeps the signal
+/// handler from running its removal in between (link, rename, unregister
+/// happen under one guard).
+pub(super) fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
     PENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Installs the signal handler once, unless the process inherited SIGINT,
+/// SIGTERM or SIGHUP as ignored. ctrlc runs the handler on its own thread,
+/// so taking the lock and removing files there is safe (unlike in a raw
+/// signal handler).
+pub(super) fn install() {
+    HANDLER.call_once(|| {
+        if inherited_ignored() {
+            return;
+        }
+        if let Err(e) = ctrlc::set_handler(on_signal) {
+            let _ = writeln!(std::io::stderr(), "e2eb: warning: no cleanup on signals: {e}");
+        }
+    });
+}
+
+/// Whether SIGHUP (1), SIGINT (2) or SIGTERM (15) is ignored, from the
+/// `SigIgn` mask of `/proc/self/status` (bit n-1 for signal n). Without
+/// `/proc`, assume not.
+fn inherited_ignored() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or(0);
+    [1u32, 2, 15].iter().any(|s| mask & (1 << (s - 1)) != 0)
 }
 
 /// A temporary file that a signal must remove; dropping it unregisters.
 #[derive(Debug)]
-pub(super) struct Registered(PathBuf);
+pub(super) struct Registered(Option<PathBuf>);
 
 impl Registered {
+    /// Registers `path` (call before the file gets that name).
     pub(super) fn new(path: PathBuf) -> Self {
-        // ctrlc runs the handler on its own thread, so taking the lock and
-        // removing files there is safe (unlike in a raw signal handler).
-        HANDLER.call_once(|| {
-            let _ = ctrlc::set_handler(on_signal);
-        });
-        pending().push(path.clone());
-        Self(path)
+        Self::new_locked(&mut pending(), path)
+    }
+
+    /// Registers `path` under a guard the caller already holds.
+    pub(super) fn new_locked(list: &mut Vec<PathBuf>, path: PathBuf) -> Self {
+        install();
+        list.push(path.clone());
+        Self(Some(path))
+    }
+
+    /// Unregisters under a guard the caller already holds.
+    pub(super) fn forget_locked(mut self, list: &mut Vec<PathBuf>) {
+        if let Some(path) = self.0.take() {
+            remove(list, &path);
+        }
+    }
+}
+
+fn remove(list: &mut Vec<PathBuf>, path: &Path) {
+    if let Some(i) = list.iter().position(|p| p == path) {
+        list.swap_remove(i);
     }
 }
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        pending().retain(|p| p != &self.0);
+        if let Some(path) = self.0.take() {
+            remove(&mut pending(), &path);
+        }
     }
 }
 
 fn on_signal() {
-    for p in pending().drain(..) {
+    let removed: Vec<PathBuf> = pending().drain(..).collect();
+    for p in &removed {
         let _ = std::fs::remove_file(p);
     }
-    eprintln!("e2eb: interrupted; the output was not written");
+    // A broken stderr must not keep the process from exiting.
+    if !removed.is_empty() {
+        let _ = writeln!(std::io::stderr(), "e2eb: interrupted; the unfinished output was removed");
+    }
     std::process::exit(130);
 }
 
-/// Removes our temporary files in `dir` whose process is gone. Without a
-/// `/proc` to ask, nothing is removed.
+/// Removes our temporary files in `dir` that no live writer holds: each is
+/// locked by its writer while it exists, so a lock we can take belongs to a
+/// writer that is gone. Empty files are left alone (they hold no data, and
+/// a writer locks its file right after creating it, before writing).
 pub(super) fn sweep(dir: &Path) {
-    let proc = Path::new("/proc");
-    if !proc.join("self").exists() {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let me = std::process::id();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(owner_pid) else { continue };
-        if pid != me && !proc.join(pid.to_string()).exists() && entry.file_type().is_ok_and(|t| t.is_file()) {
+        if name.to_str().and_then(owner_pid).is_none() {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() || meta.len() == 0 {
+            continue;
+        }
+        let Ok(file) = File::open(entry.path()) else { continue };
+        if file.try_lock().is_ok() {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -12,7 +12,11 @@
 //! blocks. Elsewhere it is a hidden `.e2eb-PID-XXXXXX.tmp` beside the target,
 //! removed on error, on drop and on SIGINT, SIGTERM and SIGHUP
 //! ([`cleanup`]); one left by a process that died anyway is swept by the next
-//! run that writes into the same directory.
+//! run that writes into the same directory. Replacing an existing file
+//! needs a name for an instant even on Linux (link under a hidden name,
+//! then rename): the file is complete and synced by then, the name is
+//! registered for the signal handler, and only SIGKILL or a power loss in
+//! those two system calls leaves it for the sweep.
 //!
 //! What may be replaced:
 //! - an existing *regular* file is replaced by default, as age does: the
@@ -23,6 +27,8 @@
 //!   file may be the only copy of K;
 //! - special files (`/dev/null`, a FIFO, a socket, a directory) are never
 //!   replaced: renaming over one would swap it for a regular file;
+//! - a symlink is written through: the file it points to is replaced, in
+//!   its own directory, and the link stays;
 //! - a target that is the input itself (same device and inode, whatever the
 //!   path says) is refused by [`refuse_same_file`] before anything is read.
 
@@ -91,6 +97,9 @@ impl AtomicFile {
     }
 
     fn create_in(target: &Path, existing: Existing, unnamed: bool) -> Result<Self, PathError> {
+        if target.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
+            return Err(PathError::msg(target, io::ErrorKind::InvalidInput, "names a directory, not a file"));
+        }
         match std::fs::metadata(target) {
             Ok(meta) if !meta.is_file() => {
                 return Err(PathError::msg(
@@ -100,9 +109,20 @@ impl AtomicFile {
                 ));
             }
             Ok(_) if existing == Existing::Refuse => return Err(exists(target)),
-            _ => {}
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PathError::new(target, e)),
         }
-        let (dir, name) = split(target)?;
+        // A symlink is written through, like `cp` does: the new file
+        // replaces the file it points to, in that file's directory (on that
+        // file's disk), and the link stays.
+        let resolved = match std::fs::symlink_metadata(target) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(target).map_err(|e| {
+                PathError::new(target, io::Error::new(e.kind(), format!("a symlink to a missing file: {e}")))
+            })?,
+            _ => target.to_owned(),
+        };
+        let (dir, name) = split(&resolved)?;
         cleanup::sweep(&dir);
         let (file, temp) = temp::Temp::create(&dir, unnamed).map_err(|e| PathError::new(&dir, e))?;
         Ok(Self {

@@ -1,3 +1,4 @@
+use std::fs::File;
 use std::io::Write;
 
 use super::*;
@@ -73,7 +74,7 @@ fn refusing_an_existing_target_has_no_race_in_either_mode() {
 }
 
 #[test]
-fn a_named_temporary_goes_away_on_error_and_names_the_target() {
+fn a_named_temporary_goes_away_when_dropped_and_replaces_on_commit() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("out");
     let mut f = AtomicFile::create_in(&target, Existing::Replace, false).unwrap();
@@ -94,19 +95,40 @@ fn a_named_temporary_goes_away_on_error_and_names_the_target() {
 }
 
 #[test]
-fn temporaries_of_dead_processes_are_swept_and_others_kept() {
+fn temporaries_nobody_holds_are_swept_and_others_kept() {
     let dir = tempfile::tempdir().unwrap();
-    // No process has this id (Linux pids stay below 2^22).
+    // Left by a writer that is gone: no lock on it.
     let dead = dir.path().join(".e2eb-4000000000-AbCdEf.tmp");
-    let live = dir.path().join(format!(".e2eb-{}-AbCdEf.tmp", std::process::id()));
+    // A live writer's (in another pid namespace, say): locked.
+    let live = dir.path().join(".e2eb-4000000001-AbCdEf.tmp");
     let foreign = dir.path().join(".other-4000000000-x.tmp");
     let old_style = dir.path().join(".e2eb-AbCdEf.tmp");
+    let empty = dir.path().join(".e2eb-4000000002-AbCdEf.tmp");
     for p in [&dead, &live, &foreign, &old_style] {
         std::fs::write(p, b"plaintext").unwrap();
     }
+    std::fs::write(&empty, b"").unwrap();
+    let holder = File::open(&live).unwrap();
+    holder.lock().unwrap();
     write(&dir.path().join("out"), b"x", false).unwrap();
-    assert!(!dead.exists(), "a dead process's temporary was kept");
-    assert!(live.exists() && foreign.exists() && old_style.exists());
+    assert!(!dead.exists(), "an abandoned temporary was kept");
+    assert!(live.exists(), "a live writer's temporary was removed");
+    assert!(foreign.exists() && old_style.exists() && empty.exists());
+    drop(holder);
+    write(&dir.path().join("out"), b"y", false).unwrap();
+    assert!(!live.exists(), "once its writer is gone it goes too");
+}
+
+#[test]
+fn a_named_temporary_is_locked_while_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = AtomicFile::create_in(&dir.path().join("out"), Existing::Replace, false).unwrap();
+    f.write_all(b"partial").unwrap();
+    f.flush().unwrap();
+    let name = entries(dir.path()).pop().unwrap();
+    let other = File::open(dir.path().join(&name)).unwrap();
+    assert!(other.try_lock().is_err(), "another run's sweep could take {name}");
+    drop(f);
 }
 
 #[test]

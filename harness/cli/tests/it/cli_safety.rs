@@ -205,7 +205,7 @@ fn a_named_temporary_left_by_sigkill_is_swept_by_the_next_write() {
 }
 
 #[test]
-fn inspect_reads_a_pipe_and_a_closed_stdout_ends_quietly() {
+fn inspect_reads_a_pipe_and_a_closed_stdout_ends_quietly_with_141() {
     let dir = tempfile::tempdir().unwrap();
     let (_, _, enc) = backup(dir.path());
     // A pipe has no length: no arithmetic on one.
@@ -215,17 +215,47 @@ fn inspect_reads_a_pipe_and_a_closed_stdout_ends_quietly() {
         .output()
         .unwrap();
     assert!(ok(&o).contains("crypt15"));
-    // The reader is gone before the first line is written.
-    let mut child: Child = Command::new(crate::BIN)
+    // The reader is gone before the command starts: a pipe whose read end
+    // is already closed, so the first write meets EPIPE every time.
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let o = Command::new(crate::BIN)
         .args(["backup", "inspect", s(&enc)])
-        .stdout(Stdio::piped())
+        .stdout(Stdio::from(write))
         .stderr(Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
-    assert!(o.status.success(), "{:?}: {err}", o.status);
-    assert_eq!(err, "", "a closed stdout is not an error");
+    assert_eq!(err, "", "a closed stdout is not an error message");
+    // Quiet, with the status of a process SIGPIPE killed, so `set -o
+    // pipefail` does not take a cut-off run for a success.
+    assert_eq!(o.status.code(), Some(141), "{:?}", o.status);
+}
+
+#[test]
+fn outputs_get_the_modes_they_promise_and_symlinks_are_written_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, plain, enc) = backup(dir.path());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&key), 0o600, "a key file is the owner's alone");
+    assert_eq!(mode(&enc), 0o644, "a backup is readable like any file");
+    let back = dir.path().join("back.bin");
+    ok(&crate::run(&["backup", "decrypt", "--key-file", s(&key), s(&enc), s(&back)]));
+    assert_eq!(mode(&back), 0o600, "decrypted chats are the owner's alone");
+    // A symlink OUT: the file it points to is replaced, the link stays.
+    let real_dir = dir.path().join("volume");
+    std::fs::create_dir(&real_dir).unwrap();
+    let real = real_dir.join("chats.db");
+    std::fs::write(&real, b"old").unwrap();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    ok(&crate::run(&["backup", "decrypt", "--key-file", s(&key), s(&enc), s(&link)]));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert_eq!(std::fs::read(&real).unwrap(), std::fs::read(&plain).unwrap());
+    // A path ending in a separator names a directory.
+    let slash = format!("{}/", s(&dir.path().join("nope")));
+    let o = crate::run(&["backup", "decrypt", "--key-file", s(&key), s(&enc), &slash]);
+    refused(&o, "names a directory");
 }

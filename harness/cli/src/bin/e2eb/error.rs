@@ -48,6 +48,13 @@ impl Failure {
     }
 }
 
+/// Prints the one failure line to stderr; a closed stderr is not a reason
+/// to panic (`eprintln!` would).
+pub(crate) fn report(failure: &Failure) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "e2eb: error: {failure}");
+}
+
 /// Writes command output to stdout; a closed pipe becomes a quiet
 /// [`Failure`] that unwinds the command (and drops any unfinished output
 /// file) instead of the panic `print!` would raise.

@@ -33,10 +33,12 @@ use error::Failure;
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
-        // Whoever read our output stopped reading: nothing more to say.
-        Err(failure) if failure.is_closed_stdout() => ExitCode::SUCCESS,
+        // Whoever read our output stopped reading: nothing more to say,
+        // and the status a process killed by SIGPIPE would have (128 + 13),
+        // so a `pipefail` script does not take a cut-off run for a success.
+        Err(failure) if failure.is_closed_stdout() => ExitCode::from(141),
         Err(failure) => {
-            eprintln!("e2eb: error: {failure}");
+            error::report(&failure);
             ExitCode::FAILURE
         }
     }

@@ -4,6 +4,7 @@
 //! nothing is drawn.
 
 use std::io::IsTerminal;
+use std::io::Write as _;
 use std::time::Duration;
 
 use e2eb::progress::{Progress, Task, Unit};
@@ -48,7 +49,8 @@ impl Progress for Bars {
 
     fn println(&self, line: &str) {
         if self.multi.is_hidden() {
-            eprintln!("{line}");
+            // Progress is a courtesy: a closed stderr must not stop the work.
+            let _ = writeln!(std::io::stderr(), "{line}");
         } else {
             let _ = self.multi.println(line);
         }

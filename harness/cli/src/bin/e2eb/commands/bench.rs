@@ -36,7 +36,7 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
             let (b, n) = match loaded {
                 Ok(both) => both,
                 Err(e) => {
-                    eprintln!("e2eb: error: {}", Failure::from(e));
+                    crate::error::report(&Failure::from(e));
                     return Ok(ExitCode::from(2));
                 }
             };
