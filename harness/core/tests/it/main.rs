@@ -8,5 +8,6 @@ mod crypt15;
 mod fleet;
 mod gcm_stream;
 mod key_forms;
+mod small_api;
 mod v2_into;
 mod vault;
