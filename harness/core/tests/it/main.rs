@@ -1,6 +1,7 @@
 //! e2eb-core's integration tests, one binary with a module per subject: one
 //! link instead of six keeps `cargo test` and each mutant of a mutation run
 //! (design §8) quick on a small machine.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod cobblestone_edges;
 mod cobblestone_stream;
