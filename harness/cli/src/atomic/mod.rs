@@ -11,7 +11,7 @@
 //! of a decryption leaves nothing anyone can open, and the kernel frees the
 //! blocks. Elsewhere it is a hidden `.e2eb-PID-XXXXXX.tmp` beside the target,
 //! removed on error, on drop and on SIGINT, SIGTERM and SIGHUP
-//! ([`cleanup`]); one left by a process that died anyway is swept by the next
+//! (`cleanup.rs`); one left by a process that died anyway is swept by the next
 //! run that writes into the same directory. Replacing an existing file
 //! needs a name for an instant even on Linux (link under a hidden name,
 //! then rename): the file is complete and synced by then, the name is

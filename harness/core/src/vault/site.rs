@@ -30,7 +30,7 @@
 //!   owner key at version 0, which a tombstone makes impossible to replay.
 //! - **Secrets at rest**: the OPAQUE record and the wrapped K are sealed
 //!   under a fresh record key before they enter a command
-//!   ([`keys::seal_record`](super::keys::seal_record)).
+//!   ([`keys::seal_record`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

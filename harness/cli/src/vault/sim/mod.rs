@@ -8,16 +8,16 @@
 //! duplication and delay, leader crashes in the middle of a login, a site
 //! restarted from an older copy of its disk — and the attacker of §5.1:
 //!
-//! - **the relay** ([`relay`]) sits on the client link. It records every
+//! - **the relay** (`relay.rs`) sits on the client link. It records every
 //!   message an honest client sends and, at seeded times, replays one,
 //!   edits one, or delivers two in the wrong order; it also guesses
 //!   passwords through every reachable site, with logins begun on one site
 //!   and finished after faults;
 //! - **the disk thief** copies a site's disk and restarts the site from the
 //!   copy later, and after every erasure looks for the erased secrets in
-//!   every site's files ([`forensic`]).
+//!   every site's files (`forensic.rs`).
 //!
-//! After every step the invariants are checked ([`run`]):
+//! After every step the invariants are checked (`run.rs`):
 //!
 //! 1. at most `limit` password verifications (distinct KE1s answered from a
 //!    live record) per **password record** between two owner-authorised
@@ -33,7 +33,7 @@
 //! 7. a site restarted from an older disk does not vote while its log lacks
 //!    an entry it acknowledged (compared as log ids, in Raft order).
 //!
-//! Targeted schedules ([`schedules`]): `rollback` (a site restarted from an
+//! Targeted schedules (`schedules.rs`): `rollback` (a site restarted from an
 //! old disk; with `--no-hsm-counter` the negative control that shows the
 //! damage), `replay` (a recorded password change replayed to reset the
 //! counter and to undo a later change) and `stale-term` (a disk copy whose
