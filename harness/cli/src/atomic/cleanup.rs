@@ -4,9 +4,11 @@
 //!   between linking a finished file under a hidden name and renaming it
 //!   over an existing target) is registered before it gets its name and
 //!   removed on SIGINT, SIGTERM and SIGHUP before the process exits (130).
-//!   The handler is installed before the first temporary exists, and not at
-//!   all when the process was started with one of those signals ignored
-//!   (`nohup`, background jobs), which must stay ignored.
+//!   The handler is installed before the first temporary exists. It replaces
+//!   an inherited "ignore" too (`nohup`, a script's background job): such a
+//!   run stops on those signals, cleanly, instead of ignoring them. Keeping
+//!   ignored signals ignored needs a handler per signal, which the `ctrlc`
+//!   crate does not offer; cleaning up was preferred.
 //! - Each named temporary is held under an exclusive `flock` by its writer
 //!   from the moment it exists. One left by a process that died anyway
 //!   (SIGKILL, a crash, a power loss) has no lock holder any more: the next
@@ -39,32 +41,15 @@ pub(super) fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
     PENDING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Installs the signal handler once, unless the process inherited SIGINT,
-/// SIGTERM or SIGHUP as ignored. ctrlc runs the handler on its own thread,
-/// so taking the lock and removing files there is safe (unlike in a raw
-/// signal handler).
+/// Installs the signal handler once. ctrlc runs the handler on its own
+/// thread, so taking the lock and removing files there is safe (unlike in a
+/// raw signal handler).
 pub(super) fn install() {
     HANDLER.call_once(|| {
-        if inherited_ignored() {
-            return;
-        }
         if let Err(e) = ctrlc::set_handler(on_signal) {
             let _ = writeln!(std::io::stderr(), "e2eb: warning: no cleanup on signals: {e}");
         }
     });
-}
-
-/// Whether SIGHUP (1), SIGINT (2) or SIGTERM (15) is ignored, from the
-/// `SigIgn` mask of `/proc/self/status` (bit n-1 for signal n). Without
-/// `/proc`, assume not.
-fn inherited_ignored() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return false };
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-        .unwrap_or(0);
-    [1u32, 2, 15].iter().any(|s| mask & (1 << (s - 1)) != 0)
 }
 
 /// A temporary file that a signal must remove; dropping it unregisters.
