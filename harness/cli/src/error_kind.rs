@@ -96,6 +96,7 @@ pub fn v2(e: &v2::DecryptError) -> &'static str {
     match e {
         D::Header(h) => v2_header(h),
         D::WrongKey => "v2.WrongKey",
+        D::KeyIdDamaged => "v2.KeyIdDamaged",
         D::Body(b) => body(b),
         D::CorruptPayload => "v2.CorruptPayload",
         D::CompressedBody => "v2.CompressedBody",

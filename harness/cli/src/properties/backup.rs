@@ -393,6 +393,7 @@ fn v2_bit_flip_rejected(runner: &mut TestRunner) -> Result<(), String> {
             let layout = V2Layout::of(&file);
             // Half the flips land in the header, salt or commitment.
             let pos = at.index(if in_front { layout.body_start() } else { file.len() });
+            let original = file[..layout.header_len].to_vec();
             file[pos] ^= 1 << bit;
             let got = v2_decrypt(&k, &file).err();
             prop_assert!(got.is_some(), "flip at {} went unnoticed", pos);
@@ -412,12 +413,21 @@ fn v2_bit_flip_rejected(runner: &mut TestRunner) -> Result<(), String> {
                 prop_assert_eq!(got, Some("body.CommitmentMismatch"), "flip at {} in salt/commitment", pos);
             } else {
                 // A flip in the header: it no longer parses (that error), or
-                // names another key, or it parses and the context bound into
-                // the commitment has changed (with a shorter body left by a
+                // names another key (a damaged id when putting the right id
+                // back gives the original header, which the commitment
+                // covers), or it parses and the context bound into the
+                // commitment has changed (with a shorter body left by a
                 // larger length field, too short for salt and commitment).
                 let expected = match v2::parse_header(&file) {
                     Err(e) => error_kind::v2_header(&e),
-                    Ok(h) if h.fields.key_id[..] != kdf::key_id(&k)[..] => "v2.WrongKey",
+                    Ok(h) if h.fields.key_id[..] != kdf::key_id(&k)[..] => {
+                        let mut fields = h.fields.clone();
+                        fields.key_id = kdf::key_id(&k).to_vec();
+                        match v2::encode_header(&fields) {
+                            Ok(raw) if raw == original => "v2.KeyIdDamaged",
+                            _ => "v2.WrongKey",
+                        }
+                    }
                     Ok(h) if file.len() - h.raw.len() < PREFIX_LEN => "body.TooShort",
                     Ok(_) => "body.CommitmentMismatch",
                 };

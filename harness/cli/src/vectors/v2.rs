@@ -122,6 +122,20 @@ pub(super) fn generate() -> VectorFile {
     let mut dup = base[..chunk0 + sealed].to_vec();
     dup.extend_from_slice(&base[chunk0..]);
     cases.push(dec("v2-114", "chunk 0 duplicated", &dup, &kh, "body.ChunkDamaged"));
+    // A flipped key id: the commitment, over the header with the id put
+    // back, tells the right key (a damaged id) from another key.
+    let id = v2::parse_header(&base).map(|h| h.fields.key_id).unwrap_or_default();
+    let id_at = base[..hlen].windows(id.len().max(1)).position(|w| w == &id[..]).unwrap_or(0);
+    let mut id_flip = base.clone();
+    id_flip[id_at] ^= 0x01;
+    cases.push(dec(
+        "v2-115",
+        "key id bit flipped, right key: the commitment matches with its id put back",
+        &id_flip,
+        &kh,
+        "v2.KeyIdDamaged",
+    ));
+    cases.push(dec("v2-116", "key id bit flipped, another key", &id_flip, &other, "v2.WrongKey"));
     file(
         "v2",
         "e2eb v2 files (docs/design.md §4.2): Cobblestone-256 body, header bound through the context, and must-fail files",

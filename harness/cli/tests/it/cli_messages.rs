@@ -93,3 +93,25 @@ fn key_files_with_a_bom_load_and_damaged_ones_say_what_they_are() {
     std::fs::write(&utf16, &wide).unwrap();
     one_line_failure(&crate::run(&["key", "show", utf16.to_str().unwrap()]), &["UTF-16 text"]);
 }
+
+#[test]
+fn a_damaged_key_id_is_not_called_a_wrong_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    for k in ["k.txt", "other.txt"] {
+        assert!(crate::run(&["key", "generate", "--out", &p(k)]).status.success());
+    }
+    std::fs::write(p("plain"), b"chat database").unwrap();
+    assert!(crate::run(&["backup", "encrypt", "--key-file", &p("k.txt"), &p("plain"), &p("enc")]).status.success());
+    let mut file = std::fs::read(p("enc")).unwrap();
+    let header = e2eb_core::backup::v2::parse_header(&file).unwrap();
+    let at = file.windows(8).position(|w| w == &header.fields.key_id[..]).unwrap();
+    file[at + 3] ^= 0x10;
+    std::fs::write(p("damaged"), &file).unwrap();
+    let o = crate::run(&["backup", "decrypt", "--key-file", &p("k.txt"), &p("damaged"), &p("out")]);
+    one_line_failure(&o, &["key id is damaged", "the key is right"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("wrong key"));
+    let o = crate::run(&["backup", "decrypt", "--key-file", &p("other.txt"), &p("damaged"), &p("out")]);
+    one_line_failure(&o, &["wrong key"]);
+    assert!(!dir.path().join("out").exists());
+}

@@ -9,7 +9,9 @@
 //! `"e2eb/v2" || 0x00 ||` every byte before the body, so the header is bound to
 //! the key commitment: editing any header byte makes the commitment fail
 //! before a single chunk is decrypted. The header's key id lets "wrong key" be
-//! told apart from "damaged file". Compression is opt-in (zlib); the default is
+//! told apart from "damaged file"; when the id itself is damaged, the header
+//! rebuilt with this key's id still matches the commitment, which tells a
+//! damaged id from another key. Compression is opt-in (zlib); the default is
 //! none, because compressing before encrypting leaks content through length.
 //!
 //! ```
@@ -25,6 +27,11 @@
 //! // Another key is told apart from a damaged file by the header's key id.
 //! let other = BackupKey::generate()?;
 //! assert!(matches!(v2::decrypt_slice(&other, &file), Err(DecryptError::WrongKey)));
+//! // A damaged key id is told apart from another key by the commitment.
+//! let at = file.windows(8).position(|w| w == &header.fields.key_id[..]).ok_or("no key id")?;
+//! let mut damaged = file.clone();
+//! damaged[at] ^= 1;
+//! assert!(matches!(v2::decrypt_slice(&key, &damaged), Err(DecryptError::KeyIdDamaged)));
 //! // Any edit of the header breaks the key commitment before a chunk is opened.
 //! let mut edited = file.clone();
 //! edited[v2::FIXED_LEN + 12] ^= 1;
@@ -41,7 +48,7 @@ use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::backup::proto::{Compression, PasskeyMetadata, V2Header};
-use crate::cobblestone::{self, BodyError, RandomAccess, SALT_LEN};
+use crate::cobblestone::{self, BodyError, MessageKeys, PREFIX_LEN, RandomAccess, SALT_LEN};
 use crate::io_util::{ScratchBuf, read_full};
 use crate::kdf::{self, KEY_ID_LEN};
 use crate::key::BackupKey;
@@ -196,9 +203,18 @@ pub enum DecryptError {
     /// The header is bad.
     #[error(transparent)]
     Header(#[from] HeaderError),
-    /// The key id in the header belongs to another key.
+    /// The key id in the header belongs to another key, and the key
+    /// commitment does not match this key either.
     #[error("wrong key: this backup was encrypted with a different backup key")]
     WrongKey,
+    /// The key id in the header is not this key's, but with this key's id
+    /// put back the header matches the key commitment: the key is right and
+    /// the key id bytes were damaged.
+    #[error(
+        "the header's key id is damaged: with this key's id in its place the key commitment matches, so the key is \
+         right and the file was altered"
+    )]
+    KeyIdDamaged,
     /// The body was rejected (commitment, truncation, damaged chunk); offsets are file offsets.
     #[error(transparent)]
     Body(#[from] BodyError),
@@ -378,11 +394,43 @@ pub fn encrypt_into(
     Ok(())
 }
 
-fn check_key(key: &BackupKey, header: &Header) -> Result<(), DecryptError> {
-    if !bool::from(kdf::key_id(key).ct_eq(header.fields.key_id.as_slice())) {
-        return Err(DecryptError::WrongKey);
+/// Checks the header's key id; on a mismatch, `body_prefix` (the salt and
+/// commitment, read only then) decides between another key and a damaged id.
+fn check_key(key: &BackupKey, header: &Header, body_prefix: impl FnOnce() -> Vec<u8>) -> Result<(), DecryptError> {
+    if bool::from(kdf::key_id(key).ct_eq(header.fields.key_id.as_slice())) {
+        return Ok(());
     }
-    Ok(())
+    Err(key_mismatch(key, header, &body_prefix()))
+}
+
+/// The key id is not this key's. The commitment covers every header byte,
+/// so it cannot tell the two apart as the header stands; but if the header
+/// rebuilt with this key's id commits to this key, only the id was changed.
+/// A header that is not canonically encoded cannot be rebuilt byte for byte
+/// and is reported as another key's.
+fn key_mismatch(key: &BackupKey, header: &Header, body_prefix: &[u8]) -> DecryptError {
+    let (Some(salt), Some(stored)) = (body_prefix.get(..SALT_LEN), body_prefix.get(SALT_LEN..PREFIX_LEN)) else {
+        return DecryptError::WrongKey;
+    };
+    let Ok(salt) = <&[u8; SALT_LEN]>::try_from(salt) else { return DecryptError::WrongKey };
+    let as_read = encode_header(&header.fields);
+    let mut fields = header.fields.clone();
+    fields.key_id = kdf::key_id(key).to_vec();
+    let (Ok(as_read), Ok(raw)) = (as_read, encode_header(&fields)) else { return DecryptError::WrongKey };
+    if as_read != header.raw {
+        return DecryptError::WrongKey;
+    }
+    let repaired = Header { fields, raw };
+    let keys = MessageKeys::derive(kdf::v2_input_key(key).expose_secret(), salt, &repaired.context());
+    if keys.commitment_matches(stored) { DecryptError::KeyIdDamaged } else { DecryptError::WrongKey }
+}
+
+/// Up to the salt and commitment from a stream, for [`key_mismatch`].
+fn read_prefix<R: Read + ?Sized>(reader: &mut R) -> Vec<u8> {
+    let mut prefix = vec![0u8; PREFIX_LEN];
+    let got = read_full(reader, &mut prefix).unwrap_or(0);
+    prefix.truncate(got);
+    prefix
 }
 
 /// Decrypts a whole v2 file held in memory, on all cores.
@@ -413,7 +461,7 @@ pub fn decrypt_into(key: &BackupKey, file: &[u8], out: &mut Vec<u8>) -> Result<H
 
 fn decrypt_into_unwiped(key: &BackupKey, file: &[u8], out: &mut Vec<u8>) -> Result<Header, DecryptError> {
     let header = parse_header(file)?;
-    check_key(key, &header)?;
+    check_key(key, &header, || file[header.raw.len()..].iter().take(PREFIX_LEN).copied().collect())?;
     let base = header.raw.len() as u64;
     let input_key = kdf::v2_input_key(key);
     let body = &file[header.raw.len()..];
@@ -445,7 +493,7 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<DecryptSummary, DecryptError> {
     let header = read_header(reader)?;
-    check_key(key, &header)?;
+    check_key(key, &header, || read_prefix(reader))?;
     let base = header.raw.len() as u64;
     let input_key = kdf::v2_input_key(key);
     let context = header.context();
@@ -479,7 +527,7 @@ impl<R: Read + Seek> V2Reader<R> {
     pub fn open(key: &BackupKey, mut source: R) -> Result<Self, DecryptError> {
         source.seek(io::SeekFrom::Start(0)).map_err(HeaderError::Io)?;
         let header = read_header(&mut source)?;
-        check_key(key, &header)?;
+        check_key(key, &header, || read_prefix(&mut source))?;
         if header.compression() != Compression::None {
             return Err(DecryptError::CompressedBody);
         }

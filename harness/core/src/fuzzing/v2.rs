@@ -63,6 +63,7 @@ enum V2Verdict {
     Plain(Vec<u8>),
     Header(String),
     WrongKey,
+    KeyIdDamaged,
     Commitment,
     Length,
     Chunk(u64),
@@ -79,6 +80,7 @@ impl V2Verdict {
             Ok(p) => Self::Plain(p),
             Err(E::Header(h)) => Self::Header(format!("{h:?}")),
             Err(E::WrongKey) => Self::WrongKey,
+            Err(E::KeyIdDamaged) => Self::KeyIdDamaged,
             Err(E::Body(BodyError::CommitmentMismatch)) => Self::Commitment,
             Err(E::Body(BodyError::TooShort { .. } | BodyError::Truncated { .. })) => Self::Length,
             Err(E::Body(BodyError::ChunkDamaged { chunk, .. })) => Self::Chunk(chunk),
@@ -154,7 +156,7 @@ fn v2_three_way(key: &BackupKey, file: &[u8]) -> (V2Verdict, Vec<u8>) {
     if compressed_header || random == V2Verdict::CompressedBody {
         assert_eq!(random, V2Verdict::CompressedBody, "V2Reader on a compressed body (in memory: {slice:?})");
         assert!(
-            !matches!(&slice, V2Verdict::Header(_) | V2Verdict::WrongKey),
+            !matches!(&slice, V2Verdict::Header(_) | V2Verdict::WrongKey | V2Verdict::KeyIdDamaged),
             "V2Reader got to the body of a file the others stop at the header"
         );
     } else {

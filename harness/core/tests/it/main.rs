@@ -12,3 +12,4 @@ mod key_forms;
 mod small_api;
 mod v2_into;
 mod vault;
+mod vault_edges;

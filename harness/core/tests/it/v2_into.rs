@@ -248,3 +248,47 @@ fn ring_backed_cobblestone_matches_a_rustcrypto_reference() {
         assert!(out == pt, "len {len}");
     }
 }
+
+/// Decrypts with all three readers (in memory, streaming, random access),
+/// giving each one's error.
+fn all_readers(key: &BackupKey, file: &[u8]) -> [Option<DecryptError>; 3] {
+    let mut sink = Vec::new();
+    [
+        v2::decrypt_slice(key, file).err(),
+        v2::decrypt(key, &mut &file[..], &mut sink, &mut |_| {}).err(),
+        v2::V2Reader::open(key, std::io::Cursor::new(file)).err(),
+    ]
+}
+
+#[test]
+fn a_damaged_key_id_is_told_from_another_key_by_the_commitment() {
+    let file = v2::encrypt_to_vec(&key(), &EncryptOptions::default(), b"chat database").expect("encrypt");
+    let header = v2::parse_header(&file).expect("header");
+    let at = file.windows(8).position(|w| w == &header.fields.key_id[..]).expect("key id in the header");
+    let other = BackupKey::from_bytes([0x43; 32]);
+    for byte in 0..8 {
+        let mut damaged = file.clone();
+        damaged[at + byte] ^= 0x80;
+        for (reader, e) in all_readers(&key(), &damaged).into_iter().enumerate() {
+            assert!(matches!(e, Some(DecryptError::KeyIdDamaged)), "byte {byte}, reader {reader}: {e:?}");
+        }
+        for (reader, e) in all_readers(&other, &damaged).into_iter().enumerate() {
+            assert!(matches!(e, Some(DecryptError::WrongKey)), "byte {byte}, reader {reader}: {e:?}");
+        }
+    }
+    // The file of another key is still "wrong key", intact or with its id damaged.
+    for (reader, e) in all_readers(&other, &file).into_iter().enumerate() {
+        assert!(matches!(e, Some(DecryptError::WrongKey)), "reader {reader}: {e:?}");
+    }
+    // A damaged id and a damaged salt: the commitment cannot vouch for the key.
+    let mut both = file.clone();
+    both[at] ^= 0x01;
+    both[header.raw.len()] ^= 0x01;
+    for (reader, e) in all_readers(&key(), &both).into_iter().enumerate() {
+        assert!(matches!(e, Some(DecryptError::WrongKey)), "reader {reader}: {e:?}");
+    }
+    // Cut right after the header: no commitment to decide with.
+    for (reader, e) in all_readers(&key(), &both[..header.raw.len() + 10]).into_iter().enumerate() {
+        assert!(matches!(e, Some(DecryptError::WrongKey)), "reader {reader}: {e:?}");
+    }
+}

@@ -24,36 +24,36 @@ const LIMIT: u32 = 4;
 const START: u64 = 1_800_000_000;
 
 /// One site, the chat service that signs credentials, and the site's clock.
-struct Bench {
-    site: Site,
+pub(crate) struct Bench {
+    pub(crate) site: Site,
     service: CredentialIssuer,
     now: Arc<AtomicU64>,
 }
 
 impl Bench {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with(|c| c)
     }
 
-    fn with(config: impl FnOnce(SiteConfig) -> SiteConfig) -> Self {
+    pub(crate) fn with(config: impl FnOnce(SiteConfig) -> SiteConfig) -> Self {
         let service = CredentialIssuer::from_seed(&[9; 32]);
         let now = Arc::new(AtomicU64::new(START));
         let c = SiteConfig::for_tests(service.verifier()).with_limit(LIMIT).with_clock(Clock::manual(now.clone()));
         Self { site: Site::new(ServerSetup::<Suite>::new(&mut OsRng), config(c)), service, now }
     }
 
-    fn client(&self, account: &[u8]) -> VaultClient {
+    pub(crate) fn client(&self, account: &[u8]) -> VaultClient {
         let now = self.now.load(Ordering::Relaxed);
         VaultClient::new(account, &self.site.fleet_key())
             .with_credential(self.service.issue(account, now + 600))
             .allowing_test_profile()
     }
 
-    fn send(&self, l: &mut dyn Ledger, req: Request) -> Reply {
+    pub(crate) fn send(&self, l: &mut dyn Ledger, req: Request) -> Reply {
         self.site.serve(l, req)
     }
 
-    fn register(
+    pub(crate) fn register(
         &self,
         l: &mut dyn Ledger,
         c: &VaultClient,
@@ -65,7 +65,7 @@ impl Bench {
         client::registered(&self.send(l, req))
     }
 
-    fn register_request(
+    pub(crate) fn register_request(
         &self,
         l: &mut dyn Ledger,
         c: &VaultClient,
@@ -88,7 +88,7 @@ impl Bench {
         self.register_request(l, c, pw, k, Owner::Current { key: k, version }).unwrap()
     }
 
-    fn recover(&self, l: &mut dyn Ledger, c: &VaultClient, pw: &[u8]) -> Result<BackupKey, ClientError> {
+    pub(crate) fn recover(&self, l: &mut dyn Ledger, c: &VaultClient, pw: &[u8]) -> Result<BackupKey, ClientError> {
         let (login, req) = c.login_start(&mut OsRng, pw)?;
         let ke2 = self.send(l, req);
         let (waiting, ke3) = login.finish(&mut OsRng, pw, &ke2)?;
@@ -101,7 +101,7 @@ fn attempts(ledger: &dyn Ledger, account: &[u8]) -> u32 {
     ledger.record(account).unwrap().attempts_left
 }
 
-fn code(r: &Reply) -> Option<ErrorCode> {
+pub(crate) fn code(r: &Reply) -> Option<ErrorCode> {
     match &r.body {
         Some(reply::Body::Error(e)) => ErrorCode::try_from(e.code).ok(),
         _ => None,

@@ -196,4 +196,30 @@ mod tests {
         c.enabled = false;
         assert!(!c.disk_is_older(Some(id(2, 7)), None));
     }
+
+    #[test]
+    fn the_counter_keeps_the_highest_vote_and_reads_an_older_disks_vote_from_itself() {
+        let mut c = HsmCounter { enabled: true, ..Default::default() };
+        c.record_vote(&Vote::new(2, 1));
+        assert_eq!(c.vote, Some(Vote::new(2, 1)), "the first vote is recorded");
+        c.record_vote(&Vote::new(3, 2));
+        assert_eq!(c.vote, Some(Vote::new(3, 2)), "a higher vote replaces it");
+        c.record_vote(&Vote::new(1, 1));
+        assert_eq!(c.vote, Some(Vote::new(3, 2)), "a lower vote never moves it back");
+        c.record_ack(id(1, 1));
+        c.record_ack(id(1, 5));
+        assert_eq!(c.acked, Some(id(1, 5)), "a later log id replaces the mark");
+        // The disk's log is up to date but its vote is older than the
+        // counter's: the disk is older, and the site goes on from the
+        // counter's vote (uncommitted), never from the disk's.
+        assert!(c.disk_is_older(Some(id(1, 5)), Some(&Vote::new(2, 1))));
+        assert!(c.disk_is_older(Some(id(1, 5)), None), "no vote on the disk");
+        assert!(!c.disk_is_older(Some(id(1, 5)), Some(&Vote::new(3, 2))));
+        assert!(!c.disk_is_older(Some(id(1, 5)), Some(&Vote::new(4, 1))), "a newer vote on disk");
+        assert_eq!(c.vote_after_restart(Some(Vote::new(2, 1)), Some(id(1, 5))), Some(Vote::new(3, 2)));
+        assert_eq!(c.vote_after_restart(None, Some(id(1, 5))), Some(Vote::new(3, 2)));
+        // Up to date in both: the disk's own vote, its committed mark dropped.
+        let committed = Vote::new_committed(4, 1);
+        assert_eq!(c.vote_after_restart(Some(committed), Some(id(1, 5))), Some(Vote::new(4, 1)));
+    }
 }
