@@ -756,4 +756,39 @@ mod tests {
         assert!(!l.per_account.contains_key(&b"a"[..]));
         assert!(l.pending.contains_key(&id(999)), "another account's login is not touched");
     }
+
+    #[test]
+    fn the_order_queue_is_pruned_just_past_twice_the_pending_logins_plus_64() {
+        // Three logins stay pending; a fourth comes and goes. The queue of
+        // ids may hold finished ones until it exceeds 2 × 4 + 64 = 72 at an
+        // insert, and is then cut back to the pending ones.
+        let mut l = Logins::<Fake>::default();
+        for n in 0..3 {
+            l.insert(id(n), Fake { account: b"a".to_vec(), started: 0 });
+        }
+        let (mut longest, mut shortest) = (0, usize::MAX);
+        for n in 3..1_000 {
+            l.insert(id(n), Fake { account: b"b".to_vec(), started: 0 });
+            longest = longest.max(l.order.len());
+            shortest = shortest.min(l.order.len());
+            assert!(l.remove(&id(n)).is_some());
+        }
+        assert_eq!(longest, 72);
+        assert_eq!(shortest, 4, "after a cut only the four pending ids are left");
+    }
+
+    #[test]
+    fn at_most_65536_logins_are_pending_the_oldest_dropped_first() {
+        let mut l = Logins::<Fake>::default();
+        let cap = u32::try_from(MAX_PENDING_LOGINS).unwrap_or(u32::MAX);
+        for n in 0..cap {
+            l.insert(id(n), Fake { account: n.to_be_bytes().to_vec(), started: 0 });
+        }
+        assert_eq!(l.pending.len(), MAX_PENDING_LOGINS, "a full table keeps every login");
+        assert!(l.pending.contains_key(&id(0)));
+        l.insert(id(cap), Fake { account: b"late".to_vec(), started: 0 });
+        assert_eq!(l.pending.len(), MAX_PENDING_LOGINS);
+        assert!(!l.pending.contains_key(&id(0)) && l.pending.contains_key(&id(1)) && l.pending.contains_key(&id(cap)));
+        assert!(!l.per_account.contains_key(&0u32.to_be_bytes()[..]), "the dropped login's account entry goes too");
+    }
 }

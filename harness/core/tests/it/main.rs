@@ -6,10 +6,12 @@
 mod cobblestone_edges;
 mod cobblestone_stream;
 mod crypt15;
+mod crypt15_bounds;
 mod fleet;
 mod gcm_stream;
 mod key_forms;
 mod small_api;
+mod v2_bounds;
 mod v2_into;
 mod vault;
 mod vault_edges;
