@@ -23,8 +23,8 @@ use criterion::Criterion;
 use e2eb_core::cobblestone::{CHUNK_LEN, SEALED_CHUNK_LEN, TAG_LEN};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, UnboundKey};
 
-use crate::data::{Inputs, PerSize, for_sizes};
-use crate::settings::Settings;
+use super::data::{Inputs, PerSize, for_sizes};
+use super::settings::Settings;
 
 const KEY: [u8; 32] = *b"raw aead benchmark key, 32 bytes";
 const BASE_NONCE: [u8; 12] = *b"base nonce!!";

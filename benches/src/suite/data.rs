@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use criterion::measurement::WallTime;
 use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Throughput};
 
-use crate::settings::{Kind, Settings};
+use super::settings::{Kind, Settings};
 
 /// One buffer size; `label` is the criterion parameter.
 #[derive(Debug, Clone, Copy)]

@@ -29,8 +29,8 @@ use e2eb_core::backup::{crypt15, v2};
 use e2eb_core::key::BackupKey;
 use rayon::ThreadPool;
 
-use crate::data::{Inputs, PerSize, for_sizes};
-use crate::settings::Settings;
+use super::data::{Inputs, PerSize, for_sizes};
+use super::settings::Settings;
 
 /// The key of every format benchmark (a fixed value: nothing here depends on it).
 pub(crate) fn bench_key() -> BackupKey {

@@ -21,8 +21,8 @@ use e2eb_core::cobblestone::{MessageKeys, SALT_LEN};
 use e2eb_core::kdf;
 use e2eb_core::key::BackupKey;
 
-use crate::formats::bench_key;
-use crate::settings::{Kind, Settings};
+use super::formats::bench_key;
+use super::settings::{Kind, Settings};
 
 /// The `kdf` group.
 pub(crate) fn kdf(c: &mut Criterion, settings: &Settings) {

@@ -1,8 +1,9 @@
 //! The criterion benchmark suite of e2eb (design §8 "Benchmarks", §9
-//! targets). `e2eb bench run` runs it as
-//! `cargo bench -p e2eb-benches --bench suite --locked -- [criterion args]`
-//! with `CRITERION_HOME` and `E2EB_BENCH_MODE=quick|standard|full`, then
-//! reads `<group>/<function>/<param>/new/{estimates,benchmark}.json`, so the
+//! targets), as a library: `e2eb bench run` and `e2eb audit` run it in
+//! their own process ([`run`], criterion's output directory set there),
+//! and `cargo bench -p e2eb-benches --bench suite -- [criterion args]` runs
+//! it with `E2EB_BENCH_MODE=quick|standard|full`. `e2eb` reads back
+//! `<group>/<function>/<param>/new/{estimates,benchmark}.json`, so the
 //! benchmark ids below are a contract:
 //!
 //! - `crypt15/{encrypt,decrypt}/{16KiB,1MiB,64MiB}` ([`formats`]);
@@ -18,7 +19,8 @@
 //! `Throughput::Elements(1)`. Settings per mode: [`settings`].
 
 // A benchmark must stop loudly when an operation fails, and criterion's
-// closures give an error nowhere to go: `expect` is the honest choice here.
+// closures give an error nowhere to go: `expect` is the honest choice here
+// (a caller running the suite in process catches the unwind).
 #![allow(clippy::expect_used)]
 
 mod aead;
@@ -29,19 +31,24 @@ mod keys;
 mod opaque;
 mod settings;
 
-fn main() {
-    let settings = settings::Settings::from_env();
-    let mut c = settings.criterion();
+pub use settings::{Mode, Settings};
+
+use criterion::Criterion;
+
+/// Runs every group of the suite on `c` (from [`Settings::criterion`],
+/// with whatever filter or output directory the caller added), then
+/// criterion's final summary. A failing operation panics.
+pub fn run(c: &mut Criterion, settings: &Settings) {
     {
         // The buffers (up to 64 MiB each) live only as long as the byte groups.
         let inputs = data::Inputs::default();
-        formats::crypt15(&mut c, &settings, &inputs);
-        formats::v2(&mut c, &settings, &inputs);
-        aead::aead(&mut c, &settings, &inputs);
+        formats::crypt15(c, settings, &inputs);
+        formats::v2(c, settings, &inputs);
+        aead::aead(c, settings, &inputs);
     }
-    keys::kdf(&mut c, &settings);
-    keys::key(&mut c, &settings);
-    opaque::opaque(&mut c, &settings);
-    fleet::fleet(&mut c, &settings);
+    keys::kdf(c, settings);
+    keys::key(c, settings);
+    opaque::opaque(c, settings);
+    fleet::fleet(c, settings);
     c.final_summary();
 }

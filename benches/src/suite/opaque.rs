@@ -43,7 +43,7 @@ use e2eb_core::vault::{KsfProfile, Suite};
 use opaque_ke::ServerSetup;
 use rand_core::OsRng;
 
-use crate::settings::{Kind, Mode, Settings};
+use super::settings::{Kind, Mode, Settings};
 
 const PASSWORD: &[u8] = b"correct horse battery staple";
 

@@ -1,17 +1,19 @@
-//! Run settings of the criterion suite (design §8): `E2EB_BENCH_MODE`
-//! (`quick`, `standard` — the default — or `full`) picks warm-up, measurement
-//! time, sample size and sampling mode per kind of benchmark, and the
-//! criterion command-line options `--warm-up-time`, `--measurement-time` and
-//! `--sample-size` still win when given.
+//! Run settings of the criterion suite (design §8): the mode (`quick`,
+//! `standard` — the default — or `full`; `E2EB_BENCH_MODE` under `cargo
+//! bench`) picks warm-up, measurement time, sample size and sampling mode per
+//! kind of benchmark. Under `cargo bench` the criterion command-line options
+//! `--warm-up-time`, `--measurement-time` and `--sample-size` still win when
+//! given; run in process by `e2eb`, the plan is all there is.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 
-/// How thoroughly to measure, from `E2EB_BENCH_MODE`.
+/// How thoroughly to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
+pub enum Mode {
     /// A fast smoke run (the whole suite well under 90 s on two cores).
     Quick,
     /// The default: enough samples for a report.
@@ -21,18 +23,15 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// Reads `E2EB_BENCH_MODE`; unset or empty means `standard`. An unknown
-    /// value stops the run: a typo must not silently change what is measured.
-    pub(crate) fn from_env() -> Self {
-        let value = std::env::var("E2EB_BENCH_MODE").unwrap_or_default();
+    /// Parses a mode name (`quick`, `standard`, `full`); empty means
+    /// `standard`. Anything else is `None`: a typo must not silently change
+    /// what is measured.
+    pub fn parse(value: &str) -> Option<Self> {
         match value.trim() {
-            "" | "standard" => Self::Standard,
-            "quick" => Self::Quick,
-            "full" => Self::Full,
-            other => {
-                eprintln!("E2EB_BENCH_MODE={other:?}: expected quick, standard or full");
-                std::process::exit(2);
-            }
+            "" | "standard" => Some(Self::Standard),
+            "quick" => Some(Self::Quick),
+            "full" => Some(Self::Full),
+            _ => None,
         }
     }
 }
@@ -82,12 +81,14 @@ impl Cli {
     }
 }
 
-/// The mode and the command-line overrides.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
-    /// The mode from `E2EB_BENCH_MODE`.
+/// The mode, the command-line overrides and where the fleet keeps its disks.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How thoroughly to measure.
     pub mode: Mode,
     cli: Cli,
+    /// A directory on a real disk (never tmpfs) for the fleet's sites.
+    scratch: PathBuf,
 }
 
 fn secs(s: f64) -> Duration {
@@ -95,9 +96,25 @@ fn secs(s: f64) -> Duration {
 }
 
 impl Settings {
-    /// Reads the environment and the command line.
-    pub(crate) fn from_env() -> Self {
-        Self { mode: Mode::from_env(), cli: Cli::from_args() }
+    /// The plan of `mode` alone, the fleet's disks under `scratch` (run in
+    /// process by `e2eb bench run` and `e2eb audit`).
+    pub fn new(mode: Mode, scratch: &Path) -> Self {
+        Self { mode, cli: Cli::default(), scratch: scratch.to_owned() }
+    }
+
+    /// `cargo bench`: the mode from `E2EB_BENCH_MODE`, the overrides from
+    /// the command line, the fleet's disks under the target directory.
+    /// `Err` names an unknown mode.
+    pub fn from_env(scratch: &Path) -> Result<Self, String> {
+        let value = std::env::var("E2EB_BENCH_MODE").unwrap_or_default();
+        let mode = Mode::parse(&value)
+            .ok_or_else(|| format!("E2EB_BENCH_MODE={value:?}: expected quick, standard or full"))?;
+        Ok(Self { mode, cli: Cli::from_args(), scratch: scratch.to_owned() })
+    }
+
+    /// Where the fleet group keeps its sites' disks.
+    pub(crate) fn scratch(&self) -> &Path {
+        &self.scratch
     }
 
     fn plan(&self, kind: Kind) -> Plan {
@@ -125,8 +142,9 @@ impl Settings {
     }
 
     /// The criterion runner: no plots, the mode's small-benchmark plan as
-    /// defaults, then the command line (filters, `--list`, `--quick`, ...).
-    pub(crate) fn criterion(&self) -> Criterion {
+    /// defaults. `cargo bench`'s main adds the command line
+    /// (`configure_from_args`: filters, `--list`, `--quick`, ...).
+    pub fn criterion(&self) -> Criterion {
         let plan = self.plan(Kind::Small);
         let c = Criterion::default()
             .without_plots()
@@ -135,8 +153,7 @@ impl Settings {
             .sample_size(plan.sample_size);
         // A 10-sample bootstrap does not need 100 000 resamples; this keeps the
         // analysis of a quick run short (`--nresamples` still overrides it).
-        let c = if self.mode == Mode::Quick { c.nresamples(20_000) } else { c };
-        c.configure_from_args()
+        if self.mode == Mode::Quick { c.nresamples(20_000) } else { c }
     }
 
     /// Applies the plan of `kind` to the benchmarks added next to `group`,

@@ -15,6 +15,7 @@
 pub mod anchors;
 pub mod compare;
 pub mod criterion;
+mod in_process;
 pub mod render;
 pub mod report;
 pub mod run;

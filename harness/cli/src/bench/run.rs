@@ -3,29 +3,25 @@
 //! wa-crypt-tools, dd) and the file-to-file and fleet runs, and turns it all
 //! into one [`BenchReport`] under `reports/runs/bench-NAME/`.
 //!
-//! The suite runs as `cargo bench` in a child process rather than in this
-//! process: criterion prints to standard output and takes its settings from
-//! its own command line, and a separate process keeps the measured code free
-//! of this program's threads and allocations. Criterion writes its raw
-//! results under `CRITERION_HOME=<run dir>/criterion`, which is read back
-//! here (`<group>/<function>/<parameter>/new/{benchmark,estimates}.json`).
+//! The suite and the fleet harness are a library linked into this program
+//! and run in its process ([`super::in_process`]), so the main job needs no
+//! second build. Criterion writes its raw results under `<run dir>/criterion`,
+//! which is read back here
+//! (`<group>/<function>/<parameter>/new/{benchmark,estimates}.json`).
 //!
 //! Processes whose memory is reported (our binary, wa-crypt-tools) run under
 //! `e2eb bench measure`, a one-child wrapper whose `RUSAGE_CHILDREN` peak is
 //! exactly that child's.
 
-use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::anchors::{file_anchors, openssl_anchor};
 use super::criterion::{read_criterion_dir, sort_measurements};
-use crate::bench::report::{BenchReport, FleetRun, Measurement, SCHEMA};
-use crate::child_output::tail;
+use super::in_process;
+use crate::bench::report::{Anchor, BenchReport, FileRun, FleetRun, Measurement, SCHEMA};
 use crate::environment::{Environment, rfc3339_now};
 use crate::progress::{self, Progress};
 
@@ -63,7 +59,7 @@ pub struct RunOptions {
     pub name: String,
     /// Depth.
     pub mode: Mode,
-    /// Repository root (holds `benches/` and `Cargo.lock`).
+    /// Repository root (where the anchors find `tools/` and build their inputs).
     pub repo: PathBuf,
     /// Output directory; must be absolute (see [`run`]).
     pub out: PathBuf,
@@ -136,9 +132,9 @@ pub fn check_name(name: &str) -> Result<(), BenchError> {
 /// Runs everything and writes `report.json`, `report.md`, `throughput.svg`
 /// and `operations.svg` into `opts.out`.
 ///
-/// `opts.out` must be absolute ([`BenchError::RelativeOut`] otherwise): cargo
-/// runs the suite from the benches crate's directory, so a relative
-/// `CRITERION_HOME` would land there. Callers resolve it where they take it
+/// `opts.out` must be absolute ([`BenchError::RelativeOut`] otherwise): the
+/// anchors run child processes in other directories, and criterion keeps
+/// its output directory as given. Callers resolve it where they take it
 /// from the user (`std::path::absolute`).
 pub fn run(opts: &RunOptions, progress: &dyn Progress) -> Result<BenchReport, BenchError> {
     check_name(&opts.name)?;
@@ -160,26 +156,13 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress) -> Result<BenchReport, Be
     )];
 
     let started = Instant::now();
-    let mut benchmarks = run_suite(opts, &criterion_home, &logs, progress)?;
-    sort_measurements(&mut benchmarks);
-    let fleet = match run_fleet(opts, &logs, progress) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            notes.push(format!("fleet harness failed: {e}"));
-            None
-        }
-    };
-    let (mut anchors, mut file_runs) = (Vec::new(), Vec::new());
-    if !opts.skip_processes {
-        anchors.push(openssl_anchor(opts.mode, progress));
-        let scratch = out.join("scratch");
-        std::fs::create_dir_all(&scratch).map_err(io_err(&scratch))?;
-        let result = file_anchors(opts, &scratch, &mut anchors, &mut file_runs, &mut notes, progress);
-        let _ = std::fs::remove_dir_all(&scratch);
-        result?;
-    } else {
-        notes.push("anchors and file runs skipped (--skip-processes)".into());
-    }
+    // The fleets' disks and the anchors' files: under the run directory, on
+    // the disk the reports live on (the fleet numbers mean nothing on tmpfs),
+    // and removed whatever happens.
+    let scratch = out.join("scratch");
+    let measured = measure(opts, &criterion_home, &scratch, &logs, &mut notes, progress);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (benchmarks, fleet, anchors, file_runs) = measured?;
     notes.push(format!("whole run took {:.0} s", started.elapsed().as_secs_f64()));
 
     let mut report = BenchReport {
@@ -198,6 +181,41 @@ pub fn run(opts: &RunOptions, progress: &dyn Progress) -> Result<BenchReport, Be
     report.derive();
     write_report(&report, out)?;
     Ok(report)
+}
+
+type Measured = (Vec<Measurement>, Option<FleetRun>, Vec<Anchor>, Vec<FileRun>);
+
+/// The suite, the fleet harness, and (unless skipped) the anchors and file runs.
+fn measure(
+    opts: &RunOptions,
+    criterion_home: &Path,
+    scratch: &Path,
+    logs: &Path,
+    notes: &mut Vec<String>,
+    progress: &dyn Progress,
+) -> Result<Measured, BenchError> {
+    in_process::run_suite(opts.mode, opts.filter.as_deref(), criterion_home, scratch, logs, progress)?;
+    let mut benchmarks = read_criterion_dir(criterion_home)?;
+    if benchmarks.is_empty() {
+        return Err(BenchError::NoBenchmarks(criterion_home.display().to_string()));
+    }
+    sort_measurements(&mut benchmarks);
+    let fleet = match run_fleet(opts, scratch, progress) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            notes.push(format!("fleet harness failed: {e}"));
+            None
+        }
+    };
+    let (mut anchors, mut file_runs) = (Vec::new(), Vec::new());
+    if opts.skip_processes {
+        notes.push("anchors and file runs skipped (--skip-processes)".into());
+    } else {
+        anchors.push(openssl_anchor(opts.mode, progress));
+        std::fs::create_dir_all(scratch).map_err(io_err(scratch))?;
+        file_anchors(opts, scratch, &mut anchors, &mut file_runs, notes, progress)?;
+    }
+    Ok((benchmarks, fleet, anchors, file_runs))
 }
 
 /// Writes `report.json`, `report.md` and the two charts.
@@ -222,96 +240,9 @@ pub fn write_report(report: &BenchReport, out: &Path) -> Result<(), BenchError> 
     Ok(())
 }
 
-fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
-fn suite_command(opts: &RunOptions, criterion_home: &Path) -> Command {
-    let mut cmd = Command::new(cargo());
-    cmd.current_dir(&opts.repo)
-        .args(["bench", "--locked", "-p", "e2eb-benches", "--bench", "suite", "--"])
-        .env("E2EB_BENCH_MODE", opts.mode.name())
-        .env("CRITERION_HOME", criterion_home)
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn run_suite(
-    opts: &RunOptions,
-    criterion_home: &Path,
-    logs: &Path,
-    progress: &dyn Progress,
-) -> Result<Vec<Measurement>, BenchError> {
-    let log_path = logs.join("criterion.log");
-    let log = std::fs::File::create(&log_path).map_err(io_err(&log_path))?;
-    let err_path = logs.join("criterion.stderr.log");
-    let mut err_log = std::fs::File::create(&err_path).map_err(io_err(&err_path))?;
-    let mut cmd = suite_command(opts, criterion_home);
-    if let Some(f) = &opts.filter {
-        cmd.arg(f);
-    }
-    // Criterion writes its results to stdout (straight into the log) and its
-    // "Benchmarking <id>: ..." progress, like cargo its build, to stderr: that
-    // is read here for the display. How many benchmarks the filter selects is
-    // not known in advance, so the display counts them as they start.
-    let mut child = cmd
-        .stdout(log)
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| BenchError::Child { what: "cargo bench".into(), detail: e.to_string() })?;
-    let pb = progress.task("criterion", None, progress::Unit::Steps);
-    pb.set_message("building the suite");
-    let mut current = String::new();
-    if let Some(stderr) = child.stderr.take() {
-        for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
-            let _ = err_log.write_all(&line).and_then(|()| err_log.write_all(b"\n"));
-            let line = String::from_utf8_lossy(&line);
-            if let Some(rest) = line.strip_prefix("Benchmarking ") {
-                let id = rest.split(": ").next().unwrap_or(rest);
-                if id != current {
-                    pb.inc(1);
-                    current = id.to_owned();
-                    pb.set_message(&current);
-                }
-            } else if let Some(krate) = line.trim_start().strip_prefix("Compiling ") {
-                pb.set_message(&format!("building the suite: {krate}"));
-            }
-        }
-    }
-    let status = child.wait().map_err(|e| BenchError::Child { what: "cargo bench".into(), detail: e.to_string() })?;
-    drop(pb);
-    if !status.success() {
-        let stderr = std::fs::read(&err_path).unwrap_or_default();
-        return Err(BenchError::Child {
-            what: "cargo bench -p e2eb-benches --bench suite".into(),
-            detail: format!("{status}; see {} and {}\n{}", log_path.display(), err_path.display(), tail(&stderr, 30)),
-        });
-    }
-    let found = read_criterion_dir(criterion_home)?;
-    if found.is_empty() {
-        return Err(BenchError::NoBenchmarks(criterion_home.display().to_string()));
-    }
-    Ok(found)
-}
-
 // ---------------------------------------------------------------- fleet --
 
-#[derive(Debug, Deserialize)]
-struct FleetJson {
-    recoveries: u64,
-    #[serde(default = "one")]
-    clients: u64,
-    seconds: f64,
-    recoveries_per_s: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-}
-
-fn one() -> u64 {
-    1
-}
-
-fn run_fleet(opts: &RunOptions, logs: &Path, progress: &dyn Progress) -> Result<FleetRun, BenchError> {
+fn run_fleet(opts: &RunOptions, scratch: &Path, progress: &dyn Progress) -> Result<FleetRun, BenchError> {
     let recoveries = match opts.mode {
         Mode::Quick => 400,
         Mode::Standard => 2000,
@@ -320,32 +251,12 @@ fn run_fleet(opts: &RunOptions, logs: &Path, progress: &dyn Progress) -> Result<
     .max(opts.fleet_clients * 10);
     let pb = progress.task("fleet", Some(1), progress::Unit::Steps);
     pb.set_message(&format!("{recoveries} recoveries, {} clients", opts.fleet_clients));
-    let output = Command::new(cargo())
-        .current_dir(&opts.repo)
-        .args(["bench", "--locked", "-p", "e2eb-benches", "--bench", "fleet", "--"])
-        .args(["--recoveries", &recoveries.to_string(), "--clients", &opts.fleet_clients.to_string(), "--json"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| BenchError::Child { what: "cargo bench --bench fleet".into(), detail: e.to_string() })?;
+    let clients = usize::try_from(opts.fleet_clients).unwrap_or(usize::MAX);
+    let f = in_process::run_fleet(scratch, usize::try_from(recoveries).unwrap_or(usize::MAX), clients)?;
     drop(pb);
-    let log = logs.join("fleet.log");
-    let _ = std::fs::write(&log, [output.stdout.as_slice(), b"\n--- stderr ---\n", output.stderr.as_slice()].concat());
-    if !output.status.success() {
-        return Err(BenchError::Child {
-            what: "cargo bench -p e2eb-benches --bench fleet".into(),
-            detail: format!("{}\n{}", output.status, tail(&output.stderr, 20)),
-        });
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).ok_or_else(|| BenchError::Child {
-        what: "fleet harness".into(),
-        detail: format!("no JSON line in its output; see {}", log.display()),
-    })?;
-    let f: FleetJson = serde_json::from_str(line)
-        .map_err(|e| BenchError::Criterion { path: log.display().to_string(), reason: e.to_string() })?;
     Ok(FleetRun {
-        recoveries: f.recoveries,
-        clients: f.clients,
+        recoveries: f.recoveries as u64,
+        clients: f.clients as u64,
         seconds: f.seconds,
         recoveries_per_s: f.recoveries_per_s,
         p50_ms: f.p50_ms,
