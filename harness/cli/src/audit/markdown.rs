@@ -1,7 +1,7 @@
 //! The audit's `report.md` (design §8): the tables the Markdown and the HTML
 //! share, and the Markdown page made of them.
 
-use super::AuditReport;
+use super::{AuditReport, findings_table, performance_table, scope_table, threats_table};
 use crate::report::table::{Align, Cell, Status, Style, Table};
 use crate::vault::sim::SimReport;
 
@@ -24,20 +24,34 @@ pub fn steps_table(r: &AuditReport) -> Table {
     t
 }
 
-/// The findings.
-pub fn findings_table(r: &AuditReport) -> Table {
+/// The committed evidence: what, from which commit, how old, current or stale.
+pub fn evidence_table(r: &AuditReport) -> Table {
     let mut t = Table::new(&[
-        ("id", Align::Left),
-        ("severity", Align::Left),
-        ("finding", Align::Left),
         ("evidence", Align::Left),
+        ("file", Align::Left),
+        ("commit", Align::Left),
+        ("age (days)", Align::Right),
+        ("state", Align::Left),
+        ("what it says", Align::Left),
     ]);
-    for f in &r.findings {
+    for e in &r.evidence {
+        let state = match e.state.as_str() {
+            "current" => Cell::new("current").with_status(Status::Pass),
+            "stale" => Cell::new(format!(
+                "STALE: {} covered file(s) changed{}",
+                e.changed.len(),
+                e.commits_since.map_or_else(String::new, |n| format!(", {n} commits since"))
+            ))
+            .with_status(Status::Fail),
+            other => Cell::new(other).with_status(Status::Skip),
+        };
         t.row(vec![
-            Cell::new(f.id.as_str()).with_style(Style::Strong),
-            f.severity.as_str().into(),
-            f.title.as_str().into(),
-            f.evidence.as_str().into(),
+            e.what.as_str().into(),
+            Cell::links(vec![(e.path.clone(), format!("{}{}", r.links_to_repo(), e.path))]),
+            Cell::new(e.commit.as_deref().map_or("?", |c| &c[..c.len().min(10)])).with_style(Style::Code),
+            e.age_days.map_or_else(|| "?".to_owned(), |d| format!("{d:.1}")).into(),
+            state,
+            e.summary.as_str().into(),
         ]);
     }
     t
@@ -161,17 +175,21 @@ impl AuditReport {
 fn markdown(r: &AuditReport) -> String {
     let mut s = String::from("# e2eb audit\n\n");
     s.push_str(&format!(
-        "Verdict: **{}** — mode `{}`, {:.0} s, started {}, commit `{}`\n\n",
+        "**Security verdict: {}** — {}. Mode `{}`, {:.0} s, started {}, commit `{}`.\n\n",
         if r.passed() { "PASS" } else { "FAIL" },
+        r.verdict_line(),
         r.mode,
         r.duration_s,
         r.created,
         r.environment.commit
     ));
-    s.push_str("## Summary\n\n");
-    s.push_str(&steps_table(r).to_markdown());
+    s.push_str(&format!("**Performance: {}** — {}\n\n", r.performance.verdict, r.performance.explanation));
+    s.push_str("## Scope: what ran, how deep, and what did not\n\n");
+    s.push_str(&scope_table(&r.scope).to_markdown());
+    s.push_str("\n## Threats (docs/design.md §5.1, §4) and what covered them\n\n");
+    s.push_str(&threats_table(&r.threats).to_markdown());
     s.push_str("\n## Findings\n\n");
-    s.push_str(&findings_table(r).to_markdown());
+    s.push_str(&findings_table(&r.findings).to_markdown());
     let failures = r.failures();
     if !failures.is_empty() {
         s.push_str("\n## Failures\n\n");
@@ -179,11 +197,17 @@ fn markdown(r: &AuditReport) -> String {
             s.push_str(&format!("- {f}\n"));
         }
     }
-    if let Some(b) = &r.bench {
-        s.push_str("\n## Performance targets (docs/design.md §9)\n\n");
-        s.push_str(&b.targets_table().to_markdown());
-        s.push_str("\nThe full benchmark report is in `bench/report.md` beside this file.\n");
+    s.push_str("\n## Committed evidence\n\n");
+    s.push_str(&evidence_table(r).to_markdown());
+    s.push_str("\n## Performance (docs/design.md §9)\n\n");
+    s.push_str(&r.performance.explanation);
+    s.push_str("\n\n");
+    if r.bench.is_some() {
+        s.push_str(&performance_table(&r.performance).to_markdown());
+        s.push_str("\nThe full benchmark report is in [bench/report.md](bench/report.md) beside this file.\n");
     }
+    s.push_str("\n## Steps\n\n");
+    s.push_str(&steps_table(r).to_markdown());
     s.push_str("\n## Vectors\n\n");
     s.push_str(&vectors_table(r).to_markdown());
     s.push_str(&format!("\n## Properties ({} cases each)\n\n", r.cases));

@@ -13,13 +13,23 @@
 //! noisy measurement into a red build (`e2eb bench compare` is the gate for
 //! speed). Failing to *run* the benchmarks is a failure.
 
+mod evidence;
+mod findings;
 mod html;
 mod markdown;
+mod performance;
+mod scope;
+mod threats;
 
+pub use evidence::{CAMPAIGN, COVERAGE, Evidence, committed};
+pub use findings::{Finding, Inputs as FindingInputs, Link, Links, findings, findings_html, findings_table};
 pub use markdown::{
-    findings_table, fuzz_replay_table, mutants_table, properties_table, result_cell, result_word, steps_table,
+    evidence_table, fuzz_replay_table, mutants_table, properties_table, result_cell, result_word, steps_table,
     vault_sim_table, vectors_table,
 };
+pub use performance::{BASELINE, LOADED_PER_CORE, Load, Performance, TargetVsBaseline, assess, performance_table};
+pub use scope::{CI_GATE_CASES, ScopeRow, THIN_CORPUS, scope_rows, scope_table};
+pub use threats::{Coverage, ThreatRow, threat_rows, threats_table};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -38,8 +48,10 @@ use crate::vectors::{self, VerifyReport};
 
 /// Version of the report schema (2: a vault simulation's `report` may be
 /// null, with the reason in `error`; 3: `mutants`, the committed mutation
-/// report's status).
-pub const SCHEMA: u32 = 3;
+/// report's status; 4: the top-level `verdict`, `scope`, `threats`,
+/// `evidence`, `performance`, and findings with links, a reproduce command
+/// and next steps).
+pub const SCHEMA: u32 = 4;
 
 /// How many steps [`run()`] reports: vectors, each property, each fuzz
 /// target's replay, the five simulations, the mutation report and the
@@ -66,19 +78,6 @@ pub struct AuditOptions {
     pub sim_runs: u64,
     /// Run the benchmarks.
     pub bench: bool,
-}
-
-/// A security-relevant observation about the audited system.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    /// Short id.
-    pub id: String,
-    /// Severity: `info`, `low`, `medium`, `high`, or `performance`.
-    pub severity: String,
-    /// What was found.
-    pub title: String,
-    /// Evidence: which test, vector or measurement demonstrates it.
-    pub evidence: String,
 }
 
 /// One step of the audit in the summary table.
@@ -126,6 +125,10 @@ pub const MUTATION_STEP: &str = "mutation report";
 pub struct AuditReport {
     /// [`SCHEMA`].
     pub schema: u32,
+    /// The security verdict, `pass` or `fail`: whether every check this run
+    /// made passed ([`AuditReport::passed`]). Performance has its own
+    /// verdict (`performance.verdict`), which does not decide this one.
+    pub verdict: String,
     /// `quick` or `standard`.
     pub mode: String,
     /// Start time (RFC 3339, UTC).
@@ -149,10 +152,21 @@ pub struct AuditReport {
     pub mutants: mutants::Status,
     /// The benchmark report, when the benchmarks ran.
     pub bench: Option<BenchReport>,
+    /// The performance verdict, the load and the baseline ratios.
+    pub performance: Performance,
+    /// Committed evidence read and dated: fuzz campaign, coverage, mutation report.
+    pub evidence: Vec<Evidence>,
+    /// What ran, how deep, what did not and why.
+    pub scope: Vec<ScopeRow>,
+    /// The threats of design §5.1 and §4 and what covered each.
+    pub threats: Vec<ThreatRow>,
     /// Findings.
     pub findings: Vec<Finding>,
     /// Wall time, seconds.
     pub duration_s: f64,
+    /// The path from the report's directory to the repository (for links).
+    #[serde(skip)]
+    pub to_repo: String,
 }
 
 /// Why the audit's report files could not be written.
@@ -176,6 +190,25 @@ impl AuditReport {
         crate::atomic::write(&dir.join("report.json"), serde_json::to_string_pretty(self)?.as_bytes(), false)?;
         crate::atomic::write(&dir.join("report.html"), self.to_html().as_bytes(), false)?;
         Ok(())
+    }
+
+    /// The security verdict in words: which steps decided it.
+    pub fn verdict_line(&self) -> String {
+        let decided = self.steps.iter().filter(|s| s.name != MUTATION_STEP && s.passed.is_some()).count();
+        let failed = self.steps.iter().filter(|s| s.name != MUTATION_STEP && s.passed == Some(false)).count();
+        let not_run = self.steps.iter().filter(|s| s.passed.is_none()).count();
+        format!(
+            "{} of {decided} checks of this run failed{}; committed evidence (mutation report, fuzz campaign) and \
+             performance are reported below, not judged here",
+            failed,
+            if not_run > 0 { format!(", {not_run} not run") } else { String::new() }
+        )
+    }
+
+    /// The prefix that turns a repository path into a link from the
+    /// report's directory (empty when the report was not written there).
+    pub fn links_to_repo(&self) -> &str {
+        &self.to_repo
     }
 
     /// True when no step failed.
@@ -226,8 +259,8 @@ fn step(name: &str, passed: Option<bool>, detail: String, start: Instant) -> Ste
 pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
     let task = progress.task("audit", Some(step_count()), Unit::Steps);
     let on_step = &mut |what: &str| {
-        task.set_message(what);
         task.inc(1);
+        task.set_message(what);
     };
     let start = Instant::now();
     let created = rfc3339_now();
@@ -295,8 +328,9 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
     steps.push(step(MUTATION_STEP, mutants.passed, mutants.line(), t));
 
     let t = Instant::now();
+    let load_before = Load::now();
     let bench = if opts.bench {
-        on_step("benchmarks (cargo bench, quick)");
+        on_step(if opts.quick { "benchmarks (quick)" } else { "benchmarks" });
         let bench_opts = RunOptions {
             name: "audit".into(),
             mode: if opts.quick { Mode::Quick } else { Mode::Standard },
@@ -333,12 +367,26 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
         None
     };
 
-    let findings = findings(&outcomes, bench.as_ref(), &mutants);
-    AuditReport {
+    let load_after = Load::now();
+    let environment = Environment::collect();
+    let performance = assess(bench.as_ref(), load_before, load_after, environment.cores, &opts.repo);
+    let now = crate::environment::parse_rfc3339(&rfc3339_now()).unwrap_or(0);
+    let evidence = committed(&opts.repo, &mutants, now);
+    let links = Links { to_repo: path_to_repo(&opts.out, &opts.repo) };
+    let findings = findings(&FindingInputs {
+        outcomes: &outcomes,
+        bench: bench.as_ref(),
+        mutation: &mutants,
+        evidence: &evidence,
+        performance: &performance,
+        links: &links,
+    });
+    let mut report = AuditReport {
         schema: SCHEMA,
+        verdict: String::new(),
         mode: if opts.quick { "quick" } else { "standard" }.into(),
         created,
-        environment: Environment::collect(),
+        environment,
         cases: opts.cases,
         steps,
         vectors,
@@ -347,9 +395,60 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
         vault_sim,
         mutants,
         bench,
+        performance,
+        evidence,
+        scope: Vec::new(),
+        threats: Vec::new(),
         findings,
         duration_s: start.elapsed().as_secs_f64(),
+        to_repo: links.to_repo.clone(),
+    };
+    report.scope = scope_rows(&report, opts, &report.evidence);
+    report.threats = threat_rows(&report, &mutation_scores(&opts.repo));
+    report.verdict = if report.passed() { "pass" } else { "fail" }.into();
+    report
+}
+
+/// The committed mutation report's score per file: (path, score, meets the target).
+fn mutation_scores(repo: &Path) -> Vec<(String, f64, bool)> {
+    let Ok(r) = mutants::MutationReport::read(&repo.join(mutants::REPORT_DIR).join("report.json")) else {
+        return Vec::new();
+    };
+    r.per_file
+        .iter()
+        .map(|f| {
+            let viable = f.counts.viable();
+            let score = if viable == 0 { 1.0 } else { f.counts.caught as f64 / viable as f64 };
+            (f.path.clone(), score, score >= r.target)
+        })
+        .collect()
+}
+
+/// The relative path from the report directory `out` to the repository
+/// root, ending in `/` (`../../../` for `reports/runs/audit-x/`); the
+/// repository's absolute path when `out` is elsewhere.
+pub fn path_to_repo(out: &Path, repo: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).map(|a| normalise(&a)).unwrap_or_else(|_| p.to_owned());
+    let (out, repo) = (abs(out), abs(repo));
+    match out.strip_prefix(&repo) {
+        Ok(rest) => "../".repeat(rest.components().count()),
+        Err(_) => format!("{}/", repo.display()),
     }
+}
+
+/// `a/./b/../c` → `a/c`, without touching the file system.
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn simulations(opts: &AuditOptions, on_step: &mut dyn FnMut(&str)) -> Vec<SimRun> {
@@ -369,99 +468,6 @@ fn simulations(opts: &AuditOptions, on_step: &mut dyn FnMut(&str)) -> Vec<SimRun
             Err(e) => (None, Some(e.to_string())),
         };
         out.push(SimRun { label: label.into(), expect_violations, report, error });
-    }
-    out
-}
-
-/// The findings `backup::inspect` gives for a crypt15 backup, from one
-/// made here (empty payload, fixed key).
-fn crypt15_format_findings() -> Vec<e2eb_core::backup::Finding> {
-    use e2eb_core::backup::crypt15;
-    let key = e2eb_core::BackupKey::from_bytes([0x42; 32]);
-    let mut file = Vec::new();
-    let made = crypt15::encrypt(&key, &crypt15::EncryptOptions::default(), &mut &[][..], &mut file, &mut |_| {});
-    if made.is_err() {
-        return Vec::new();
-    }
-    let len = file.len() as u64;
-    e2eb_core::backup::inspect(&mut file.as_slice(), Some(len)).map(|i| i.findings).unwrap_or_default()
-}
-
-fn finding(id: &str, severity: &str, title: &str, evidence: String) -> Finding {
-    Finding { id: id.into(), severity: severity.into(), title: title.into(), evidence }
-}
-
-fn findings(outcomes: &[Outcome], bench: Option<&BenchReport>, mutation: &mutants::Status) -> Vec<Finding> {
-    let mut out = Vec::new();
-    // The format findings are what `backup inspect` says of a real crypt15
-    // file, each with the evidence the harness has for it.
-    for (i, f) in crypt15_format_findings().iter().enumerate() {
-        let evidence = match f.id {
-            "crypt15-prefix-unauthenticated" => {
-                if !outcomes.iter().any(|o| o.name == "crypt15_header_edit_unnoticed" && o.passed) {
-                    continue;
-                }
-                "property crypt15_header_edit_unnoticed and vector crypt15-006: an edited prefix with a recomputed MD5 decrypts".to_owned()
-            }
-            "crypt15-plaintext-before-tag" => {
-                "docs/design.md §4.1; e2eb backup decrypt writes to a temporary file and leaves no output on failure"
-                    .to_owned()
-            }
-            other => format!("e2eb backup inspect reports {other}"),
-        };
-        out.push(finding(&format!("F{}", i + 1), f.severity.name(), f.summary, evidence));
-    }
-    let default = e2eb_core::vault::KsfProfile::Moderate;
-    if default.below_rfc_recommendation() {
-        let (m, t, p) = default.parameters();
-        out.push(finding(
-            "F3",
-            "low",
-            "the vault's default KSF profile (moderate: Argon2id 64 MiB, t=3, p=4) is below RFC 9807's recommendation (2 GiB, t=1, p=4); offline guessing after a site compromise is cheaper",
-            format!("KsfProfile::Moderate.parameters() = ({m} KiB, {t}, {p})"),
-        ));
-    }
-    // CI does not run the hours-long mutation pass, so an outdated report
-    // is something to know, not a failure.
-    match (&mutation.freshness, &mutation.error) {
-        (Some(f), _) if f.is_stale() => out.push(finding(
-            "M1",
-            "process",
-            "the mutation report does not describe this code: files it covers changed since it was made",
-            format!("{}; rerun `e2eb mutants run` (or `--in-diff` on the change) and `e2eb mutants report`", f.line()),
-        )),
-        (None, Some(e)) => out.push(finding("M1", "process", "no mutation report to read", e.clone())),
-        _ => {}
-    }
-    if mutation.passed == Some(false) {
-        out.push(finding(
-            "M2",
-            "medium",
-            "mutation testing misses its target: changes to the security modules that no test notices",
-            format!(
-                "{}; {} survivor(s) neither killed by a test nor argued harmless (see reports/mutants/report.md)",
-                mutation.summary.as_deref().unwrap_or("?"),
-                mutation.open.unwrap_or(0)
-            ),
-        ));
-    }
-    if let Some(b) = bench {
-        for (i, t) in b.targets.iter().filter(|t| t.status == TargetStatus::Missed).enumerate() {
-            out.push(finding(
-                &format!("P{}", i + 1),
-                "performance",
-                &format!(
-                    "docs/design.md §9 target missed: {} — needs {} {} {}, measured {:.2} {}",
-                    t.description,
-                    t.comparison,
-                    t.required,
-                    t.unit,
-                    t.measured.unwrap_or(f64::NAN),
-                    t.unit
-                ),
-                format!("bench report (mode {}): {}", b.mode, t.evidence),
-            ));
-        }
     }
     out
 }
@@ -517,8 +523,20 @@ mod tests {
             }),
             error: None,
         };
-        AuditReport {
+        let repo = repo();
+        let performance = assess(Some(&bench), None, None, 2, &repo);
+        let links = Links { to_repo: "../../../".into() };
+        let findings = findings(&FindingInputs {
+            outcomes: &[],
+            bench: None,
+            mutation: &mutation,
+            evidence: &[],
+            performance: &performance,
+            links: &links,
+        });
+        let mut r = AuditReport {
             schema: SCHEMA,
+            verdict: "pass".into(),
             mode: "quick".into(),
             created: "2026-01-01T00:00:00Z".into(),
             environment: bench.environment.clone(),
@@ -546,10 +564,40 @@ mod tests {
             }],
             vault_sim: vec![sim("random schedules", false, 0), sim("negative control", true, 1)],
             bench: Some(bench),
-            findings: findings(&[], None, &mutation),
+            findings,
             mutants: mutation,
+            performance,
+            evidence: Vec::new(),
+            scope: Vec::new(),
+            threats: Vec::new(),
             duration_s: 3.0,
-        }
+            to_repo: "../../../".into(),
+        };
+        r.threats = threat_rows(&r, &[("harness/core/src/key.rs".into(), 1.0, true)]);
+        let opts = AuditOptions {
+            quick: true,
+            cases: 2,
+            vector_dir: repo.join("vectors"),
+            repo: repo.clone(),
+            out: repo.join("reports/runs/audit-x"),
+            sim_runs: 4,
+            bench: true,
+        };
+        r.scope = scope_rows(&r, &opts, &[]);
+        r
+    }
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn the_path_from_a_report_to_the_repository_is_relative_inside_it() {
+        let repo = repo();
+        assert_eq!(path_to_repo(&repo.join("reports/runs/audit-x"), &repo), "../../../");
+        assert_eq!(path_to_repo(&repo.join("reports/runs/./x/../audit-y"), &repo), "../../../");
+        let outside = path_to_repo(Path::new("/tmp/elsewhere"), &repo);
+        assert!(outside.starts_with('/') && outside.ends_with('/'), "{outside}");
     }
 
     #[test]
@@ -557,17 +605,41 @@ mod tests {
         let r = sample();
         assert!(r.passed(), "{:?}", r.failures());
         let md = r.to_markdown();
-        assert!(md.contains("Verdict: **PASS**") && md.contains("| benchmarks | not run |"), "{md}");
+        // Two verdicts, kept apart: security decides, performance is explained.
+        assert!(md.contains("**Security verdict: PASS**") && md.contains("**Performance: missed**"), "{md}");
+        assert!(md.contains("does not decide the audit's"), "{md}");
+        assert!(md.contains("| benchmarks | not run |"), "{md}");
         assert!(md.contains("| random schedules | 4 | 7 | 0 | 10 | 10 | pass |"), "{md}");
-        assert!(md.contains("| **F2** | info |") && md.contains("**MISSED**"), "{md}");
-        // The mutation report: its numbers, and a finding when it is stale.
+        assert!(md.contains("| **F2** | info |") && md.contains("| MISSED |"), "{md}");
+        // The mutation report: its numbers, and a finding when it is stale,
+        // linking to the report and saying how to see it again.
         assert!(md.contains("| **M1** | process |") && md.contains("stale: 1 covered file(s)"), "{md}");
+        assert!(md.contains("[reports/mutants/report.md](../../../reports/mutants/report.md)"), "{md}");
+        assert!(md.contains("`e2eb mutants status`"), "{md}");
         assert!(md.contains("| score | 90.0 % (target 90 %) |"), "{md}");
+        // Scope says what did not run; threats say what covered them.
+        assert!(md.contains("| interop with wa-crypt-tools | not run |"), "{md}");
+        assert!(md.contains("| property tests | partly | 1 properties × 2 cases |"), "{md}");
+        assert!(md.contains("| fuzz corpus replay | partly |") && md.contains("v2_decrypt (4 inputs)"), "{md}");
+        assert!(
+            md.contains("property key_digits_round_trip (pass)")
+                && md.contains("mutants harness/core/src/key.rs (100.0 % caught)"),
+            "{md}"
+        );
         let html = r.to_html();
         assert!(html.contains("<td>a &lt;b&gt; &amp; c</td>") && !html.contains("a <b>"), "{html}");
-        assert!(html.contains("<td class=\"fail\"><strong>MISSED</strong></td>"), "{html}");
+        assert!(html.contains("<td class=\"fail\">MISSED</td>"), "{html}");
         assert!(html.contains("<td class=\"n pass\">0</td>"), "{html}");
-        assert!(html.contains("<h2>Mutation testing</h2>"), "{html}");
+        assert!(html.contains("<h2 id=\"mutants\">Mutation testing</h2>"), "{html}");
+        assert!(
+            html.contains("<a href=\"../../../reports/mutants/report.md\">reports/mutants/report.md</a>"),
+            "{html}"
+        );
+        assert!(html.contains("Security: PASS") && html.contains("Performance: missed"), "{html}");
+        let json = serde_json::to_value(&r).unwrap_or_default();
+        assert_eq!(json["verdict"], "pass");
+        assert_eq!(json["performance"]["verdict"], "missed");
+        assert!(json["threats"].as_array().is_some_and(|t| t.len() >= 10));
         assert!(html.trim_end().ends_with("</html>") && !html.contains("<table></table>"));
     }
 
@@ -578,7 +650,14 @@ mod tests {
         r.mutants.score = Some(0.8);
         r.mutants.open = Some(7);
         r.steps.push(Step { name: MUTATION_STEP.into(), passed: Some(false), detail: "80 %".into(), seconds: 0.0 });
-        r.findings = findings(&[], None, &r.mutants);
+        r.findings = findings(&FindingInputs {
+            outcomes: &[],
+            bench: None,
+            mutation: &r.mutants,
+            evidence: &[],
+            performance: &r.performance,
+            links: &Links { to_repo: String::new() },
+        });
         assert!(r.passed(), "a committed report does not decide this run's verdict");
         let m2 = r.findings.iter().find(|f| f.id == "M2").expect("finding M2");
         assert!(m2.evidence.contains("7 survivor(s)"), "{}", m2.evidence);

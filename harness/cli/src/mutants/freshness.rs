@@ -142,6 +142,7 @@ mod tests {
             started: "2026-12-01T00:00:00Z".into(),
             finished: "2026-12-02T00:00:00Z".into(),
             passes: vec!["x".into()],
+            reruns: Vec::new(),
             files,
             counts: Counts { total: 10, caught: 9, missed: 1, timeout: 0, unviable: 0 },
             per_file: Vec::new(),

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 pub use freshness::{Freshness, Status, status};
 pub use report::{
-    Argument, ArgumentVerdict, Counts, CoveredFile, FileCounts, MutationReport, Survivor, Verdict, read_arguments,
-    stable_name,
+    Argument, ArgumentVerdict, Counts, CoveredFile, FileCounts, MutationReport, RERAN, Rerun, Survivor, Verdict,
+    read_arguments, stable_name,
 };
 pub use run::{RunOptions, check_tool, run};
 

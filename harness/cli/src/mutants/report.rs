@@ -28,6 +28,10 @@ pub struct MutationReport {
     pub finished: String,
     /// The passes, in order: cargo-mutants output directories as given.
     pub passes: Vec<String>,
+    /// Files a later pass mutated again in full, after the file changed:
+    /// that pass's outcomes replace every earlier one for the file.
+    #[serde(default)]
+    pub reruns: Vec<Rerun>,
     /// Every file mutants were made in, with its SHA-256 when the report
     /// was written: the audit compares them with the tree to call the
     /// report stale.
@@ -42,6 +46,15 @@ pub struct MutationReport {
     pub target: f64,
     /// Mutants missed (or timed out) by the first pass, with their verdicts.
     pub survivors: Vec<Survivor>,
+}
+
+/// A pass that mutated some files again in full (its `reran.txt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rerun {
+    /// The pass directory.
+    pub pass: String,
+    /// The files it mutated in full.
+    pub files: Vec<String>,
 }
 
 /// One mutated file and its content hash.
@@ -130,7 +143,8 @@ pub enum Verdict {
 /// One entry of `reports/mutants/arguments.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Argument {
-    /// The mutant without its line and column: `file: change`.
+    /// The mutant without its line and column (`file: change`), or with
+    /// them when two mutants of a file differ only there.
     pub mutant: String,
     /// The verdict argued.
     #[serde(flatten)]
@@ -220,6 +234,9 @@ struct MutantEntry {
 
 struct Pass {
     dir: String,
+    /// Files this pass mutated in full (`reran.txt`, one path per line):
+    /// earlier outcomes for them are void.
+    reran: Vec<String>,
     start: Option<String>,
     end: Option<String>,
     tool: Option<String>,
@@ -254,14 +271,32 @@ fn read_pass(dir: &Path) -> Result<Pass, MutantsError> {
         };
         outcomes.insert(mutant.name, (mutant.file, outcome));
     }
+    let reran_path = dir.join(RERAN);
+    let reran = if reran_path.exists() {
+        std::fs::read_to_string(&reran_path)
+            .map_err(io_err(&reran_path))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Pass {
         dir: dir.display().to_string(),
+        reran,
         start: file.start_time,
         end: file.end_time,
         tool: file.cargo_mutants_version,
         outcomes,
     })
 }
+
+/// The file in a pass directory naming the files that pass mutated again in
+/// full, after they changed (line numbers move, so the earlier passes'
+/// mutants of those files no longer exist).
+pub const RERAN: &str = "reran.txt";
 
 /// Reads an arguments file (missing: no arguments).
 pub fn read_arguments(path: &Path) -> Result<Vec<Argument>, MutantsError> {
@@ -303,9 +338,19 @@ impl MutationReport {
     ) -> Result<Self, MutantsError> {
         let read: Vec<Pass> = passes.iter().map(|p| read_pass(p)).collect::<Result<_, _>>()?;
         let Some(first) = read.first() else { return Err(MutantsError::NoOutcomes(repo.to_owned())) };
-        // Later passes override earlier ones for the mutants they tried.
+        // Later passes override earlier ones for the mutants they tried; a
+        // pass that mutated a file again in full voids every earlier outcome
+        // for it, and its own outcomes for that file count as the first.
         let mut last: BTreeMap<String, (String, Outcome)> = BTreeMap::new();
+        let mut first_seen = first.outcomes.clone();
         for p in &read {
+            if !p.reran.is_empty() {
+                last.retain(|_, (file, _)| !p.reran.contains(file));
+                first_seen.retain(|_, (file, _)| !p.reran.contains(file));
+                for (name, v) in p.outcomes.iter().filter(|(_, (file, _))| p.reran.contains(file)) {
+                    first_seen.insert(name.clone(), v.clone());
+                }
+            }
             for (name, v) in &p.outcomes {
                 last.insert(name.clone(), v.clone());
             }
@@ -319,12 +364,15 @@ impl MutationReport {
         let by_name: BTreeMap<&str, &ArgumentVerdict> =
             arguments.iter().map(|a| (a.mutant.as_str(), &a.verdict)).collect();
         let mut survivors = Vec::new();
-        for (name, (_, outcome)) in &first.outcomes {
+        for (name, (_, outcome)) in &first_seen {
             if !matches!(outcome, Outcome::Missed | Outcome::Timeout) {
                 continue;
             }
             let now = last.get(name).map_or(*outcome, |(_, o)| *o);
-            let verdict = match (now, by_name.get(stable_name(name).as_str())) {
+            // An argument names the mutant without line and column, or with
+            // them when two mutants of a file share the rest of the name.
+            let argument = by_name.get(name.as_str()).or_else(|| by_name.get(stable_name(name).as_str()));
+            let verdict = match (now, argument) {
                 (Outcome::Caught, Some(ArgumentVerdict::Killed { test })) => Verdict::Killed { test: test.clone() },
                 (Outcome::Caught, _) => Verdict::Killed { test: "(not named in the arguments)".into() },
                 (_, Some(ArgumentVerdict::Harmless { why })) => Verdict::Harmless { why: why.clone() },
@@ -351,6 +399,11 @@ impl MutationReport {
             started: seconds_text(first.start.as_ref()),
             finished: seconds_text(read.iter().rev().find_map(|p| p.end.as_ref()).or(first.start.as_ref())),
             passes: read.iter().map(|p| p.dir.clone()).collect(),
+            reruns: read
+                .iter()
+                .filter(|p| !p.reran.is_empty())
+                .map(|p| Rerun { pass: p.dir.clone(), files: p.reran.clone() })
+                .collect(),
             files,
             per_file: per.into_iter().map(|(path, counts)| FileCounts { path, counts }).collect(),
             score: if viable == 0 { 0.0 } else { counts.caught as f64 / viable as f64 },
@@ -478,6 +531,17 @@ impl MutationReport {
             self.finished,
             self.passes.len()
         );
+        for r in &self.reruns {
+            let _ = writeln!(
+                m,
+                "`{}` mutated {} again in full after {} changed; its outcomes replace the earlier passes' for \
+                 {}.\n",
+                r.pass,
+                r.files.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", "),
+                if r.files.len() == 1 { "it" } else { "they" },
+                if r.files.len() == 1 { "that file" } else { "those files" },
+            );
+        }
         let _ = writeln!(
             m,
             "**{}** — {}.\n",
@@ -489,7 +553,7 @@ impl MutationReport {
             "A mutant is *caught* when some test fails with it in place, *missed* when every test passes, \
              *timeout* when the tests hang, *unviable* when it does not compile. The score is caught over \
              viable (caught + missed + timeout). Survivors are the first pass's missed and timed-out \
-             mutants: each is killed by a test added after that pass, argued harmless in \
+             mutants (for a file mutated again in full, that pass's): each is killed by a test added after that pass, argued harmless in \
              `reports/mutants/arguments.json`, or open.\n"
         );
         let _ = writeln!(m, "## Per file\n\n{}", self.files_table().to_markdown());
@@ -598,6 +662,73 @@ mod tests {
         );
         let md = r.to_markdown();
         assert!(md.contains("Target not met") && md.contains("open: no test kills it"), "{md}");
+    }
+
+    #[test]
+    fn a_pass_that_reran_a_file_in_full_replaces_its_earlier_outcomes() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let first = outcomes(
+            &[
+                ("src/x.rs:1:1: replace f with ()", "MissedMutant"),
+                ("src/x.rs:2:1: replace g with ()", "CaughtMutant"),
+                ("src/y.rs:1:1: replace h with ()", "MissedMutant"),
+            ],
+            None,
+        );
+        std::fs::write(a.join("outcomes.json"), first).unwrap_or_else(|e| panic!("{e}"));
+        // x.rs changed: every line moved, and a new function appeared.
+        let second = outcomes(
+            &[
+                ("src/x.rs:5:1: replace f with ()", "CaughtMutant"),
+                ("src/x.rs:6:1: replace g with ()", "CaughtMutant"),
+                ("src/x.rs:7:1: replace k with ()", "MissedMutant"),
+            ],
+            None,
+        );
+        std::fs::write(b.join("outcomes.json"), second).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(b.join(RERAN), "# changed after pass a\nsrc/x.rs\n").unwrap_or_else(|e| panic!("{e}"));
+        let r = MutationReport::from_passes(&[&a, &b], &[], dir.path(), "abc".into()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.counts, Counts { total: 4, caught: 2, missed: 2, timeout: 0, unviable: 0 });
+        let names: Vec<&str> = r.survivors.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["src/x.rs:7:1: replace k with ()", "src/y.rs:1:1: replace h with ()"]);
+        assert_eq!(r.reruns, vec![Rerun { pass: b.display().to_string(), files: vec!["src/x.rs".into()] }]);
+        assert!(r.to_markdown().contains("again in full"));
+    }
+
+    #[test]
+    fn an_argument_with_line_and_column_wins_over_one_without() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        for d in [&a, &b] {
+            std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let both =
+            [("src/x.rs:1:1: replace * with +", "MissedMutant"), ("src/x.rs:9:1: replace * with +", "MissedMutant")];
+        std::fs::write(a.join("outcomes.json"), outcomes(&both, None)).unwrap_or_else(|e| panic!("{e}"));
+        let later =
+            [("src/x.rs:1:1: replace * with +", "CaughtMutant"), ("src/x.rs:9:1: replace * with +", "MissedMutant")];
+        std::fs::write(b.join("outcomes.json"), outcomes(&later, None)).unwrap_or_else(|e| panic!("{e}"));
+        let args = vec![
+            Argument {
+                mutant: "src/x.rs: replace * with +".into(),
+                verdict: ArgumentVerdict::Killed { test: "t::limit".into() },
+            },
+            Argument {
+                mutant: "src/x.rs:9:1: replace * with +".into(),
+                verdict: ArgumentVerdict::Harmless { why: "a buffer size".into() },
+            },
+        ];
+        let r =
+            MutationReport::from_passes(&[&a, &b], &args, dir.path(), "abc".into()).unwrap_or_else(|e| panic!("{e}"));
+        let verdicts: Vec<&Verdict> = r.survivors.iter().map(|s| &s.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [&Verdict::Killed { test: "t::limit".into() }, &Verdict::Harmless { why: "a buffer size".into() }]
+        );
     }
 
     #[test]

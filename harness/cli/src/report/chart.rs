@@ -50,6 +50,8 @@ const VALUE_W: f64 = 120.0;
 const ROW_H: f64 = 22.0;
 const TOP: f64 = 48.0;
 const PALETTE: [&str; 2] = ["#3b6ea5", "#c0504d"];
+/// Whiskers: dark orange, visible on the bar and on white.
+const WHISKER: &str = "#d35400";
 
 impl BarChart {
     /// Renders the chart as a standalone SVG document.
@@ -73,11 +75,15 @@ impl BarChart {
             .fold(max, f64::min);
         let (lo_exp, hi_exp) =
             (min_positive.log10().floor(), max.log10().ceil().max(min_positive.log10().floor() + 1.0));
+        // A linear axis ends at a round number just above the largest value,
+        // with round ticks (1, 2, 2.5 or 5 times a power of ten) up to it.
+        let step = nice_step(max / 4.0);
+        let axis_max = (max / step).ceil().max(1.0) * step;
         let x = |v: f64| -> f64 {
             let frac = if self.log_scale {
                 if v <= 0.0 { 0.0 } else { ((v.log10() - lo_exp) / (hi_exp - lo_exp)).clamp(0.0, 1.0) }
             } else {
-                (v / (max * 1.05)).clamp(0.0, 1.0)
+                (v / axis_max).clamp(0.0, 1.0)
             };
             LABEL_W + frac * PLOT_W
         };
@@ -93,13 +99,19 @@ impl BarChart {
             r##"<text x="10" y="20" font-size="15" font-weight="bold">{}</text><text x="10" y="38" fill="#555">{}{}</text>"##,
             escape_text(&self.title),
             escape_text(&self.unit),
-            if self.log_scale { " (log scale); whiskers: 95 % interval" } else { "; whiskers: 95 % interval" }
+            match (self.log_scale, self.bars.iter().any(|b| b.lower.is_some() && b.upper.is_some())) {
+                (true, true) => " (log scale); whiskers: 95 % interval",
+                (false, true) => "; whiskers: 95 % interval",
+                (true, false) => " (log scale)",
+                (false, false) => "",
+            }
         );
-        // Grid: five ticks on a linear axis, one per decade on a log axis.
+        // Grid: round ticks on a linear axis, one per decade on a log axis.
         let ticks: Vec<f64> = if self.log_scale {
             (lo_exp as i32..=hi_exp as i32).map(|e| 10f64.powi(e)).collect()
         } else {
-            (0..=4).map(|i| max * 1.05 * f64::from(i) / 4.0).collect()
+            let n = (axis_max / step).round() as i32;
+            (0..=n).map(|i| step * f64::from(i)).collect()
         };
         let plot_bottom = TOP + ROW_H * self.bars.len().max(1) as f64;
         for t in ticks {
@@ -109,7 +121,7 @@ impl BarChart {
                 r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{plot_bottom:.1}" stroke="#ddd"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle" fill="#777" font-size="10">{}</text>"##,
                 TOP - 4.0,
                 plot_bottom + 12.0,
-                short_number(t)
+                tick_label(t)
             );
         }
         for (i, b) in self.bars.iter().enumerate() {
@@ -127,14 +139,13 @@ impl BarChart {
                 PALETTE[0]
             );
             if let (Some(lo), Some(hi)) = (b.lower, b.upper) {
+                // The caps reach past the bar's edges, so an interval too
+                // narrow to show as a line still shows as a mark.
                 let (lx, hx, my) = (x(lo), x(hi), y + ROW_H / 2.0);
+                let (top, bottom) = (y + 1.0, y + ROW_H - 1.0);
                 let _ = write!(
                     s,
-                    r##"<line x1="{lx:.1}" y1="{my:.1}" x2="{hx:.1}" y2="{my:.1}" stroke="#222"/><line x1="{lx:.1}" y1="{:.1}" x2="{lx:.1}" y2="{:.1}" stroke="#222"/><line x1="{hx:.1}" y1="{:.1}" x2="{hx:.1}" y2="{:.1}" stroke="#222"/>"##,
-                    my - 4.0,
-                    my + 4.0,
-                    my - 4.0,
-                    my + 4.0
+                    r##"<g stroke="{WHISKER}" stroke-width="1.5"><line x1="{lx:.1}" y1="{my:.1}" x2="{hx:.1}" y2="{my:.1}"/><line x1="{lx:.1}" y1="{top:.1}" x2="{lx:.1}" y2="{bottom:.1}"/><line x1="{hx:.1}" y1="{top:.1}" x2="{hx:.1}" y2="{bottom:.1}"/></g>"##
                 );
             }
             let _ = write!(
@@ -169,6 +180,34 @@ impl BarChart {
         s.push_str("</svg>\n");
         s
     }
+}
+
+/// A round step near `raw`: 1, 2, 2.5 or 5 times a power of ten, at least `raw`.
+pub fn nice_step(raw: f64) -> f64 {
+    if !raw.is_finite() || raw <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    let m = raw / power;
+    let nice = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().find(|n| *n >= m - 1e-9).unwrap_or(10.0);
+    nice * power
+}
+
+/// An axis tick: a round number with an SI suffix and no trailing zeros
+/// (`0`, `500`, `1k`, `2.5k`, `0.05`).
+pub fn tick_label(v: f64) -> String {
+    if !v.is_finite() {
+        return crate::report::table::number(v);
+    }
+    let (scaled, suffix) = match v.abs() {
+        a if a >= 1e9 => (v / 1e9, "G"),
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let text = format!("{scaled:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{}{suffix}", if text == "-0" { "0" } else { text })
 }
 
 /// A chart label: [`crate::report::table::number`] with an SI suffix (1.23k, 4.56M),
@@ -239,6 +278,33 @@ mod tests {
         c.bars.push(Bar { label: "zero".into(), value: 0.0, lower: Some(0.0), upper: Some(0.0) });
         let svg = c.to_svg();
         assert!(!svg.contains("NaN"), "{svg}");
+    }
+
+    #[test]
+    fn linear_ticks_are_round_and_reach_past_the_largest_value() {
+        let svg = chart(false).to_svg();
+        // Largest value 2000 (bar b): ticks every 500 up to 2000.
+        let ticks: Vec<&str> = svg.split("font-size=\"10\">").skip(1).filter_map(|t| t.split('<').next()).collect();
+        assert_eq!(ticks, ["0", "500", "1k", "1.5k", "2k"], "{svg}");
+        for (raw, nice) in [(0.9, 1.0), (1.1, 2.0), (2.1, 2.5), (2.6, 5.0), (5.1, 10.0), (2763.0, 5000.0), (0.03, 0.05)]
+        {
+            assert!((nice_step(raw) - nice).abs() < 1e-12, "{raw} -> {}", nice_step(raw));
+        }
+    }
+
+    #[test]
+    fn whiskers_are_drawn_where_claimed_and_claimed_only_where_drawn() {
+        let svg = chart(false).to_svg();
+        assert!(svg.contains("whiskers: 95 % interval"));
+        // One bar has an interval: one whisker group of three lines, with
+        // caps taller than the bar.
+        assert_eq!(svg.matches(&format!("<g stroke=\"{WHISKER}\"")).count(), 1, "{svg}");
+        let mut none = chart(false);
+        for b in &mut none.bars {
+            (b.lower, b.upper) = (None, None);
+        }
+        let svg = none.to_svg();
+        assert!(!svg.contains("whiskers") && !svg.contains(WHISKER), "{svg}");
     }
 
     #[test]

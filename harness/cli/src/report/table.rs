@@ -66,12 +66,28 @@ pub struct Cell {
     pub status: Option<Status>,
     /// How the text is set.
     pub style: Style,
+    /// Links shown instead of the text, as (label, href); hrefs are paths
+    /// relative to the report, or URLs.
+    pub links: Vec<(String, String)>,
 }
 
 impl Cell {
     /// A plain cell.
     pub fn new(text: impl Into<String>) -> Self {
-        Self { text: text.into(), status: None, style: Style::Plain }
+        Self { text: text.into(), status: None, style: Style::Plain, links: Vec::new() }
+    }
+
+    /// The same cell, its text linking to `href`.
+    #[must_use]
+    pub fn with_link(mut self, href: impl Into<String>) -> Self {
+        self.links = vec![(self.text.clone(), href.into())];
+        self
+    }
+
+    /// A cell of links, (label, href) each, separated by commas.
+    pub fn links(links: Vec<(String, String)>) -> Self {
+        let text = links.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>().join(", ");
+        Self { links, ..Self::new(text) }
     }
 
     /// The same cell carrying a verdict.
@@ -137,6 +153,14 @@ impl Table {
         for r in &self.rows {
             s.push_str(&line(&mut r.iter().map(|c| {
                 let t = md_escape(&c.text);
+                if !c.links.is_empty() {
+                    return c
+                        .links
+                        .iter()
+                        .map(|(label, href)| format!("[{}]({})", md_escape(label), href.replace(' ', "%20")))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                }
                 match c.style {
                     _ if t.is_empty() => t,
                     Style::Plain => t,
@@ -168,11 +192,22 @@ impl Table {
                     let _ = write!(h, "<td class=\"{}\">", classes.join(" "));
                 }
                 let t = escape_text(&c.text);
-                let _ = match c.style {
-                    Style::Plain => write!(h, "{t}"),
-                    Style::Strong => write!(h, "<strong>{t}</strong>"),
-                    Style::Code => write!(h, "<code>{t}</code>"),
-                };
+                if c.links.is_empty() {
+                    let _ = match c.style {
+                        Style::Plain => write!(h, "{t}"),
+                        Style::Strong => write!(h, "<strong>{t}</strong>"),
+                        Style::Code => write!(h, "<code>{t}</code>"),
+                    };
+                } else {
+                    let links: Vec<String> = c
+                        .links
+                        .iter()
+                        .map(|(label, href)| {
+                            format!("<a href=\"{}\">{}</a>", crate::report::xml::escape_attr(href), escape_text(label))
+                        })
+                        .collect();
+                    h.push_str(&links.join(", "));
+                }
                 h.push_str("</td>");
             }
             h.push_str("</tr>");

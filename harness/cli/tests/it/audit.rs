@@ -1,8 +1,9 @@
 //! `e2eb audit` through the binary, at the smallest depth and without the
 //! benchmarks (those are measurements: `e2eb audit --quick` in `.ci/run` runs
 //! them): the three report files are written, the HTML is self-contained, the
-//! JSON carries every step, the mutation report is looked for, and the
-//! known findings are present.
+//! JSON carries every step, the verdicts, the scope, the threat table and
+//! the dated evidence, the mutation report is looked for, and the known
+//! findings are present with a reproduce command and next steps.
 
 #[test]
 fn audit_writes_md_json_and_self_contained_html() {
@@ -44,5 +45,32 @@ fn audit_writes_md_json_and_self_contained_html() {
     assert_eq!(html.matches("http").count(), html.matches("http://www.w3.org/2000/svg").count());
     assert!(html.contains("<svg") && html.contains("PASS"));
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    assert!(md.contains("Verdict: **PASS**") && md.contains("| benchmarks | not run |"));
+    assert!(md.contains("**Security verdict: PASS**") && md.contains("| benchmarks | not run |"));
+    assert!(md.contains("**Performance: not measured**"), "{md}");
+
+    // design §8: a top-level verdict, the scope with what did not run, the
+    // threat table, and committed evidence dated against the code.
+    assert_eq!(json["verdict"], "pass");
+    assert_eq!(json["performance"]["verdict"], "not measured");
+    let scope = json["scope"].as_array().unwrap();
+    let state = |area: &str| scope.iter().find(|r| r["area"] == area).map(|r| r["state"].as_str().unwrap().to_owned());
+    assert_eq!(state("interop with wa-crypt-tools").as_deref(), Some("not run"));
+    assert_eq!(state("benchmarks").as_deref(), Some("not run"));
+    assert_eq!(state("property tests").as_deref(), Some("partly"), "2 cases is below CI depth");
+    assert_eq!(state("fuzz campaigns").as_deref(), Some("read"));
+    let threats = json["threats"].as_array().unwrap();
+    assert!(threats.len() >= 13, "{}", threats.len());
+    for t in threats {
+        assert!(!t["covered_by"].as_array().unwrap().is_empty(), "{t}");
+        assert_ne!(t["result"], "FAIL", "{t}");
+    }
+    let evidence = json["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 3);
+    for e in evidence.iter().filter(|e| e["state"] == "stale" && e["what"] != "mutation report") {
+        assert!(ids.iter().any(|id| id.starts_with('E')), "stale {} without a finding: {ids:?}", e["what"]);
+    }
+    // Every finding says how to see it again and what to do.
+    for f in json["findings"].as_array().unwrap() {
+        assert!(!f["reproduce"].as_str().unwrap().is_empty() && !f["next"].as_str().unwrap().is_empty(), "{f}");
+    }
 }

@@ -234,6 +234,21 @@ fn inspect_reads_a_pipe_and_a_closed_stdout_ends_quietly_with_141() {
 }
 
 #[test]
+fn vault_demo_ends_quietly_when_its_reader_goes_away() {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let o = Command::new(crate::BIN)
+        .args(["vault", "demo", "--profile", "test"])
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err, "", "a closed stdout is not an error message");
+    assert_eq!(o.status.code(), Some(141), "{:?}", o.status);
+}
+
+#[test]
 fn outputs_get_the_modes_they_promise_and_symlinks_are_written_through() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -68,6 +68,43 @@ pub(crate) fn write_stdout(args: fmt::Arguments<'_>) -> Result<(), Failure> {
     }
 }
 
+/// Standard output for library code that writes as it goes (`vault demo`,
+/// the stress workloads): it remembers a closed pipe, so that the command
+/// ends as quietly as one writing through [`write_stdout`] does.
+#[derive(Debug, Default)]
+pub(crate) struct Stdout {
+    closed: bool,
+}
+
+impl Stdout {
+    fn seen<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            self.closed = true;
+        }
+        r
+    }
+
+    /// The command's result, or the quiet closed-stdout failure when the
+    /// reader went away (whatever error that caused inside the command).
+    pub(crate) fn finish<T, E: Into<Failure>>(self, r: Result<T, E>) -> Result<T, Failure> {
+        if self.closed { Err(Failure::from(ClosedStdout)) } else { r.map_err(Into::into) }
+    }
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = std::io::stdout().lock().write(buf);
+        self.seen(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = std::io::stdout().lock().flush();
+        self.seen(r)
+    }
+}
+
 impl<E: Error + Send + Sync + 'static> From<E> for Failure {
     fn from(e: E) -> Self {
         Self { context: None, cause: Box::new(e) }

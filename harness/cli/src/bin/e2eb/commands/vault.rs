@@ -6,7 +6,7 @@ use e2eb::progress::{Progress, Unit};
 use e2eb::vault::{demo, fleet_stress, sim, site_stress};
 
 use crate::cli::VaultCommand;
-use crate::error::Failure;
+use crate::error::{Failure, Stdout};
 use crate::progress::Bars;
 
 pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
@@ -34,16 +34,23 @@ pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
             }
             Ok(if report.violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        // These write as they go; a reader that goes away ends them quietly.
         VaultCommand::SiteStress { db } => {
-            site_stress::run(&db, &mut std::io::stdout().lock())?;
+            let mut out = Stdout::default();
+            let r = site_stress::run(&db, &mut out);
+            out.finish(r)?;
             Ok(ExitCode::SUCCESS)
         }
         VaultCommand::FleetStress { dir } => {
-            fleet_stress::run(&dir, &mut std::io::stdout().lock())?;
+            let mut out = Stdout::default();
+            let r = fleet_stress::run(&dir, &mut out);
+            out.finish(r)?;
             Ok(ExitCode::SUCCESS)
         }
         VaultCommand::Demo { profile } => {
-            demo::run(profile.into(), &mut std::io::stdout())?;
+            let mut out = Stdout::default();
+            let r = demo::run(profile.into(), &mut out);
+            out.finish(r)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,0 +1,203 @@
+//! The performance side of the audit (design §8 "Audit": "benchmarks with
+//! the machine's load and the ratio to the committed baseline"; §9 targets).
+//! Its verdict is kept apart from the security verdict: a target missed on a
+//! shared, busy machine says something about the machine as much as about
+//! the code, so it is a finding with the load it was measured under and the
+//! baseline's number beside it, and `e2eb bench compare` is the gate.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::bench::report::{BenchReport, TargetStatus};
+
+/// Where the committed baseline report is, from the repository root.
+pub const BASELINE: &str = "reports/baseline/report.json";
+/// Load per core above which a measurement is called loaded.
+pub const LOADED_PER_CORE: f64 = 0.5;
+
+/// `/proc/loadavg`: 1, 5 and 15 minute load averages.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Load {
+    /// Over one minute.
+    pub one: f64,
+    /// Over five minutes.
+    pub five: f64,
+    /// Over fifteen minutes.
+    pub fifteen: f64,
+}
+
+impl Load {
+    /// The load now (`None` where `/proc/loadavg` cannot be read).
+    pub fn now() -> Option<Self> {
+        let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+        let mut it = text.split_whitespace().map(str::parse::<f64>);
+        match (it.next(), it.next(), it.next()) {
+            (Some(Ok(one)), Some(Ok(five)), Some(Ok(fifteen))) => Some(Self { one, five, fifteen }),
+            _ => None,
+        }
+    }
+
+    /// `0.42 / 0.80 / 1.10`.
+    pub fn text(&self) -> String {
+        format!("{:.2} / {:.2} / {:.2}", self.one, self.five, self.fifteen)
+    }
+}
+
+/// A §9 target as this run measured it and as the baseline did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetVsBaseline {
+    /// The target's id.
+    pub id: String,
+    /// What it is.
+    pub description: String,
+    /// `met`, `MISSED` or `not measured` in this run.
+    pub status: String,
+    /// This run's value.
+    pub measured: Option<f64>,
+    /// The baseline's value of the same target.
+    pub baseline: Option<f64>,
+    /// measured / baseline.
+    pub ratio: Option<f64>,
+    /// The unit of both.
+    pub unit: String,
+}
+
+/// The performance verdict and what it rests on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Performance {
+    /// `met` (every measured target), `missed`, or `not measured`.
+    pub verdict: String,
+    /// Load averages when the benchmarks started and ended.
+    pub load_before: Option<Load>,
+    /// See `load_before`.
+    pub load_after: Option<Load>,
+    /// Cores of the machine.
+    pub cores: usize,
+    /// Whether the highest one-minute load passed [`LOADED_PER_CORE`] per core.
+    pub loaded: bool,
+    /// The baseline compared with, when it could be read.
+    pub baseline: Option<String>,
+    /// Each target, here and in the baseline.
+    pub targets: Vec<TargetVsBaseline>,
+    /// Why this verdict does not decide the audit's, in words.
+    pub explanation: String,
+}
+
+/// The performance verdict of a run with `bench` (or without), measured
+/// between the loads `before` and `after`, against the baseline under `repo`.
+pub fn assess(
+    bench: Option<&BenchReport>,
+    before: Option<Load>,
+    after: Option<Load>,
+    cores: usize,
+    repo: &Path,
+) -> Performance {
+    let baseline: Option<BenchReport> =
+        std::fs::read_to_string(repo.join(BASELINE)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let peak = [before, after].iter().flatten().map(|l| l.one).fold(0.0_f64, f64::max);
+    let loaded = peak > LOADED_PER_CORE * cores.max(1) as f64;
+    let Some(b) = bench else {
+        return Performance {
+            verdict: "not measured".into(),
+            load_before: before,
+            load_after: after,
+            cores,
+            loaded,
+            baseline: baseline.map(|_| BASELINE.into()),
+            targets: Vec::new(),
+            explanation: "The benchmarks did not run, so no design §9 target was measured.".into(),
+        };
+    };
+    let targets: Vec<TargetVsBaseline> = b
+        .targets
+        .iter()
+        .map(|t| {
+            let base = baseline.as_ref().and_then(|x| x.targets.iter().find(|y| y.id == t.id)).and_then(|y| y.measured);
+            // A ratio of two overheads in percent (or of numbers of
+            // opposite sign) means nothing: those are compared by eye.
+            let ratio = match (t.measured, base) {
+                (Some(m), Some(b)) if t.unit != "%" && m > 0.0 && b > 0.0 => Some(m / b),
+                _ => None,
+            };
+            TargetVsBaseline {
+                id: t.id.clone(),
+                description: t.description.clone(),
+                status: match t.status {
+                    TargetStatus::Met => "met",
+                    TargetStatus::Missed => "MISSED",
+                    TargetStatus::NotMeasured => "not measured",
+                }
+                .into(),
+                measured: t.measured,
+                baseline: base,
+                ratio,
+                unit: t.unit.clone(),
+            }
+        })
+        .collect();
+    let missed = targets.iter().filter(|t| t.status == "MISSED").count();
+    let met = targets.iter().filter(|t| t.status == "met").count();
+    let verdict = if missed > 0 {
+        "missed"
+    } else if met > 0 {
+        "met"
+    } else {
+        "not measured"
+    };
+    let load = match (before, after) {
+        (Some(a), Some(z)) => {
+            format!("load average {} before and {} after the benchmarks on {cores} cores", a.text(), z.text())
+        }
+        _ => format!("load average unknown, {cores} cores"),
+    };
+    let explanation = format!(
+        "Performance: {met} of the design §9 targets met, {missed} missed, {} not measured in {} mode ({load}{}). \
+         This verdict does not decide the audit's: targets are judged on whatever machine runs the audit, and a \
+         shared or busy machine must not turn a slow measurement into a security failure. Each missed target is a \
+         finding with the baseline's number beside it; `e2eb bench compare {BASELINE} NEW` is the gate for speed, \
+         and a target missed under load is re-measured on an idle machine.",
+        targets.len() - met - missed,
+        b.mode,
+        if loaded { "; LOADED: the numbers understate this code" } else { "" }
+    );
+    Performance {
+        verdict: verdict.into(),
+        load_before: before,
+        load_after: after,
+        cores,
+        loaded,
+        baseline: baseline.map(|_| BASELINE.into()),
+        targets,
+        explanation,
+    }
+}
+
+/// The targets beside the baseline, as a report table.
+pub fn performance_table(p: &Performance) -> crate::report::table::Table {
+    use crate::report::table::{Align, Cell, Status, Table, number};
+    let mut t = Table::new(&[
+        ("target", Align::Left),
+        ("this run", Align::Right),
+        ("baseline", Align::Right),
+        ("ratio", Align::Right),
+        ("unit", Align::Left),
+        ("result", Align::Left),
+    ]);
+    for x in &p.targets {
+        let status = match x.status.as_str() {
+            "met" => Status::Pass,
+            "MISSED" => Status::Fail,
+            _ => Status::Skip,
+        };
+        t.row(vec![
+            x.description.as_str().into(),
+            x.measured.map_or_else(|| "—".into(), number).into(),
+            x.baseline.map_or_else(|| "—".into(), number).into(),
+            x.ratio.map_or_else(|| "—".into(), |r| format!("{r:.2}×")).into(),
+            x.unit.as_str().into(),
+            Cell::new(x.status.as_str()).with_status(status),
+        ]);
+    }
+    t
+}
