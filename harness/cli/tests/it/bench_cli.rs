@@ -53,6 +53,24 @@ fn committed_baseline_renders_as_committed() {
 }
 
 #[test]
+fn render_redraws_the_page_and_charts_from_the_json_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let committed = baseline().parent().unwrap().to_path_buf();
+    std::fs::copy(committed.join("report.json"), dir.path().join("report.json")).unwrap();
+    let o = crate::run(&["bench", "render", s(dir.path())]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for name in ["report.md", "throughput.svg", "operations.svg"] {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(name)).unwrap(),
+            std::fs::read_to_string(committed.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let json = std::fs::read(dir.path().join("report.json")).unwrap();
+    assert_eq!(json, std::fs::read(committed.join("report.json")).unwrap(), "the numbers are left as measured");
+}
+
+#[test]
 fn compare_passes_on_identical_reports_and_fails_on_a_regression() {
     let dir = tempfile::tempdir().unwrap();
     let same = crate::run(&["bench", "compare", s(&baseline()), s(&baseline())]);

@@ -171,6 +171,12 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rewrite report.md and the charts of a report directory from its
+    /// report.json (after the renderers changed; the numbers stay as measured).
+    Render {
+        /// The report directory (holds report.json).
+        dir: PathBuf,
+    },
     /// Compare two reports (report.json files or run directories); exit 1 on
     /// a regression past the threshold with disjoint 95 % intervals.
     Compare {

@@ -1,4 +1,4 @@
-//! `e2eb bench run|compare|measure` (design §8 "Benchmarks", §9).
+//! `e2eb bench run|render|compare|measure` (design §8 "Benchmarks", §9).
 
 use std::process::ExitCode;
 
@@ -27,6 +27,12 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
                 out_raw!("{}", report.summary_text());
                 out!("report written to {}", out.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Render { dir } => {
+            let report = compare::load(&dir)?;
+            run::render_report(&report, &dir)?;
+            out!("rewrote {} from its report.json", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Compare { base, new, threshold, json } => {
