@@ -6,17 +6,17 @@
 //! `<group>/<function>/<param>/new/{estimates,benchmark}.json`, so the
 //! benchmark ids below are a contract:
 //!
-//! - `crypt15/{encrypt,decrypt}/{16KiB,1MiB,64MiB}` ([`formats`]);
-//! - `v2/{encrypt,decrypt,encrypt_serial,decrypt_serial}/{sizes}` ([`formats`]);
-//! - `aead/{rustcrypto,ring}_{seal,open}/{sizes}` ([`aead`]);
+//! - `crypt15/{encrypt,decrypt}/{16KiB,1MiB,64MiB}` (`formats`);
+//! - `v2/{encrypt,decrypt,encrypt_serial,decrypt_serial}/{sizes}` (`formats`);
+//! - `aead/{rustcrypto,ring}_{seal,open}/{sizes}` (`aead`);
 //! - `kdf/{hkdf_sha256,key_hierarchy,cobblestone_keys}`,
-//!   `key/{generate,parse_digits,parse_keyfile,to_grid}` ([`keys`]);
+//!   `key/{generate,parse_digits,parse_keyfile,to_grid}` (`keys`);
 //! - `opaque_{test,moderate,rfc9807}/{registration,login}_{client,server}`
-//!   ([`opaque`]; the rfc9807 client ones not in quick mode);
-//! - `fleet/recovery` ([`fleet`]).
+//!   (`opaque`; the rfc9807 client ones not in quick mode);
+//! - `fleet/recovery` (`fleet`).
 //!
 //! Byte benchmarks report `Throughput::Bytes(plaintext length)`, operations
-//! `Throughput::Elements(1)`. Settings per mode: [`settings`].
+//! `Throughput::Elements(1)`. Settings per mode: `settings`.
 
 // A benchmark must stop loudly when an operation fails, and criterion's
 // closures give an error nowhere to go: `expect` is the honest choice here

@@ -2,8 +2,9 @@
 //! this process (design §8 "Audit": the main job builds once, so nothing
 //! here may start `cargo`).
 //!
-//! Criterion prints its results on standard output and its "Benchmarking
-//! <id>" lines on standard error, and has no switch to send them elsewhere.
+//! Criterion prints its results on standard output and its
+//! `Benchmarking <id>` lines on standard error, and has no switch to send
+//! them elsewhere.
 //! For the length of the suite both descriptors are pointed elsewhere:
 //! standard output into `logs/criterion.log`, standard error into a pipe
 //! that a thread copies to `logs/criterion.stderr.log` while it follows the

@@ -4,7 +4,7 @@
 //! into one [`BenchReport`] under `reports/runs/bench-NAME/`.
 //!
 //! The suite and the fleet harness are a library linked into this program
-//! and run in its process ([`super::in_process`]), so the main job needs no
+//! and run in its process (`bench/in_process.rs`), so the main job needs no
 //! second build. Criterion writes its raw results under `<run dir>/criterion`,
 //! which is read back here
 //! (`<group>/<function>/<parameter>/new/{benchmark,estimates}.json`).
