@@ -226,12 +226,14 @@ pub fn findings(i: &Inputs<'_>) -> Vec<Finding> {
     }
     if let Some(b) = i.bench {
         let p = i.performance;
-        let load = match p.load_after.or(p.load_before) {
-            Some(x) => {
-                format!("load average {} on {} cores{}", x.text(), p.cores, if p.loaded { " (LOADED)" } else { "" })
-            }
-            None => "load unknown".into(),
-        };
+        let load = format!(
+            "{}; other processes took {} of the CPU during the benchmarks{}",
+            p.load_after
+                .or(p.load_before)
+                .map_or_else(|| "load unknown".to_owned(), |x| format!("load average {}", x.text())),
+            p.others_cpu.map_or_else(|| "an unknown share".to_owned(), |s| format!("{:.0} %", s * 100.0)),
+            if p.loaded { " (LOADED)" } else { "" }
+        );
         for (n, t) in b.targets.iter().filter(|t| t.status == TargetStatus::Missed).enumerate() {
             let base = p.targets.iter().find(|x| x.id == t.id);
             let baseline = match base.and_then(|x| x.baseline.zip(x.ratio)) {

@@ -27,7 +27,9 @@ pub use markdown::{
     evidence_table, fuzz_replay_table, mutants_table, properties_table, result_cell, result_word, steps_table,
     vault_sim_table, vectors_table,
 };
-pub use performance::{BASELINE, LOADED_PER_CORE, Load, Performance, TargetVsBaseline, assess, performance_table};
+pub use performance::{
+    BASELINE, CpuSample, LOADED_SHARE, Load, Performance, TargetVsBaseline, assess, performance_table,
+};
 pub use scope::{CI_GATE_CASES, ScopeRow, THIN_CORPUS, scope_rows, scope_table};
 pub use threats::{Coverage, ThreatRow, threat_rows, threats_table};
 
@@ -329,6 +331,7 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
 
     let t = Instant::now();
     let load_before = Load::now();
+    let cpu_before = CpuSample::now();
     let bench = if opts.bench {
         on_step(if opts.quick { "benchmarks (quick)" } else { "benchmarks" });
         let bench_opts = RunOptions {
@@ -368,8 +371,9 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
     };
 
     let load_after = Load::now();
+    let others_cpu = cpu_before.zip(CpuSample::now()).and_then(|(a, b)| a.others_share(&b));
     let environment = Environment::collect();
-    let performance = assess(bench.as_ref(), load_before, load_after, environment.cores, &opts.repo);
+    let performance = assess(bench.as_ref(), (load_before, load_after), others_cpu, environment.cores, &opts.repo);
     let now = crate::environment::parse_rfc3339(&rfc3339_now()).unwrap_or(0);
     let evidence = committed(&opts.repo, &mutants, now);
     let links = Links { to_repo: path_to_repo(&opts.out, &opts.repo) };
@@ -524,7 +528,7 @@ mod tests {
             error: None,
         };
         let repo = repo();
-        let performance = assess(Some(&bench), None, None, 2, &repo);
+        let performance = assess(Some(&bench), (None, None), None, 2, &repo);
         let links = Links { to_repo: "../../../".into() };
         let findings = findings(&FindingInputs {
             outcomes: &[],

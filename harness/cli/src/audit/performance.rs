@@ -13,8 +13,56 @@ use crate::bench::report::{BenchReport, TargetStatus};
 
 /// Where the committed baseline report is, from the repository root.
 pub const BASELINE: &str = "reports/baseline/report.json";
-/// Load per core above which a measurement is called loaded.
-pub const LOADED_PER_CORE: f64 = 0.5;
+/// Share of the machine's CPU time that other processes may take during the
+/// benchmarks before the measurement is called loaded. (The load average
+/// cannot say it: the audit's own threads are in it.)
+pub const LOADED_SHARE: f64 = 0.25;
+
+/// CPU time at one moment: the machine's, busy and in all, and this
+/// process's with its waited-for children (the anchors), in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuSample {
+    busy: u64,
+    total: u64,
+    ours: u64,
+}
+
+impl CpuSample {
+    /// From `/proc/stat` and `/proc/self/stat` (`None` where they cannot be read).
+    pub fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        Self::parse(&stat, &own)
+    }
+
+    fn parse(stat: &str, own: &str) -> Option<Self> {
+        let cpu: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        // user nice system idle iowait irq softirq steal (guest time is in user already).
+        let field = |i: usize| cpu.get(i).copied().unwrap_or(0);
+        let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
+        let total = busy + field(3) + field(4);
+        // After the command name (which may hold spaces), utime, stime,
+        // cutime and cstime are the 12th to 15th fields.
+        let rest: Vec<&str> = own.rsplit_once(')')?.1.split_whitespace().collect();
+        let ours = (11..15).map(|i| rest.get(i).and_then(|v| v.parse::<u64>().ok())).sum::<Option<u64>>()?;
+        Some(Self { busy, total, ours })
+    }
+
+    /// The share of the machine's CPU time (0 to 1) that other processes
+    /// used between `self` and `later`.
+    pub fn others_share(&self, later: &Self) -> Option<f64> {
+        let total = later.total.checked_sub(self.total).filter(|t| *t > 0)?;
+        let busy = later.busy.saturating_sub(self.busy);
+        let ours = later.ours.saturating_sub(self.ours);
+        Some((busy.saturating_sub(ours) as f64 / total as f64).clamp(0.0, 1.0))
+    }
+}
 
 /// `/proc/loadavg`: 1, 5 and 15 minute load averages.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -74,7 +122,10 @@ pub struct Performance {
     pub load_after: Option<Load>,
     /// Cores of the machine.
     pub cores: usize,
-    /// Whether the highest one-minute load passed [`LOADED_PER_CORE`] per core.
+    /// The share of the machine's CPU time other processes used while the
+    /// benchmarks ran (0 to 1), when it could be measured.
+    pub others_cpu: Option<f64>,
+    /// Whether `others_cpu` passed [`LOADED_SHARE`].
     pub loaded: bool,
     /// The baseline compared with, when it could be read.
     pub baseline: Option<String>,
@@ -84,25 +135,26 @@ pub struct Performance {
     pub explanation: String,
 }
 
-/// The performance verdict of a run with `bench` (or without), measured
-/// between the loads `before` and `after`, against the baseline under `repo`.
+/// The performance verdict of a run with `bench` (or without): the loads
+/// before and after the benchmarks, the share of the CPU other processes
+/// took meanwhile, and the baseline under `repo`.
 pub fn assess(
     bench: Option<&BenchReport>,
-    before: Option<Load>,
-    after: Option<Load>,
+    (before, after): (Option<Load>, Option<Load>),
+    others_cpu: Option<f64>,
     cores: usize,
     repo: &Path,
 ) -> Performance {
     let baseline: Option<BenchReport> =
         std::fs::read_to_string(repo.join(BASELINE)).ok().and_then(|t| serde_json::from_str(&t).ok());
-    let peak = [before, after].iter().flatten().map(|l| l.one).fold(0.0_f64, f64::max);
-    let loaded = peak > LOADED_PER_CORE * cores.max(1) as f64;
+    let loaded = others_cpu.is_some_and(|s| s > LOADED_SHARE);
     let Some(b) = bench else {
         return Performance {
             verdict: "not measured".into(),
             load_before: before,
             load_after: after,
             cores,
+            others_cpu,
             loaded,
             baseline: baseline.map(|_| BASELINE.into()),
             targets: Vec::new(),
@@ -166,6 +218,7 @@ pub fn assess(
         load_before: before,
         load_after: after,
         cores,
+        others_cpu,
         loaded,
         baseline: baseline.map(|_| BASELINE.into()),
         targets,
@@ -200,4 +253,26 @@ pub fn performance_table(p: &Performance) -> crate::report::table::Table {
         ]);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "cpu  100 5 50 800 20 3 2 10 0 0\ncpu0 50 2 25 400 10 1 1 5 0 0\n";
+
+    #[test]
+    fn other_processes_share_is_the_machines_busy_time_less_ours() {
+        // comm with a space and a parenthesis, then 12 fields before utime.
+        let own = |ticks: u64| format!("42 (e2eb (x)) R 1 42 42 0 -1 4194304 10 0 0 0 {ticks} 0 0 0 20 0 8 0 100");
+        let a = CpuSample::parse(STAT, &own(30)).unwrap_or_else(|| panic!("parse"));
+        assert_eq!(a, CpuSample { busy: 170, total: 990, ours: 30 });
+        // 100 more ticks pass on the machine, 60 busy, 20 of them ours.
+        let later = "cpu  140 5 60 840 20 3 2 20 0 0\n";
+        let b = CpuSample::parse(later, &own(50)).unwrap_or_else(|| panic!("parse"));
+        let share = a.others_share(&b).unwrap_or(f64::NAN);
+        assert!((share - 0.40).abs() < 1e-9, "{share}");
+        assert_eq!(b.others_share(&a), None, "time does not run backwards");
+        assert!(CpuSample::now().is_some(), "/proc is readable here");
+    }
 }
