@@ -612,6 +612,7 @@ mod tests {
         // Two verdicts, kept apart: security decides, performance is explained.
         assert!(md.contains("**Security verdict: PASS**") && md.contains("**Performance: missed**"), "{md}");
         assert!(md.contains("does not decide the audit's"), "{md}");
+        assert!(md.contains("other processes' share of the CPU unknown"), "{md}");
         assert!(md.contains("| benchmarks | not run |"), "{md}");
         assert!(md.contains("| random schedules | 4 | 7 | 0 | 10 | 10 | pass |"), "{md}");
         assert!(md.contains("| **F2** | info |") && md.contains("| MISSED |"), "{md}");

@@ -197,11 +197,15 @@ pub fn assess(
     } else {
         "not measured"
     };
+    let others = others_cpu.map_or_else(
+        || "other processes' share of the CPU unknown".to_owned(),
+        |s| format!("other processes took {:.0} % of the machine's CPU time meanwhile", s * 100.0),
+    );
     let load = match (before, after) {
         (Some(a), Some(z)) => {
-            format!("load average {} before and {} after the benchmarks on {cores} cores", a.text(), z.text())
+            format!("load average {} before and {} after the benchmarks on {cores} cores; {others}", a.text(), z.text())
         }
-        _ => format!("load average unknown, {cores} cores"),
+        _ => format!("{cores} cores; {others}"),
     };
     let explanation = format!(
         "Performance: {met} of the design §9 targets met, {missed} missed, {} not measured in {} mode ({load}{}). \

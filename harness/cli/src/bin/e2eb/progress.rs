@@ -141,7 +141,9 @@ impl Task for Line<'_> {
     fn set_message(&self, message: &str) {
         let position = *self.position.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let at = match self.total {
-            Some(total) => format!(" [{position}/{total}]"),
+            // A task of one step has nothing to count.
+            Some(total) if total > 1 => format!(" [{position}/{total}]"),
+            Some(_) => String::new(),
             None if position > 0 => format!(" [{position}]"),
             None => String::new(),
         };
