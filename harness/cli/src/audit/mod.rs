@@ -407,7 +407,7 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
         duration_s: start.elapsed().as_secs_f64(),
         to_repo: links.to_repo.clone(),
     };
-    report.scope = scope_rows(&report, opts, &report.evidence);
+    report.scope = scope_rows(&report, opts);
     report.threats = threat_rows(&report, &mutation_scores(&opts.repo));
     report.verdict = if report.passed() { "pass" } else { "fail" }.into();
     report
@@ -587,7 +587,7 @@ mod tests {
             sim_runs: 4,
             bench: true,
         };
-        r.scope = scope_rows(&r, &opts, &[]);
+        r.scope = scope_rows(&r, &opts);
         r
     }
 

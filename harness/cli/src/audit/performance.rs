@@ -148,24 +148,63 @@ pub fn assess(
     let baseline: Option<BenchReport> =
         std::fs::read_to_string(repo.join(BASELINE)).ok().and_then(|t| serde_json::from_str(&t).ok());
     let loaded = others_cpu.is_some_and(|s| s > LOADED_SHARE);
-    let Some(b) = bench else {
-        return Performance {
-            verdict: "not measured".into(),
-            load_before: before,
-            load_after: after,
-            cores,
-            others_cpu,
-            loaded,
-            baseline: baseline.map(|_| BASELINE.into()),
-            targets: Vec::new(),
-            explanation: "The benchmarks did not run, so no design §9 target was measured.".into(),
-        };
+    let (verdict, targets, explanation) = match bench {
+        None => {
+            ("not measured", Vec::new(), "The benchmarks did not run, so no design §9 target was measured.".to_owned())
+        }
+        Some(b) => {
+            let targets = beside_baseline(b, baseline.as_ref());
+            let missed = targets.iter().filter(|t| t.status == "MISSED").count();
+            let met = targets.iter().filter(|t| t.status == "met").count();
+            let verdict = match (missed, met) {
+                (0, 0) => "not measured",
+                (0, _) => "met",
+                _ => "missed",
+            };
+            let others = others_cpu.map_or_else(
+                || "other processes' share of the CPU unknown".to_owned(),
+                |s| format!("other processes took {:.0} % of the machine's CPU time meanwhile", s * 100.0),
+            );
+            let load = match (before, after) {
+                (Some(a), Some(z)) => format!(
+                    "load average {} before and {} after the benchmarks on {cores} cores; {others}",
+                    a.text(),
+                    z.text()
+                ),
+                _ => format!("{cores} cores; {others}"),
+            };
+            let explanation = format!(
+                "Performance: {met} of the design §9 targets met, {missed} missed, {} not measured in {} mode ({load}{}). \
+                 This verdict does not decide the audit's: targets are judged on whatever machine runs the audit, and a \
+                 shared or busy machine must not turn a slow measurement into a security failure. Each missed target is a \
+                 finding with the baseline's number beside it; `e2eb bench compare {BASELINE} NEW` is the gate for speed, \
+                 and a target missed under load is re-measured on an idle machine.",
+                targets.len() - met - missed,
+                b.mode,
+                if loaded { "; LOADED: the numbers understate this code" } else { "" }
+            );
+            (verdict, targets, explanation)
+        }
     };
-    let targets: Vec<TargetVsBaseline> = b
-        .targets
+    Performance {
+        verdict: verdict.into(),
+        load_before: before,
+        load_after: after,
+        cores,
+        others_cpu,
+        loaded,
+        baseline: baseline.map(|_| BASELINE.into()),
+        targets,
+        explanation,
+    }
+}
+
+/// Each target of `b` with the baseline's value of it and the ratio.
+fn beside_baseline(b: &BenchReport, baseline: Option<&BenchReport>) -> Vec<TargetVsBaseline> {
+    b.targets
         .iter()
         .map(|t| {
-            let base = baseline.as_ref().and_then(|x| x.targets.iter().find(|y| y.id == t.id)).and_then(|y| y.measured);
+            let base = baseline.and_then(|x| x.targets.iter().find(|y| y.id == t.id)).and_then(|y| y.measured);
             // A ratio of two overheads in percent (or of numbers of
             // opposite sign) means nothing: those are compared by eye.
             let ratio = match (t.measured, base) {
@@ -187,47 +226,7 @@ pub fn assess(
                 unit: t.unit.clone(),
             }
         })
-        .collect();
-    let missed = targets.iter().filter(|t| t.status == "MISSED").count();
-    let met = targets.iter().filter(|t| t.status == "met").count();
-    let verdict = if missed > 0 {
-        "missed"
-    } else if met > 0 {
-        "met"
-    } else {
-        "not measured"
-    };
-    let others = others_cpu.map_or_else(
-        || "other processes' share of the CPU unknown".to_owned(),
-        |s| format!("other processes took {:.0} % of the machine's CPU time meanwhile", s * 100.0),
-    );
-    let load = match (before, after) {
-        (Some(a), Some(z)) => {
-            format!("load average {} before and {} after the benchmarks on {cores} cores; {others}", a.text(), z.text())
-        }
-        _ => format!("{cores} cores; {others}"),
-    };
-    let explanation = format!(
-        "Performance: {met} of the design §9 targets met, {missed} missed, {} not measured in {} mode ({load}{}). \
-         This verdict does not decide the audit's: targets are judged on whatever machine runs the audit, and a \
-         shared or busy machine must not turn a slow measurement into a security failure. Each missed target is a \
-         finding with the baseline's number beside it; `e2eb bench compare {BASELINE} NEW` is the gate for speed, \
-         and a target missed under load is re-measured on an idle machine.",
-        targets.len() - met - missed,
-        b.mode,
-        if loaded { "; LOADED: the numbers understate this code" } else { "" }
-    );
-    Performance {
-        verdict: verdict.into(),
-        load_before: before,
-        load_after: after,
-        cores,
-        others_cpu,
-        loaded,
-        baseline: baseline.map(|_| BASELINE.into()),
-        targets,
-        explanation,
-    }
+        .collect()
 }
 
 /// The targets beside the baseline, as a report table.

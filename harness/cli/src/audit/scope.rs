@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 
-use super::evidence::Evidence;
 use super::{AuditOptions, AuditReport};
 use crate::report::table::{Align, Cell, Status, Table};
 
@@ -32,8 +31,8 @@ fn row(area: &str, state: &str, depth: String, not_run: impl Into<String>) -> Sc
     ScopeRow { area: area.into(), state: state.into(), depth, not_run: not_run.into() }
 }
 
-/// The scope of `r`, run with `opts`, given the committed evidence.
-pub fn scope_rows(r: &AuditReport, opts: &AuditOptions, evidence: &[Evidence]) -> Vec<ScopeRow> {
+/// The scope of `r` (with the committed evidence it read), run with `opts`.
+pub fn scope_rows(r: &AuditReport, opts: &AuditOptions) -> Vec<ScopeRow> {
     let mut rows = Vec::new();
     rows.push(row(
         "test vectors",
@@ -71,7 +70,7 @@ pub fn scope_rows(r: &AuditReport, opts: &AuditOptions, evidence: &[Evidence]) -
             )
         },
     ));
-    for e in evidence {
+    for e in &r.evidence {
         let (area, how) = match e.what.as_str() {
             "fuzz campaign of record" => {
                 ("fuzz campaigns", "`e2eb fuzz run --time 10m --jobs 2` (hours; nightly and cargo-fuzz)")

@@ -193,18 +193,23 @@ pub fn nice_step(raw: f64) -> f64 {
     nice * power
 }
 
+/// `v` scaled to below a thousand, with its SI suffix.
+fn si(v: f64) -> (f64, &'static str) {
+    match v.abs() {
+        a if a >= 1e9 => (v / 1e9, "G"),
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    }
+}
+
 /// An axis tick: a round number with an SI suffix and no trailing zeros
 /// (`0`, `500`, `1k`, `2.5k`, `0.05`).
 pub fn tick_label(v: f64) -> String {
     if !v.is_finite() {
         return crate::report::table::number(v);
     }
-    let (scaled, suffix) = match v.abs() {
-        a if a >= 1e9 => (v / 1e9, "G"),
-        a if a >= 1e6 => (v / 1e6, "M"),
-        a if a >= 1e3 => (v / 1e3, "k"),
-        _ => (v, ""),
-    };
+    let (scaled, suffix) = si(v);
     let text = format!("{scaled:.3}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     format!("{}{suffix}", if text == "-0" { "0" } else { text })
@@ -216,12 +221,7 @@ pub fn short_number(v: f64) -> String {
     if !v.is_finite() {
         return crate::report::table::number(v);
     }
-    let (scaled, suffix) = match v.abs() {
-        a if a >= 1e9 => (v / 1e9, "G"),
-        a if a >= 1e6 => (v / 1e6, "M"),
-        a if a >= 1e3 => (v / 1e3, "k"),
-        _ => (v, ""),
-    };
+    let (scaled, suffix) = si(v);
     format!("{}{suffix}", crate::report::table::number(scaled))
 }
 

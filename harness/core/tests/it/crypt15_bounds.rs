@@ -24,6 +24,8 @@ use e2eb_core::kdf;
 use e2eb_core::key::BackupKey;
 use md5::{Digest, Md5};
 
+use crate::zlib::adler32;
+
 const MIB: usize = 1024 * 1024;
 const IV: [u8; crypt15::IV_LEN] = [0x24; crypt15::IV_LEN];
 
@@ -43,16 +45,6 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
-}
-
-/// Adler-32 (RFC 1950 §8.2).
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for &byte in data {
-        a = (a + u32::from(byte)) % 65521;
-        b = (b + a) % 65521;
-    }
-    (b << 16) | a
 }
 
 /// A zlib stream (RFC 1950) of one final stored block (RFC 1951 §3.2.4):

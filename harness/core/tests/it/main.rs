@@ -15,3 +15,4 @@ mod v2_bounds;
 mod v2_into;
 mod vault;
 mod vault_edges;
+mod zlib;

@@ -14,20 +14,12 @@ use e2eb_core::cobblestone::{self, SALT_LEN};
 use e2eb_core::kdf;
 use e2eb_core::key::BackupKey;
 
+use crate::zlib::adler32;
+
 const MIB: usize = 1024 * 1024;
 
 fn key() -> BackupKey {
     BackupKey::from_bytes([0x62; 32])
-}
-
-/// Adler-32 (RFC 1950 §8.2).
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for &byte in data {
-        a = (a + u32::from(byte)) % 65521;
-        b = (b + a) % 65521;
-    }
-    (b << 16) | a
 }
 
 /// A zlib stream (RFC 1950) of exactly `total` bytes made of stored blocks
