@@ -33,6 +33,7 @@ pub mod gcm_stream;
 pub(crate) mod io_util;
 pub mod kdf;
 pub mod key;
+pub mod passkey;
 pub(crate) mod rng;
 pub mod vault;
 

@@ -204,7 +204,7 @@ impl VaultClient {
         self.credential.as_ref()
     }
 
-    fn request(&self, body: request::Body) -> Request {
+    pub(crate) fn request(&self, body: request::Body) -> Request {
         Request {
             version: wire::VERSION,
             account: self.account.clone(),
@@ -213,7 +213,7 @@ impl VaultClient {
         }
     }
 
-    fn proof(&self, owner: &OwnerKey, op: OwnerOp, version: u64, content: &[u8; 32]) -> OwnerProof {
+    pub(crate) fn proof(&self, owner: &OwnerKey, op: OwnerOp, version: u64, content: &[u8; 32]) -> OwnerProof {
         let message = owner_message(&self.fleet.id(), &self.account, op, version, content);
         OwnerProof { expected_version: version, signature: owner.sign(&message).to_vec() }
     }

@@ -153,6 +153,10 @@ pub enum OwnerOp {
     Delete,
     /// Read the record's status.
     Status,
+    /// Register a passkey (design §6).
+    PasskeyAdd,
+    /// Remove a passkey or store its new wrap.
+    PasskeyChange,
 }
 
 impl OwnerOp {
@@ -161,6 +165,8 @@ impl OwnerOp {
             Self::Register => 1,
             Self::Delete => 2,
             Self::Status => 3,
+            Self::PasskeyAdd => 4,
+            Self::PasskeyChange => 5,
         }
     }
 }

@@ -76,6 +76,7 @@ pub mod fleet;
 pub mod keys;
 #[doc(hidden)]
 pub mod model;
+pub mod passkeys;
 pub mod site;
 pub mod state;
 pub mod storage;

@@ -160,7 +160,7 @@ impl SiteConfig {
     }
 }
 
-struct Pending {
+pub(super) struct Pending {
     account: Vec<u8>,
     /// `None` for a dummy login (no live record).
     version: Option<u64>,
@@ -171,7 +171,7 @@ struct Pending {
 }
 
 /// What the login table needs to know of a pending login.
-trait Began {
+pub(super) trait Began {
     fn account(&self) -> &[u8];
     /// When it began, by the site's clock.
     fn started(&self) -> u64;
@@ -188,7 +188,7 @@ impl Began for Pending {
 }
 
 /// Logins awaiting KE3: by id, and each account's in the order they began.
-struct Logins<P = Pending> {
+pub(super) struct Logins<P = Pending> {
     pending: HashMap<[u8; LOGIN_ID_LEN], P>,
     per_account: HashMap<Vec<u8>, VecDeque<[u8; LOGIN_ID_LEN]>>,
     /// Every id in the order it began; ids of finished logins linger until
@@ -203,7 +203,7 @@ impl<P> Default for Logins<P> {
 }
 
 impl<P: Began> Logins<P> {
-    fn insert(&mut self, id: [u8; LOGIN_ID_LEN], p: P) {
+    pub(super) fn insert(&mut self, id: [u8; LOGIN_ID_LEN], p: P) {
         self.per_account.entry(p.account().to_vec()).or_default().push_back(id);
         self.pending.insert(id, p);
         self.order.push_back(id);
@@ -219,7 +219,7 @@ impl<P: Began> Logins<P> {
         }
     }
 
-    fn remove(&mut self, id: &[u8; LOGIN_ID_LEN]) -> Option<P> {
+    pub(super) fn remove(&mut self, id: &[u8; LOGIN_ID_LEN]) -> Option<P> {
         let p = self.pending.remove(id)?;
         if let Some(ids) = self.per_account.get_mut(p.account()) {
             ids.retain(|x| x != id);
@@ -232,7 +232,7 @@ impl<P: Began> Logins<P> {
 
     /// Makes room for one more login of `account` at `now`: forgets its
     /// expired logins, then its oldest while it has too many.
-    fn make_room(&mut self, account: &[u8], now: u64) {
+    pub(super) fn make_room(&mut self, account: &[u8], now: u64) {
         loop {
             let Some(&oldest) = self.per_account.get(account).and_then(|ids| ids.front()) else { return };
             let count = self.per_account.get(account).map_or(0, VecDeque::len);
@@ -255,9 +255,13 @@ impl<P: Began> Logins<P> {
 pub struct Site {
     setup: ServerSetup<Suite>,
     secrets: FleetSecrets,
-    fleet_id: [u8; 32],
+    pub(super) fleet_id: [u8; 32],
     config: SiteConfig,
     logins: Mutex<Logins>,
+    /// The WebAuthn relying party (design §6).
+    pub(super) rp: crate::passkey::RelyingParty,
+    /// Passkey challenges awaiting their answer, like logins.
+    pub(super) challenges: Mutex<Logins<super::passkeys::site::PendingChallenge>>,
     /// `None`: the OS RNG, used without a lock.
     rng: Option<Mutex<Box<dyn CryptoRngCore + Send>>>,
 }
@@ -289,11 +293,11 @@ pub fn record_id(upload: &[u8]) -> Vec<u8> {
     Sha256::digest(upload)[..16].to_vec()
 }
 
-fn refused() -> Reply {
+pub(super) fn refused() -> Reply {
     wire::error(ErrorCode::OwnerProofRefused, OWNER_PROOF_REFUSED)
 }
 
-fn unavailable(e: &CommitError) -> Reply {
+pub(super) fn unavailable(e: &CommitError) -> Reply {
     wire::error(ErrorCode::Unavailable, &e.to_string())
 }
 
@@ -303,7 +307,16 @@ impl Site {
         let secrets = FleetSecrets::of(&setup);
         let fleet_id = secrets.public().id();
         let config = SiteConfig { limit: config.limit.min(MAX_ATTEMPT_LIMIT), ..config };
-        Self { setup, secrets, fleet_id, config, logins: Mutex::default(), rng: None }
+        Self {
+            setup,
+            secrets,
+            fleet_id,
+            config,
+            logins: Mutex::default(),
+            rp: crate::passkey::RelyingParty::new(),
+            challenges: Mutex::default(),
+            rng: None,
+        }
     }
 
     /// Replaces the OS RNG (for reproducible transcripts and simulations only).
@@ -314,7 +327,7 @@ impl Site {
 
     /// Runs `f` with the site's RNG: the OS RNG without any lock, or the
     /// replaced one under its lock (draws stay in order).
-    fn with_site_rng<T>(&self, f: impl FnOnce(&mut dyn CryptoRngCore) -> T) -> T {
+    pub(super) fn with_site_rng<T>(&self, f: impl FnOnce(&mut dyn CryptoRngCore) -> T) -> T {
         match &self.rng {
             Some(rng) => f(&mut **lock(rng)),
             None => f(&mut OsRng),
@@ -367,6 +380,10 @@ impl Site {
                 Some(p) => self.status(ledger, &account, &wire::status_content(req.credential.as_ref()), &p),
                 None => refused(),
             },
+            Some(request::Body::PasskeyStart(m)) => self.passkey_start(ledger, &account, m.purpose),
+            Some(request::Body::PasskeyRegister(m)) => self.passkey_register(ledger, &account, m),
+            Some(request::Body::PasskeyRelease(m)) => self.passkey_release(ledger, &account, m),
+            Some(request::Body::PasskeyChange(m)) => self.passkey_change(ledger, &account, m),
             None => wire::error(ErrorCode::BadRequest, "no body"),
         }
     }
@@ -387,7 +404,7 @@ impl Site {
     /// the same refusal. Status queries sign version 0 and are not checked
     /// against the record's version (the querier may not know it); they sign
     /// the request's credential instead, which expires.
-    fn owner_check(
+    pub(super) fn owner_check(
         &self,
         current: Option<&AccountRecord>,
         account: &[u8],

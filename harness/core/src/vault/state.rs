@@ -76,6 +76,15 @@ pub struct AccountRecord {
     /// OPAQUE registration upload (not secret; a replayed upload repeats it).
     #[prost(bytes = "vec", tag = "12")]
     pub record_id: Vec<u8>,
+    /// Passkey records only: the registered credentials (design §6).
+    #[prost(message, repeated, tag = "13")]
+    pub passkeys: Vec<super::passkeys::state::StoredCredential>,
+    /// Passkey records only: the account's server-key salt.
+    #[prost(bytes = "vec", tag = "14")]
+    pub passkey_account_salt: Vec<u8>,
+    /// The server-key ring only: every version of the server key.
+    #[prost(message, repeated, tag = "15")]
+    pub server_keys: Vec<super::passkeys::state::ServerKeyEntry>,
 }
 
 impl fmt::Debug for AccountRecord {
@@ -91,6 +100,8 @@ impl fmt::Debug for AccountRecord {
             .field("charged_since_reset", &self.charged_since_reset)
             .field("deleted", &self.deleted)
             .field("charged_requests", &self.charged_requests.len())
+            .field("passkeys", &self.passkeys)
+            .field("server_keys", &self.server_keys)
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +126,7 @@ pub struct Command {
     #[prost(bytes = "vec", tag = "1")]
     pub account: Vec<u8>,
     /// The change.
-    #[prost(oneof = "command::Op", tags = "10, 11, 12, 13, 14")]
+    #[prost(oneof = "command::Op", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18")]
     pub op: Option<command::Op>,
 }
 
@@ -151,6 +162,18 @@ pub mod command {
         /// Delete the record, if it is still `version` (owner proof checked by the site).
         #[prost(uint64, tag = "14")]
         Delete(u64),
+        /// Register a passkey (owner proof checked by the site).
+        #[prost(message, tag = "15")]
+        PasskeyAdd(crate::vault::passkeys::state::PasskeyAdd),
+        /// Remove a passkey or store its new wrap (owner proof checked).
+        #[prost(message, tag = "16")]
+        PasskeyChange(crate::vault::passkeys::state::PasskeyChange),
+        /// A verified assertion's sign count.
+        #[prost(message, tag = "17")]
+        PasskeyUsed(crate::vault::passkeys::state::PasskeyUsed),
+        /// A new server key version, or a retirement.
+        #[prost(message, tag = "18")]
+        ServerKey(crate::vault::passkeys::state::ServerKeyChange),
     }
 
     impl fmt::Debug for Op {
@@ -161,6 +184,10 @@ pub mod command {
                 Self::Success(v) => write!(f, "Success({v})"),
                 Self::Failure(_) => f.write_str("Failure"),
                 Self::Delete(v) => write!(f, "Delete({v})"),
+                Self::PasskeyAdd(m) => write!(f, "{m:?}"),
+                Self::PasskeyChange(m) => write!(f, "PasskeyChange({})", m.expected_version),
+                Self::PasskeyUsed(m) => write!(f, "PasskeyUsed({})", m.counter),
+                Self::ServerKey(m) => write!(f, "{m:?}"),
             }
         }
     }
@@ -249,6 +276,20 @@ pub enum Outcome {
     Conflict,
     /// The command has no operation.
     Invalid,
+    /// The account's passkeys changed; the passkey record is now at this version.
+    PasskeysChanged {
+        /// New version.
+        version: u64,
+    },
+    /// The sign count moved forward (or stayed 0 for a synced passkey).
+    CounterAccepted,
+    /// The sign count went back: the use is refused.
+    CounterWentBack,
+    /// The server key ring changed; this is its newest version.
+    ServerKeys {
+        /// Newest version.
+        current: u32,
+    },
 }
 
 fn erase(r: &mut AccountRecord) {
@@ -284,6 +325,14 @@ pub fn erases(outcome: &Outcome) -> bool {
 pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
     use command::Op;
     let Some(op) = &cmd.op else { return Outcome::Invalid };
+    use crate::vault::passkeys::state as pk;
+    match op {
+        Op::PasskeyAdd(m) => return pk::add(record, m),
+        Op::PasskeyChange(m) => return pk::change(record, m),
+        Op::PasskeyUsed(m) => return pk::used(record, m),
+        Op::ServerKey(m) => return pk::server_key(record, m),
+        _ => {}
+    }
     match (op, record.as_mut()) {
         (Op::Register(reg), current) => {
             // A tombstone counts: versions never restart for an account.
@@ -305,6 +354,7 @@ pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
                 deleted: false,
                 charged_requests: Vec::new(),
                 record_id: reg.record_id.clone(),
+                ..AccountRecord::default()
             });
             Outcome::Registered { version }
         }
@@ -355,6 +405,8 @@ pub fn apply(record: &mut Option<AccountRecord>, cmd: &Command) -> Outcome {
             tombstone(r);
             Outcome::Deleted
         }
+        // The passkey operations returned above.
+        (Op::PasskeyAdd(_) | Op::PasskeyChange(_) | Op::PasskeyUsed(_) | Op::ServerKey(_), Some(_)) => Outcome::Invalid,
     }
 }
 

@@ -48,7 +48,7 @@ pub struct Request {
     #[prost(message, optional, tag = "3")]
     pub credential: Option<Credential>,
     /// The operation.
-    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13, 14, 15")]
+    #[prost(oneof = "request::Body", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19")]
     pub body: Option<request::Body>,
 }
 
@@ -105,6 +105,18 @@ pub mod request {
         /// Read the record's status (owner proof).
         #[prost(message, tag = "15")]
         Status(super::Status),
+        /// Ask for a passkey challenge (design §6).
+        #[prost(message, tag = "16")]
+        PasskeyStart(crate::vault::passkeys::wire::PasskeyStart),
+        /// Register a passkey (owner proof).
+        #[prost(message, tag = "17")]
+        PasskeyRegister(crate::vault::passkeys::wire::PasskeyRegister),
+        /// Assert with a passkey and ask for the server part.
+        #[prost(message, tag = "18")]
+        PasskeyRelease(crate::vault::passkeys::wire::PasskeyRelease),
+        /// Remove a passkey or store its new wrap (owner proof).
+        #[prost(message, tag = "19")]
+        PasskeyChange(crate::vault::passkeys::wire::PasskeyChange),
     }
 }
 
@@ -249,7 +261,7 @@ pub struct Reply {
     #[prost(uint32, tag = "1")]
     pub version: u32,
     /// The answer.
-    #[prost(oneof = "reply::Body", tags = "10, 11, 12, 13, 14, 16, 17, 18")]
+    #[prost(oneof = "reply::Body", tags = "10, 11, 12, 13, 14, 16, 17, 18, 19, 20, 21")]
     pub body: Option<reply::Body>,
 }
 
@@ -286,6 +298,15 @@ pub mod reply {
         /// The record's status, for its owner.
         #[prost(message, tag = "18")]
         Status(super::RecordStatus),
+        /// A passkey challenge.
+        #[prost(message, tag = "19")]
+        PasskeyChallenge(crate::vault::passkeys::wire::PasskeyChallenge),
+        /// The passkey record changed; now at this version.
+        #[prost(uint64, tag = "20")]
+        PasskeysChanged(u64),
+        /// The server part, after a verified assertion.
+        #[prost(message, tag = "21")]
+        ServerPart(Box<crate::vault::passkeys::wire::ServerPartReply>),
     }
 
     impl fmt::Debug for Body {
@@ -299,6 +320,9 @@ pub mod reply {
                 Self::Deleted(_) => f.write_str("Deleted"),
                 Self::Error(e) => write!(f, "Error({e:?})"),
                 Self::Status(s) => write!(f, "Status({s:?})"),
+                Self::PasskeyChallenge(c) => write!(f, "PasskeyChallenge(version {})", c.version),
+                Self::PasskeysChanged(v) => write!(f, "PasskeysChanged({v})"),
+                Self::ServerPart(p) => write!(f, "{p:?}"),
             }
         }
     }
@@ -382,6 +406,14 @@ pub enum ErrorCode {
     StaleVersion = 9,
     /// The KSF profile is not accepted by this site (`test` outside test mode).
     KsfProfileRefused = 11,
+    /// The passkey registration or assertion was refused (unknown or used
+    /// challenge, wrong origin or rpId, bad signature, no UV, a sign count
+    /// that went back, a credential not registered for this account).
+    PasskeyRefused = 12,
+    /// The server key version the wrap names is retired.
+    ServerKeyRetired = 13,
+    /// The server key version the wrap names does not exist.
+    UnknownServerKey = 14,
 }
 
 /// Error reply.
@@ -498,6 +530,12 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request, WireError> {
             proof("Status", s.proof.as_ref())?;
         }
         Some(request::Body::RegisterStart(_) | request::Body::LoginStart(_)) => {}
+        Some(
+            b @ (request::Body::PasskeyStart(_)
+            | request::Body::PasskeyRegister(_)
+            | request::Body::PasskeyRelease(_)
+            | request::Body::PasskeyChange(_)),
+        ) => crate::vault::passkeys::wire::validate(b)?,
     }
     Ok(r)
 }

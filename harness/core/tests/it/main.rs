@@ -10,6 +10,8 @@ mod crypt15_bounds;
 mod fleet;
 mod gcm_stream;
 mod key_forms;
+mod passkey_rp;
+mod passkey_vault;
 mod small_api;
 mod v2_bounds;
 mod v2_into;

@@ -1,0 +1,241 @@
+//! Passkey-protected keys end to end over one site (design §6), against the
+//! attacker of design §5.1: enable on a phone, restore on a new phone with
+//! the synced passkey, a leaked passkey alone and the server alone, a
+//! relay replaying an assertion or moving it to another account, a missing
+//! UV flag, a cloned credential's sign count, rotation and retirement.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use std::path::Path;
+
+use e2eb_core::key::BackupKey;
+use e2eb_core::passkey::flows::{FlowError, PasskeyClient};
+use e2eb_core::passkey::wrap::{self, PrfOutput, ServerPart};
+use e2eb_core::passkey::{PasskeyData, PasskeyDir, UnwrapError};
+use e2eb_core::vault::site::MemoryLedger;
+use e2eb_core::vault::wire::{ErrorCode, Reply, Request, reply, request};
+use rand_core::OsRng;
+
+use super::vault::Bench;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+struct World {
+    bench: Bench,
+    ledger: MemoryLedger,
+    tmp: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> Self {
+        Self { bench: Bench::new(), ledger: MemoryLedger::default(), tmp: tempfile::tempdir().unwrap() }
+    }
+
+    fn dir(&self, name: &str) -> PasskeyDir {
+        PasskeyDir::new(self.tmp.path().join(name))
+    }
+
+    fn send(&mut self) -> impl FnMut(Request) -> Reply + '_ {
+        let site = &self.bench.site;
+        let ledger = &mut self.ledger;
+        move |req| site.serve(ledger, req)
+    }
+
+    fn enable(&mut self, account: &[u8], key: &BackupKey, dir: &PasskeyDir) -> PasskeyData {
+        let client = self.bench.client(account);
+        let mut send = self.send();
+        PasskeyClient::new(&client).enable(&mut send, key, dir, &mut OsRng).unwrap()
+    }
+
+    fn restore(
+        &mut self,
+        account: &[u8],
+        dir: &PasskeyDir,
+        data: Option<&PasskeyData>,
+    ) -> Result<BackupKey, FlowError> {
+        let client = self.bench.client(account);
+        let mut send = self.send();
+        PasskeyClient::new(&client).restore(&mut send, dir, data).map(|(k, _)| k)
+    }
+}
+
+fn code(e: &FlowError) -> Option<ErrorCode> {
+    match e {
+        FlowError::Refused { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+#[test]
+fn enable_then_restore_on_a_new_phone_with_the_synced_passkey() {
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone");
+    let data = w.enable(b"alice", &key, &phone);
+    assert_eq!(PasskeyData::from_json(data.to_json().as_bytes()).unwrap(), data);
+    // The new phone has only the synced passkeys.
+    let new_phone = w.dir("new-phone");
+    copy_dir(phone.path(), new_phone.path());
+    assert_eq!(w.restore(b"alice", &new_phone, None).unwrap(), key, "from the wrap the vault holds");
+    assert_eq!(w.restore(b"alice", &new_phone, Some(&data)).unwrap(), key, "from a backup's metadata");
+    // A phone without the passkey gets nothing.
+    let stranger_phone = w.dir("empty");
+    assert!(matches!(w.restore(b"alice", &stranger_phone, Some(&data)), Err(FlowError::Authenticator(_))));
+}
+
+#[test]
+fn a_leaked_passkey_alone_and_the_server_alone_each_fail() {
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone");
+    let data = w.enable(b"alice", &key, &phone);
+    let client = w.bench.client(b"alice");
+    let mut send = w.send();
+    let rel = PasskeyClient::new(&client)
+        .release(&mut send, &phone, &data.prf_salt, data.server_key_version, Some(&data.server_key_server_salt))
+        .unwrap();
+    // Both halves: opens.
+    assert_eq!(wrap::open(&data.encapsulated_root_key, &rel.prf, &rel.server_part, &data.context()).unwrap(), key);
+    // The passkey alone (a leaked password manager): its PRF output, no server part.
+    for guess in [[0u8; 32], *rel.prf.expose_secret()] {
+        let r = wrap::open(&data.encapsulated_root_key, &rel.prf, &ServerPart::from_bytes(guess), &data.context());
+        assert_eq!(r, Err(UnwrapError::Authentication));
+    }
+    // The server alone (a compromised server key): the server part, no PRF output.
+    for guess in [[0u8; 32], *rel.server_part.expose_secret()] {
+        let r =
+            wrap::open(&data.encapsulated_root_key, &PrfOutput::from_bytes(guess), &rel.server_part, &data.context());
+        assert_eq!(r, Err(UnwrapError::Authentication));
+    }
+}
+
+/// A relay that records the client's messages and sends them again.
+#[test]
+fn replayed_and_cross_account_assertions_release_nothing() {
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone");
+    let data = w.enable(b"alice", &key, &phone);
+    let mallory = BackupKey::generate().unwrap();
+    let m_phone = w.dir("mallory");
+    w.enable(b"mallory", &mallory, &m_phone);
+
+    let mut recorded = Vec::new();
+    {
+        let client = w.bench.client(b"alice");
+        let site = &w.bench.site;
+        let ledger = &mut w.ledger;
+        let mut send = |req: Request| {
+            recorded.push(req.clone());
+            site.serve(ledger, req)
+        };
+        PasskeyClient::new(&client).restore(&mut send, &phone, Some(&data)).unwrap();
+    }
+    let release = recorded.iter().find(|r| matches!(r.body, Some(request::Body::PasskeyRelease(_)))).unwrap().clone();
+    // The same release again: its challenge is used.
+    let r = w.bench.site.serve(&mut w.ledger, release.clone());
+    assert_refused(&r, ErrorCode::PasskeyRefused);
+    // Alice's assertion answering a fresh challenge of Alice's: another challenge.
+    let client = w.bench.client(b"alice");
+    let fresh = start(&w, &client);
+    let mut moved = release.clone();
+    if let Some(request::Body::PasskeyRelease(m)) = &mut moved.body {
+        m.challenge_id = fresh;
+    }
+    assert_refused(&w.bench.site.serve(&mut w.ledger, moved), ErrorCode::PasskeyRefused);
+    // Mallory's challenge answered with Alice's assertion, under Mallory's account.
+    let m_client = w.bench.client(b"mallory");
+    let m_challenge = start(&w, &m_client);
+    let mut cross = release;
+    cross.account = b"mallory".to_vec();
+    cross.credential = m_client.credential().cloned();
+    if let Some(request::Body::PasskeyRelease(m)) = &mut cross.body {
+        m.challenge_id = m_challenge;
+    }
+    assert_refused(&w.bench.site.serve(&mut w.ledger, cross), ErrorCode::PasskeyRefused);
+    // Alice's passkey against Mallory's account: not registered there.
+    let err = w.restore(b"mallory", &phone, Some(&data)).unwrap_err();
+    assert!(matches!(err, FlowError::Authenticator(_)) || code(&err) == Some(ErrorCode::PasskeyRefused), "{err}");
+}
+
+fn start(w: &World, client: &e2eb_core::vault::client::VaultClient) -> Vec<u8> {
+    use e2eb_core::vault::passkeys::wire::{PasskeyStart, Purpose};
+    let mut ledger = w.ledger.clone();
+    let r = w.bench.site.serve(
+        &mut ledger,
+        Request {
+            version: e2eb_core::vault::wire::VERSION,
+            account: client.account().to_vec(),
+            credential: client.credential().cloned(),
+            body: Some(request::Body::PasskeyStart(PasskeyStart { purpose: Purpose::Assert as i32 })),
+        },
+    );
+    match r.body {
+        Some(reply::Body::PasskeyChallenge(c)) => c.challenge_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn assert_refused(r: &Reply, want: ErrorCode) {
+    match &r.body {
+        Some(reply::Body::Error(e)) => assert_eq!(e.code, want as i32, "{}", e.detail),
+        other => panic!("expected {want:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn rotation_keeps_old_wraps_until_rewrapped_and_retirement_says_so() {
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone");
+    let old = w.enable(b"alice", &key, &phone);
+    assert_eq!(old.server_key_version, 1);
+    assert_eq!(w.bench.site.rotate_server_key(&mut w.ledger).unwrap(), 2);
+    // The old wrap still opens.
+    assert_eq!(w.restore(b"alice", &phone, Some(&old)).unwrap(), key);
+    // Re-wrapping uses the new version.
+    let client = w.bench.client(b"alice");
+    let new = {
+        let mut send = w.send();
+        PasskeyClient::new(&client).wrap(&mut send, &key, &phone, &mut OsRng).unwrap()
+    };
+    assert_eq!(new.server_key_version, 2);
+    w.bench.site.retire_server_key(&mut w.ledger, 1).unwrap();
+    match w.restore(b"alice", &phone, Some(&old)) {
+        Err(FlowError::ServerKeyRetired { version: 1 }) => {}
+        other => panic!("a wrap under a retired key: {other:?}"),
+    }
+    assert_eq!(w.restore(b"alice", &phone, Some(&new)).unwrap(), key);
+    assert_eq!(w.restore(b"alice", &phone, None).unwrap(), key, "the vault holds the new wrap");
+    // The newest version cannot be retired.
+    assert!(w.bench.site.retire_server_key(&mut w.ledger, 2).is_err());
+}
+
+#[test]
+fn remove_and_add_need_the_owner_key() {
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone");
+    let data = w.enable(b"alice", &key, &phone);
+    let client = w.bench.client(b"alice");
+    let not_k = BackupKey::generate().unwrap();
+    let mut send = w.send();
+    let pk = PasskeyClient::new(&client);
+    // Without K: no second passkey, no removal.
+    let thief = PasskeyDir::new(phone.path().with_file_name("thief"));
+    let err = pk.register(&mut send, &not_k, &thief, &mut OsRng).unwrap_err();
+    assert_eq!(code(&err), Some(ErrorCode::OwnerProofRefused), "{err}");
+    let err = pk.remove(&mut send, &not_k, &data.credential_id).unwrap_err();
+    assert_eq!(code(&err), Some(ErrorCode::OwnerProofRefused), "{err}");
+    // With K: a second passkey, then the first removed.
+    let laptop = PasskeyDir::new(phone.path().with_file_name("laptop"));
+    pk.register(&mut send, &key, &laptop, &mut OsRng).unwrap();
+    pk.remove(&mut send, &key, &data.credential_id).unwrap();
+    let err = pk.restore(&mut send, &phone, Some(&data)).unwrap_err();
+    assert!(matches!(err, FlowError::Authenticator(_)) || code(&err) == Some(ErrorCode::PasskeyRefused), "{err}");
+}
