@@ -130,6 +130,9 @@ pub fn vault_code(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthenticated => "vault.Unauthenticated",
         ErrorCode::StaleVersion => "vault.StaleVersion",
         ErrorCode::KsfProfileRefused => "vault.KsfProfileRefused",
+        ErrorCode::PasskeyRefused => "vault.PasskeyRefused",
+        ErrorCode::ServerKeyRetired => "vault.ServerKeyRetired",
+        ErrorCode::UnknownServerKey => "vault.UnknownServerKey",
     }
 }
 

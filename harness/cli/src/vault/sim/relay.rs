@@ -31,6 +31,10 @@ pub(super) fn kind(r: &Request) -> &'static str {
         Some(request::Body::LoginFinish(_)) => "LoginFinish",
         Some(request::Body::Delete(_)) => "Delete",
         Some(request::Body::Status(_)) => "Status",
+        Some(request::Body::PasskeyStart(_)) => "PasskeyStart",
+        Some(request::Body::PasskeyRegister(_)) => "PasskeyRegister",
+        Some(request::Body::PasskeyRelease(_)) => "PasskeyRelease",
+        Some(request::Body::PasskeyChange(_)) => "PasskeyChange",
         None => "empty",
     }
 }

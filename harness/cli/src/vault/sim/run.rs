@@ -721,6 +721,9 @@ pub(super) fn reply_kind(r: &Reply) -> String {
         Some(reply::Body::LoginFailed(_)) => "LoginFailed".to_owned(),
         Some(reply::Body::Deleted(_)) => "Deleted".to_owned(),
         Some(reply::Body::Status(_)) => "Status".to_owned(),
+        Some(reply::Body::PasskeyChallenge(_)) => "PasskeyChallenge".to_owned(),
+        Some(reply::Body::PasskeysChanged(v)) => format!("PasskeysChanged (version {v})"),
+        Some(reply::Body::ServerPart(_)) => "ServerPart".to_owned(),
         Some(reply::Body::Error(e)) => {
             format!("refused: {:?}", ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Unspecified))
         }
