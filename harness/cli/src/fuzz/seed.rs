@@ -203,6 +203,7 @@ pub fn seed_corpora() -> Result<SeedCorpora, SeedError> {
     vault_seeds(&v, &mut s)?;
     aead_seeds(&v, &mut s)?;
     json_seeds(&v, &mut s)?;
+    passkey_seeds(&mut s)?;
     if let Some(target) = s.0.keys().find(|name| !TARGETS.iter().any(|t| t.name == **name)) {
         return Err(SeedError::UnknownTarget { target });
     }
@@ -728,4 +729,47 @@ fn json_seeds(v: &Vectors, s: &mut Seeds) -> Result<(), SeedError> {
         cases.truncate(3);
     }
     s.add("vectors_json", "crypt15-small", serde_json::to_vec_pretty(&file).map_err(json_error)?)
+}
+
+/// Passkey seeds: a complete wrap's metadata and `passkey_data.key` (fixed
+/// bytes: no key opens them, the targets check structure), the usual ways
+/// they are damaged, and edits of each field of a valid assertion.
+fn passkey_seeds(s: &mut Seeds) -> Result<(), SeedError> {
+    use e2eb_core::fuzzing::Mutation;
+    use e2eb_core::passkey::PasskeyData;
+    use prost::Message;
+    let data = PasskeyData {
+        credential_id: (0..16).collect(),
+        encapsulated_root_key: vec![0x5a; 60],
+        prf_salt: vec![1; 32],
+        server_key_version: 1,
+        server_key_server_salt: vec![2; 32],
+        server_key_account_salt: vec![3; 32],
+    };
+    let m = data.to_metadata();
+    s.add("passkey_metadata", "complete", m.encode_to_vec())?;
+    let partial = e2eb_core::backup::proto::PasskeyMetadata { prf_salt: None, ..m.clone() };
+    s.add("passkey_metadata", "no-prf-salt", partial.encode_to_vec())?;
+    let short = e2eb_core::backup::proto::PasskeyMetadata { server_key_server_salt: Some(vec![2; 31]), ..m.clone() };
+    s.add("passkey_metadata", "short-server-salt", short.encode_to_vec())?;
+    let client = e2eb_core::backup::proto::PasskeyMetadata { client_metadata: Some(b"{}".to_vec()), ..m };
+    s.add("passkey_metadata", "client-metadata", client.encode_to_vec())?;
+    let json = data.to_json();
+    s.add("passkey_data_json", "complete", json.clone().into_bytes())?;
+    s.add("passkey_data_json", "version-2", json.replacen("\"version\": 1", "\"version\": 2", 1).into_bytes())?;
+    s.add("passkey_data_json", "unknown-field", json.replacen('{', "{\"extra\": 0,", 1).into_bytes())?;
+    s.add("passkey_data_json", "bad-base64", json.replacen("\"prfSalt\": \"", "\"prfSalt\": \"*", 1).into_bytes())?;
+    let skeleton = br#"{"id":"AAECAw","rawId":"AAECAw","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AAAA","signature":"MEUCIQ","userHandle":null},"clientExtensionResults":{}}"#;
+    s.add("webauthn_assertion", "raw-skeleton", [&[0u8][..], &skeleton[..]].concat())?;
+    for (field, name) in ["client-data", "authenticator-data", "signature", "user-handle", "json"].iter().enumerate() {
+        let field = field as u8;
+        s.add(
+            "webauthn_assertion",
+            &format!("{name}-unchanged"),
+            fuzzing::webauthn_assertion_seed(field, Mutation::None),
+        )?;
+        let flip = Mutation::FlipBit { pos: 40, bit: 1 };
+        s.add("webauthn_assertion", &format!("{name}-flip"), fuzzing::webauthn_assertion_seed(field, flip))?;
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@ fn crypt15_file(k: &BackupKey, iv: [u8; 16], variant: crypt15::Variant, pt: &[u8
             backup_version: Some(1),
             ..Default::default()
         },
+        passkey_metadata: None,
     };
     let mut out = Vec::new();
     if crypt15::encrypt(k, &opts, &mut &pt[..], &mut out, &mut |_| {}).is_err() {
@@ -200,6 +201,7 @@ pub(super) fn run_case(c: &Case) -> Result<Result<Map, String>, String> {
                     backup_version: Some(bv),
                     ..Default::default()
                 },
+                passkey_metadata: None,
             };
             let pt = h(i, "plaintext")?;
             let mut out = Vec::new();

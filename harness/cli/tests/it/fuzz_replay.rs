@@ -62,6 +62,9 @@ replay_tests!(
     fleet_schedule,
     aead_differential,
     vectors_json,
+    passkey_metadata,
+    passkey_data_json,
+    webauthn_assertion,
 );
 
 #[test]

@@ -36,7 +36,7 @@ use thiserror::Error;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::parallel_deflate::{self, CompressFailed};
-use crate::backup::proto::{BackupMetadata, BackupPrefix, Crypt15KeyData, KEY_TYPE_CRYPT15};
+use crate::backup::proto::{BackupMetadata, BackupPrefix, Crypt15KeyData, KEY_TYPE_CRYPT15, PasskeyMetadata};
 use crate::gcm_stream::{GcmStream, MessageTooLong, TAG_LEN};
 use crate::io_util::{ScratchBuf, read_full, read_growing};
 use crate::kdf;
@@ -83,6 +83,9 @@ pub struct EncryptOptions {
     pub iv: Option<[u8; IV_LEN]>,
     /// Metadata to put in the prefix.
     pub metadata: BackupMetadata,
+    /// Passkey metadata for prefix field 5, when K is passkey-protected
+    /// (design §6); readers that do not know the field skip it.
+    pub passkey_metadata: Option<PasskeyMetadata>,
 }
 
 impl Default for EncryptOptions {
@@ -96,6 +99,7 @@ impl Default for EncryptOptions {
                 backup_version: Some(1),
                 ..Default::default()
             },
+            passkey_metadata: None,
         }
     }
 }
@@ -254,10 +258,20 @@ pub struct DecryptSummary {
 
 /// Encodes `varint L || prefix` for the given IV and metadata.
 pub fn encode_prefix(iv: &[u8; IV_LEN], metadata: &BackupMetadata) -> Vec<u8> {
+    encode_prefix_with_passkey(iv, metadata, None)
+}
+
+/// Encodes `varint L || prefix` with passkey metadata in field 5.
+pub fn encode_prefix_with_passkey(
+    iv: &[u8; IV_LEN],
+    metadata: &BackupMetadata,
+    passkey: Option<&PasskeyMetadata>,
+) -> Vec<u8> {
     let prefix = BackupPrefix {
         key_type: Some(KEY_TYPE_CRYPT15),
         crypt15_key_data: Some(Crypt15KeyData { iv: Some(iv.to_vec()) }),
         backup_metadata: Some(metadata.clone()),
+        passkey_metadata: passkey.cloned(),
         ..Default::default()
     };
     prefix.encode_length_delimited_to_vec()
@@ -355,7 +369,7 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     let body_key = kdf::backup_encryption_key(key);
     let Ok(mut gcm) = GcmStream::new(body_key.expose_secret(), &iv) else { unreachable!("the crypt15 IV is 16 bytes") };
     let mut out = Md5Writer { inner: writer, md5: Md5::new() };
-    out.put(&encode_prefix(&iv, &options.metadata))?;
+    out.put(&encode_prefix_with_passkey(&iv, &options.metadata, options.passkey_metadata.as_ref()))?;
 
     let total = match options.variant {
         Variant::SingleFile => {

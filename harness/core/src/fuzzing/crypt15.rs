@@ -229,7 +229,12 @@ impl Crypt15Input {
     /// The file, or the refusal of an ambiguous multi-file payload (the
     /// only error encryption into memory may give).
     fn try_encrypt(&self, key: &BackupKey) -> Result<Vec<u8>, [u8; 2]> {
-        let options = crypt15::EncryptOptions { variant: self.variant(), iv: Some(self.iv), metadata: self.metadata() };
+        let options = crypt15::EncryptOptions {
+            variant: self.variant(),
+            iv: Some(self.iv),
+            metadata: self.metadata(),
+            passkey_metadata: None,
+        };
         let mut file = Vec::new();
         match crypt15::encrypt(key, &options, &mut &self.plaintext[..], &mut file, &mut |_| {}) {
             Ok(n) => assert_eq!(n, self.plaintext.len() as u64),

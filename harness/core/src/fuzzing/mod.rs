@@ -27,6 +27,9 @@
 //! | [`vault_site`] | arbitrary operation sequences against one site agree with a small reference model (attempts, lockout, version, owner) and never answer more KE2s between resets than the limit |
 //! | [`fleet_schedule`] | short fault schedules on a five-site fleet: KE2 answers between resets ≤ limit, a locked record never answers a login, an acknowledged registration survives |
 //! | [`aead_differential`] | RustCrypto AES-256-GCM, our streaming [`GcmStream`](crate::gcm_stream::GcmStream), and a second implementation supplied by the caller (`ring` in `fuzz/`) agree in both directions |
+//! | [`passkey_metadata`] | passkey metadata (protobuf) survives crypt15 prefix field 5 and the v2 header unchanged, and converts to `passkey_data.key` and back, or is refused with a typed error |
+//! | [`passkey_data_json`] | the `passkey_data.key` reader agrees with an independent model of the file and round-trips what it accepts |
+//! | [`webauthn_assertion`] | the vault's relying party on hostile assertions and registrations: never a panic, an edit of the signed bytes is never accepted, an accepted registration answers the issued challenge |
 //! | [`vectors_json`] | JSON parsing never panics and a parsed value serialises and parses back to itself ([`json_roundtrip`] does the same for a typed schema) |
 //!
 //! # Input layouts
@@ -54,6 +57,7 @@ mod fleet;
 mod input;
 mod key;
 mod metadata;
+mod passkey;
 mod reference;
 mod v2;
 mod vault;
@@ -67,6 +71,7 @@ pub use fleet::{FleetInput, FleetOp, MAX_FLEET_OPS, fleet_schedule};
 pub use input::{FUZZ_KEY, FuzzRng, MUTATION_LEN, Mutation, OTHER_KEY, fuzz_key};
 pub use key::{key_parse, keyfile};
 pub use metadata::{MetadataInput, metadata_blob, metadata_raw_seed, metadata_structured_seed};
+pub use passkey::{passkey_data_json, passkey_metadata, webauthn_assertion, webauthn_assertion_seed};
 pub use v2::{V2Input, v2_decrypt, v2_file, v2_header, v2_structured_seed, v2_tamper};
 pub use vault::{Claim, LoginEnd, MAX_SITE_OPS, SiteOp, VaultSiteInput, Who, vault_site, vault_wire};
 pub use vectors::{json_roundtrip, vectors_json};
@@ -108,6 +113,9 @@ pub const TARGETS: &[Target] = &[
     target("fleet_schedule", None, false),
     target("aead_differential", None, false),
     target("vectors_json", Some("json"), true),
+    target("passkey_metadata", Some("passkey"), true),
+    target("passkey_data_json", Some("passkey"), true),
+    target("webauthn_assertion", Some("passkey"), true),
 ];
 
 /// Runs the entry point of target `name` on `data`; false when no target
@@ -131,6 +139,9 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "fleet_schedule" => fleet_schedule(data),
         "aead_differential" => aead_differential(data, None),
         "vectors_json" => vectors_json(data),
+        "passkey_metadata" => passkey_metadata(data),
+        "passkey_data_json" => passkey_data_json(data),
+        "webauthn_assertion" => webauthn_assertion(data),
         _ => return false,
     }
     true
