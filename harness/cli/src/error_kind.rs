@@ -167,3 +167,27 @@ pub fn vault_wire(e: &WireError) -> &'static str {
         _ => "vault.wire.Other",
     }
 }
+
+/// Stable name of a passkey unwrap error.
+pub fn passkey_unwrap(e: &e2eb_core::passkey::UnwrapError) -> &'static str {
+    use e2eb_core::passkey::UnwrapError as U;
+    match e {
+        U::Length { .. } => "passkey.unwrap.Length",
+        U::Authentication => "passkey.unwrap.Authentication",
+        _ => "passkey.unwrap.Other",
+    }
+}
+
+/// Stable name of a `passkey_data.key` or passkey metadata error.
+pub fn passkey_data(e: &e2eb_core::passkey::DataError) -> &'static str {
+    use e2eb_core::passkey::DataError as D;
+    match e {
+        D::TooLong { .. } => "passkey.data.TooLong",
+        D::Json(_) => "passkey.data.Json",
+        D::Version { .. } => "passkey.data.Version",
+        D::Missing(_) => "passkey.data.Missing",
+        D::Base64(_) => "passkey.data.Base64",
+        D::Length { .. } => "passkey.data.Length",
+        _ => "passkey.data.Other",
+    }
+}

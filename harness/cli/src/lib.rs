@@ -28,6 +28,7 @@ pub mod error_kind;
 pub mod fuzz;
 pub mod interop_tools;
 pub mod mutants;
+pub mod passkey;
 pub mod progress;
 pub mod properties;
 pub mod report;

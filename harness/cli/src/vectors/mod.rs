@@ -6,7 +6,8 @@
 //! labels — so CI regenerates the files and fails if anything changed.
 //! [`verify`] checks our files and the external suites: Wycheproof AES-GCM
 //! (all IV sizes, including the 128-bit IVs crypt15 uses), HKDF-SHA256,
-//! HMAC-SHA256 and Cobblestone-256 (C2SP chunked encryption).
+//! HMAC-SHA256, Cobblestone-256 (C2SP chunked encryption), RFC 9807 and
+//! the WebAuthn Level 3 PRF vectors (through `e2eb_core` and passkey-rs).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,12 @@ pub use schema::{Case, Expect, FAMILIES, FamilyResult, SCHEMA, VectorFile, Verif
 
 mod crypt15;
 pub mod external;
+pub mod external_prf;
 mod kdf;
 mod key;
 pub mod label_rng;
 mod metadata;
+mod passkey;
 pub mod rfc9807;
 mod schema;
 mod v2;
@@ -29,7 +32,15 @@ pub use crypt15::crypt15_edit_prefix;
 
 /// Builds every family in memory, deterministically.
 pub fn generate_all() -> Vec<VectorFile> {
-    vec![key::generate(), kdf::generate(), crypt15::generate(), v2::generate(), metadata::generate(), vault::generate()]
+    vec![
+        key::generate(),
+        kdf::generate(),
+        crypt15::generate(),
+        v2::generate(),
+        metadata::generate(),
+        vault::generate(),
+        passkey::generate(),
+    ]
 }
 
 /// Serialises a file the way it is committed (pretty JSON, trailing newline).
@@ -152,6 +163,8 @@ pub fn verify(dir: &Path) -> VerifyReport {
         match parsed {
             // Vault transcripts replay a whole protocol run: their own checker.
             Ok(file) if family == "vault" => report.families.push(vault::verify(&file)),
+            // Passkey wraps: checked against a reference written from the definitions too.
+            Ok(file) if family == "passkey" => report.families.push(passkey::verify(&file)),
             Ok(file) => report.families.push(check_family(&file, family)),
             Err(e) => report.families.push(FamilyResult { family: family.to_owned(), passed: 0, failures: vec![e] }),
         }
@@ -161,5 +174,6 @@ pub fn verify(dir: &Path) -> VerifyReport {
     report.families.push(external::wycheproof_hmac_sha256());
     report.families.push(external::wycheproof_cobblestone256());
     report.families.push(rfc9807::verify(dir));
+    report.families.push(external_prf::verify(dir));
     report
 }

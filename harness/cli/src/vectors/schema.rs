@@ -11,7 +11,7 @@ use crate::{error_kind, testdata};
 /// Schema identifier written in every file.
 pub const SCHEMA: &str = "e2eb-vectors/1";
 /// Our families, in file order.
-pub const FAMILIES: [&str; 6] = ["key", "kdf", "crypt15", "v2", "metadata", "vault"];
+pub const FAMILIES: [&str; 7] = ["key", "kdf", "crypt15", "v2", "metadata", "vault", "passkey"];
 
 /// One family's file. Unknown fields are refused, so a misspelt key in a
 /// hand-edited file is an error rather than silently ignored.

@@ -197,7 +197,7 @@ pub fn webauthn_assertion(data: &[u8]) {
     let f = fixture();
     let mut r = Reader::new(data);
     let mode = r.u8();
-    if mode % 2 == 0 {
+    if mode.is_multiple_of(2) {
         let raw = r.rest();
         let _ = f.rp.finish_assertion(raw, &f.state);
         if f.rp.finish_registration(raw, &f.registration).is_ok() {

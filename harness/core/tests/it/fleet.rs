@@ -340,3 +340,44 @@ fn concurrent_clients_are_served_together_and_the_limit_still_holds() {
         assert_eq!(f.record(i, b"owner-0").unwrap().attempts_left, LIMIT, "site {i}");
     }
 }
+
+/// Passkeys (design §6) are replicated like any record: a passkey enabled
+/// through one leader restores through another after the first is down,
+/// and a server key rotated on the leader is the one every site uses.
+#[test]
+fn passkeys_and_server_keys_are_replicated_through_the_fleet() {
+    use e2eb_core::passkey::PasskeyDir;
+    use e2eb_core::passkey::flows::PasskeyClient;
+    let dir = tmp();
+    let mut f = fleet(dir.path(), 10);
+    let c = client(&f, b"alice");
+    let k = BackupKey::generate().unwrap();
+    let phone = PasskeyDir::new(dir.path().join("phone"));
+    let data = {
+        let mut send = |req| f.submit(req, PATIENCE);
+        PasskeyClient::new(&c).enable(&mut send, &k, &phone, &mut OsRng).unwrap()
+    };
+    assert!(f.wait_replicated(Duration::from_secs(10)));
+    let leader = f.leader().unwrap();
+    f.crash(leader);
+    let got = {
+        let mut send = |req| f.submit(req, PATIENCE);
+        PasskeyClient::new(&c).restore(&mut send, &phone, None).unwrap().0
+    };
+    assert_eq!(got, k, "restored through a new leader");
+    let v = f.handle().on_leader(|site, ledger| site.rotate_server_key(ledger)).unwrap().unwrap();
+    assert_eq!(v, 2);
+    f.restart(leader).unwrap();
+    assert!(f.wait_replicated(Duration::from_secs(10)));
+    for i in f.up_sites() {
+        let ring = f.record(i, e2eb_core::vault::passkeys::state::SERVER_KEYS).unwrap();
+        assert_eq!(ring.server_keys.len(), 2, "site {i} has both server key versions");
+        let rec = f.record(i, &e2eb_core::vault::passkeys::state::passkey_key(b"alice")).unwrap();
+        assert_eq!(rec.passkeys.len(), 1, "site {i} has the passkey");
+    }
+    let again = {
+        let mut send = |req| f.submit(req, PATIENCE);
+        PasskeyClient::new(&c).restore(&mut send, &phone, Some(&data)).unwrap().0
+    };
+    assert_eq!(again, k, "the old wrap still opens after the rotation");
+}

@@ -36,6 +36,10 @@ pub(crate) enum Command {
     /// The Backup Key Vault: fault simulation and a guided demo.
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// Passkey-protected keys: enable, restore on a new phone, add, remove,
+    /// rotate the server key, and a guided demo.
+    #[command(subcommand)]
+    Passkey(PasskeyCommand),
     /// Fuzzing: seed corpora, campaigns, coverage, and replay of single inputs.
     #[command(subcommand)]
     Fuzz(FuzzCommand),
@@ -302,6 +306,111 @@ pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// Where the embedded vault and the devices live.
+#[derive(clap::Args)]
+pub(crate) struct HomeArgs {
+    /// Home of the embedded vault (HOME/vault/) and the default device folders.
+    #[arg(long, env = "E2EB_HOME", default_value = ".e2eb")]
+    pub(crate) home: PathBuf,
+}
+
+/// `e2eb passkey` (design §6).
+#[derive(Subcommand)]
+pub(crate) enum PasskeyCommand {
+    /// Make a passkey on this device, wrap the backup key under it and the
+    /// vault's server part, and write DEVICE/passkey_data.key.
+    Enable {
+        #[command(flatten)]
+        home: HomeArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// This device's folder (default HOME/phone).
+        #[arg(long)]
+        device: Option<PathBuf>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// On a new device: take the passkeys synced from DIR (a device or passkey
+    /// folder), recover the backup key, and write it to OUT (64 digits, 0600).
+    Restore {
+        #[command(flatten)]
+        home: HomeArgs,
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// The synced passkeys (another device's folder, or its passkeys/ folder).
+        #[arg(long)]
+        synced_from: PathBuf,
+        /// The new device's folder (default HOME/new-phone).
+        #[arg(long)]
+        device: Option<PathBuf>,
+        /// Take the wrap from this backup's header (crypt15 field 5, v2 header)
+        /// instead of the one the vault holds.
+        #[arg(long)]
+        backup: Option<PathBuf>,
+        /// Where to write the recovered key (default DEVICE/backup-key.txt).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a further passkey (another device's folder) and wrap the key under it.
+    Add {
+        #[command(flatten)]
+        home: HomeArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// The folder of the device that gets the passkey.
+        #[arg(long)]
+        device: PathBuf,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a passkey in the vault (owner proof by the backup key) and on the device.
+    Remove {
+        #[command(flatten)]
+        home: HomeArgs,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// The credential id (hex), as `passkey_data.key` or the passkey file names it.
+        #[arg(long)]
+        credential: String,
+        /// A device folder to delete the passkey from as well.
+        #[arg(long)]
+        device: Option<PathBuf>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The operator: add a new server key version (new wraps use it; old ones
+    /// open until retired), or retire an old version.
+    RotateServerKey {
+        #[command(flatten)]
+        home: HomeArgs,
+        /// Retire this version instead of rotating.
+        #[arg(long)]
+        retire: Option<u32>,
+        /// Print a JSON summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A guided run on five in-process sites: enable, lose the phone, restore
+    /// on a new one, a leaked passkey alone and the server alone fail, rotate.
+    Demo,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum VaultCommand {
     /// Run fault-injection schedules against a fleet and check the invariants.
@@ -441,6 +550,10 @@ pub(crate) enum BackupCommand {
         /// crypt15 multi-file backup (IN is a ZIP; stored as is, no MD5 trailer). Refused with v2.
         #[arg(long)]
         multi_file: bool,
+        /// Put this passkey_data.key's wrap in the header (crypt15 field 5, v2 header),
+        /// so the backup can be decrypted with the passkey.
+        #[arg(long)]
+        passkey_data: Option<PathBuf>,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,
@@ -453,6 +566,15 @@ pub(crate) enum BackupCommand {
     Decrypt {
         #[command(flatten)]
         key: KeyArgs,
+        /// Recover the key with a passkey of this folder (a device folder or its
+        /// passkeys/) and the embedded vault, from the wrap in IN's header.
+        #[arg(long, requires = "account")]
+        passkey: Option<PathBuf>,
+        /// Account id (with --passkey).
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        home: HomeArgs,
         /// Print a JSON summary.
         #[arg(long)]
         json: bool,

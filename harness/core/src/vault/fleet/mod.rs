@@ -241,6 +241,16 @@ impl FleetHandle<'_> {
         up.site.serve(&mut ledger, request)
     }
 
+    /// Runs an operator's action (server-key rotation or retirement, design
+    /// §6) on the current leader, committing through the fleet's log.
+    /// `None` when no site leads.
+    pub fn on_leader<T>(&self, action: impl FnOnce(&Site, &mut dyn Ledger) -> T) -> Option<T> {
+        let fleet = self.fleet;
+        let up = fleet.slots.get(fleet.leader()?)?.up.as_ref()?;
+        let mut ledger = RaftLedger { rt: &fleet.rt, up, timeout: fleet.options.commit_timeout };
+        Some(action(&up.site, &mut ledger))
+    }
+
     /// Sends `request` to the leader, following redirects and retrying while
     /// the fleet elects one (up to `patience`).
     pub fn submit(&self, request: Request, patience: Duration) -> Reply {

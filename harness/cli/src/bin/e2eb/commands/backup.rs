@@ -16,7 +16,7 @@ use crate::progress::Bars;
 
 pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        BackupCommand::Encrypt { key, format, compress, multi_file, json, input, output } => {
+        BackupCommand::Encrypt { key, format, compress, multi_file, passkey_data, json, input, output } => {
             // Refused rather than ignored: the user asked for a file these flags cannot describe.
             match (format, compress, multi_file) {
                 (FormatArg::Crypt15, CompressArg::Zlib, _) => {
@@ -26,6 +26,14 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
                 _ => {}
             }
             let key = super::key::load(&key)?;
+            let passkey_metadata = match &passkey_data {
+                Some(path) => Some(
+                    e2eb::passkey::device::read_data(path)?
+                        .ok_or_else(|| Failure::msg(format!("{}: no such passkey_data.key", path.display())))?
+                        .to_metadata(),
+                ),
+                None => None,
+            };
             atomic::refuse_same_file(&input, &output)?;
             let (mut reader, len) = open_input(&input)?;
             if multi_file {
@@ -54,12 +62,13 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             let (name, plain) = match format {
                 FormatArg::Crypt15 => {
                     let variant = if multi_file { crypt15::Variant::MultiFile } else { crypt15::Variant::SingleFile };
-                    let opts = crypt15::EncryptOptions { variant, ..Default::default() };
+                    let opts = crypt15::EncryptOptions { variant, passkey_metadata, ..Default::default() };
                     let r = crypt15::encrypt(&key, &opts, &mut reader, &mut out, &mut tick);
                     ("crypt15", r.map_err(|e| stream_failure(e, &input, &out, &output))?)
                 }
                 FormatArg::V2 => {
-                    let opts = v2::EncryptOptions { compression: compress.into(), ..Default::default() };
+                    let opts =
+                        v2::EncryptOptions { compression: compress.into(), passkey_metadata, ..Default::default() };
                     let r = v2::encrypt(&key, &opts, &mut reader, &mut out, &mut tick);
                     ("v2", r.map_err(|e| stream_failure(e, &input, &out, &output))?)
                 }
@@ -76,8 +85,11 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<ExitCode, Failure> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        BackupCommand::Decrypt { key, json, input, output } => {
-            let key = super::key::load(&key)?;
+        BackupCommand::Decrypt { key, passkey, account, home, json, input, output } => {
+            let key = match (&passkey, &account) {
+                (Some(dir), Some(account)) => super::passkey::key_for_backup(&home.home, account, dir, &input)?,
+                _ => super::key::load(&key)?,
+            };
             atomic::refuse_same_file(&input, &output)?;
             let (mut reader, len) = open_input(&input)?;
             let first = reader.fill_buf().map_err(|e| PathError::new(&input, e))?;

@@ -9,5 +9,6 @@ pub(crate) mod fuzz;
 pub(crate) mod gate;
 pub(crate) mod key;
 pub(crate) mod mutants;
+pub(crate) mod passkey;
 pub(crate) mod vault;
 pub(crate) mod vectors;
