@@ -392,6 +392,7 @@ mod tests {
         assert_eq!(all.len(), super::super::suites().len());
         assert!(all.iter().any(|(s, _)| *s == Suite::Backup));
         assert!(all.iter().any(|(s, _)| *s == Suite::Vault));
+        assert!(all.iter().any(|(s, _)| *s == Suite::Passkey));
         let mut names: Vec<&str> = all.iter().map(|(_, p)| p.name).collect();
         names.sort_unstable();
         names.dedup();

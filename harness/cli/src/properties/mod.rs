@@ -7,6 +7,8 @@
 //! - [`backup`]: the formats — round trips, every kind of damage, wrong keys,
 //!   and the crypt15 header finding;
 //! - [`vault`]: the Backup Key Vault protocol against the reference model;
+//! - [`passkey`]: passkey-protected keys — both halves needed, replayed or
+//!   moved assertions refused, server key rotation and retirement;
 //! - [`gate`]: `e2eb gate`, the suites at CI depth into JUnit XML and JSON.
 
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod backup;
 pub mod gate;
+pub mod passkey;
 pub mod vault;
 
 /// A suite: the properties of one area.
@@ -27,17 +30,20 @@ pub enum Suite {
     Backup,
     /// The Backup Key Vault ([`vault`]).
     Vault,
+    /// Passkey-protected keys ([`passkey`]).
+    Passkey,
 }
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 2] = [Suite::Backup, Suite::Vault];
+    pub const ALL: [Suite; 3] = [Suite::Backup, Suite::Vault, Suite::Passkey];
 
     /// Its name in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Suite::Backup => "backup",
             Suite::Vault => "vault",
+            Suite::Passkey => "passkey",
         }
     }
 
@@ -51,6 +57,7 @@ impl Suite {
         match self {
             Suite::Backup => backup::properties(),
             Suite::Vault => vault::properties(),
+            Suite::Passkey => passkey::properties(),
         }
     }
 }

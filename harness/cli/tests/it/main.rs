@@ -16,6 +16,7 @@ mod fuzz_replay;
 mod fuzz_tooling;
 mod gate;
 mod interop;
+mod passkey_cli;
 mod properties;
 mod site_crash;
 mod vault_sim;

@@ -1,12 +1,13 @@
 //! Runs every property suite (`e2eb::properties`) under `cargo test`, one
 //! test per property. Depth: `PROPTEST_CASES` (default 32 for the backup
-//! suite and 16 for the vault suite here; `.ci/run` and `e2eb gate` go deeper).
+//! suite and 16 for the vault and passkey suites here; `.ci/run` and `e2eb
+//! gate` go deeper).
 
 use e2eb::properties::{self, Suite};
 
 fn run(suite: Suite, name: &str) {
     let default = match suite {
-        Suite::Vault => 16,
+        Suite::Vault | Suite::Passkey => 16,
         _ => 32,
     };
     let cases = properties::cases_from_env(default);
@@ -67,5 +68,10 @@ properties!(
         vault_wire_decoding_never_panics,
         vault_state_machine_matches_model,
         vault_fleet_matches_model,
+    ],
+    Passkey: [
+        passkey_both_parts_needed,
+        passkey_replayed_or_moved_assertions_release_nothing,
+        passkey_rotation_and_retirement_match_model,
     ],
 );

@@ -219,6 +219,10 @@ impl<P: Began> Logins<P> {
         }
     }
 
+    pub(super) fn get(&self, id: &[u8; LOGIN_ID_LEN]) -> Option<&P> {
+        self.pending.get(id)
+    }
+
     pub(super) fn remove(&mut self, id: &[u8; LOGIN_ID_LEN]) -> Option<P> {
         let p = self.pending.remove(id)?;
         if let Some(ids) = self.per_account.get_mut(p.account()) {

@@ -239,3 +239,71 @@ fn remove_and_add_need_the_owner_key() {
     let err = pk.restore(&mut send, &phone, Some(&data)).unwrap_err();
     assert!(matches!(err, FlowError::Authenticator(_)) || code(&err) == Some(ErrorCode::PasskeyRefused), "{err}");
 }
+
+/// A relay that moves an unanswered assertion to another account must not
+/// use up the owner's challenge: the owner's answer still goes through.
+#[test]
+fn a_moved_assertion_does_not_burn_the_owners_challenge() {
+    use e2eb_core::vault::passkeys::wire::{PasskeyRelease, PasskeyStart, Purpose};
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone");
+    let data = w.enable(b"alice", &key, &phone);
+    let mallory = BackupKey::generate().unwrap();
+    w.enable(b"mallory", &mallory, &w.dir("mallory"));
+    let alice = w.bench.client(b"alice");
+    let req = |c: &e2eb_core::vault::client::VaultClient, body| Request {
+        version: e2eb_core::vault::wire::VERSION,
+        account: c.account().to_vec(),
+        credential: c.credential().cloned(),
+        body: Some(body),
+    };
+    let r = w.bench.site.serve(
+        &mut w.ledger,
+        req(&alice, request::Body::PasskeyStart(PasskeyStart { purpose: Purpose::Assert as i32 })),
+    );
+    let Some(reply::Body::PasskeyChallenge(c)) = r.body else { panic!("{r:?}") };
+    let asserted = phone
+        .assert(&e2eb_core::passkey::relying_party::origin(), &String::from_utf8_lossy(&c.options), &data.prf_salt)
+        .unwrap();
+    let release = PasskeyRelease {
+        challenge_id: c.challenge_id.clone(),
+        response: asserted.response_json.into_bytes(),
+        server_key_version: data.server_key_version,
+        server_salt: data.server_key_server_salt.clone(),
+    };
+    let m = w.bench.client(b"mallory");
+    let moved = w.bench.site.serve(&mut w.ledger, req(&m, request::Body::PasskeyRelease(release.clone())));
+    assert_refused(&moved, ErrorCode::PasskeyRefused);
+    let honest = w.bench.site.serve(&mut w.ledger, req(&alice, request::Body::PasskeyRelease(release)));
+    assert!(matches!(honest.body, Some(reply::Body::ServerPart(_))), "{honest:?}");
+}
+
+/// Every passkey request without an account credential is refused before
+/// anything is read or changed.
+#[test]
+fn passkey_requests_need_the_account_credential() {
+    use e2eb_core::vault::passkeys::wire::{PasskeyChange, PasskeyRelease, PasskeyStart, Purpose};
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    w.enable(b"alice", &key, &w.dir("phone"));
+    let before = w.ledger.clone();
+    for body in [
+        request::Body::PasskeyStart(PasskeyStart { purpose: Purpose::Assert as i32 }),
+        request::Body::PasskeyRelease(PasskeyRelease { challenge_id: vec![0; 16], ..Default::default() }),
+        request::Body::PasskeyChange(PasskeyChange { credential_id: vec![1], wrap: vec![], proof: None }),
+    ] {
+        let r = w.bench.site.serve(
+            &mut w.ledger,
+            Request {
+                version: e2eb_core::vault::wire::VERSION,
+                account: b"alice".to_vec(),
+                credential: None,
+                body: Some(body),
+            },
+        );
+        assert_refused(&r, ErrorCode::Unauthenticated);
+    }
+    assert_eq!(w.ledger.log, before.log, "nothing committed");
+    assert_eq!(w.ledger.accounts, before.accounts, "nothing changed");
+}

@@ -81,12 +81,19 @@ fn credentials(record: Option<&AccountRecord>) -> Vec<webauthn_rs_core::proto::C
 }
 
 impl Site {
+    /// Takes the challenge `id` of `account`: single use. A challenge of
+    /// another account stays (a relay moving an answer to another account
+    /// must not use up the owner's challenge); an expired one is dropped.
     fn take_challenge(&self, account: &[u8], id: &[u8]) -> Option<Pending> {
         let id: [u8; CHALLENGE_ID_LEN] = id.try_into().ok()?;
         let mut table = lock(&self.challenges);
+        let (owner, started) = table.get(&id).map(|p| (bool::from(p.account.ct_eq(account)), p.started))?;
+        if !owner {
+            return None;
+        }
         let p = table.remove(&id)?;
-        let fresh = p.started.saturating_add(CHALLENGE_TTL_SECS) >= self.config().clock.now();
-        (fresh && p.account.ct_eq(account).into()).then_some(p.pending)
+        let fresh = started.saturating_add(CHALLENGE_TTL_SECS) >= self.config().clock.now();
+        fresh.then_some(p.pending)
     }
 
     pub(crate) fn passkey_start(&self, ledger: &mut dyn Ledger, account: &[u8], purpose: i32) -> Reply {
