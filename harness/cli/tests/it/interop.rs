@@ -110,6 +110,55 @@ fn both_ways(dir: &Path, plain: &Path, multi: bool) {
     assert!(std::fs::read(&ours_plain).unwrap() == original, "our decryption of waencrypt's file differs");
 }
 
+/// Passkey metadata in crypt15 prefix field 5 (design §6): wa-crypt-tools,
+/// which does not use the field, still decrypts the file, and our passkey
+/// path decrypts the same file without the key.
+#[test]
+#[ignore = "needs wa-crypt-tools (PyPI); .ci/run installs it and runs these with --ignored"]
+fn crypt15_with_passkey_metadata_still_decrypts_with_wa_crypt_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let k = keys(d);
+    let home = d.join("home");
+    e2eb(&["passkey", "enable", "--account", "alice", "--key-file", s(&k.keyfile), "--home", s(&home)]);
+    let plain = d.join("msgstore.db");
+    interop_tools::sqlite_db(&python(), &plain, 300_000).unwrap();
+    let enc = d.join("passkey.crypt15");
+    let data = home.join("phone/passkey_data.key");
+    e2eb(&[
+        "backup",
+        "encrypt",
+        "--format",
+        "crypt15",
+        "--key-file",
+        s(&k.keyfile),
+        "--passkey-data",
+        s(&data),
+        s(&plain),
+        s(&enc),
+    ]);
+    let inspected: serde_json::Value = serde_json::from_str(&e2eb(&["backup", "inspect", "--json", s(&enc)])).unwrap();
+    assert_eq!(inspected["passkey_protected"], true, "{inspected}");
+    let theirs = d.join("theirs.out");
+    let log = run(Command::new(tool("wadecrypt")).arg(&k.keyfile).arg(&enc).arg(&theirs));
+    assert!(!log.contains("[E]") && !log.contains("[F]"), "wadecrypt reported an error:\n{log}");
+    assert_eq!(std::fs::read(&theirs).unwrap(), std::fs::read(&plain).unwrap(), "wadecrypt's output differs ({log})");
+    let ours = d.join("ours.out");
+    e2eb(&[
+        "backup",
+        "decrypt",
+        "--passkey",
+        s(&home.join("phone")),
+        "--account",
+        "alice",
+        "--home",
+        s(&home),
+        s(&enc),
+        s(&ours),
+    ]);
+    assert_eq!(std::fs::read(&ours).unwrap(), std::fs::read(&plain).unwrap());
+}
+
 #[test]
 #[ignore = "needs wa-crypt-tools (PyPI); .ci/run installs it and runs these with --ignored"]
 fn sqlite_database_both_ways() {

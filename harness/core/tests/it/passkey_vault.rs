@@ -307,3 +307,24 @@ fn passkey_requests_need_the_account_credential() {
     assert_eq!(w.ledger.log, before.log, "nothing committed");
     assert_eq!(w.ledger.accounts, before.accounts, "nothing changed");
 }
+
+/// Design §10: the halves of the wrap and a released server part never
+/// show in `Debug`.
+#[test]
+fn secrets_never_in_debug() {
+    use e2eb_core::passkey::ServerKey;
+    use e2eb_core::vault::passkeys::wire::ServerPartReply;
+    let secret = [0xabu8; 32];
+    let hex_secret = "abababab";
+    let mut reply = ServerPartReply::default();
+    reply.server_part = secret.to_vec();
+    for shown in [
+        format!("{:?}", PrfOutput::from_bytes(secret)),
+        format!("{:?}", ServerPart::from_bytes(secret)),
+        format!("{:?}", ServerKey::from_bytes(secret)),
+        format!("{reply:?}"),
+        format!("{:?}", e2eb_core::vault::wire::reply(reply::Body::ServerPart(Box::new(reply.clone())))),
+    ] {
+        assert!(!shown.contains("171") && !shown.contains(hex_secret) && !shown.contains("AB"), "{shown}");
+    }
+}

@@ -153,6 +153,12 @@ impl fmt::Debug for PasskeyChange {
     }
 }
 
+impl Drop for ServerPartReply {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.server_part);
+    }
+}
+
 impl fmt::Debug for ServerPartReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerPartReply")
