@@ -13,6 +13,7 @@
 //!   `key/{generate,parse_digits,parse_keyfile,to_grid}` (`keys`);
 //! - `opaque_{test,moderate,rfc9807}/{registration,login}_{client,server}`
 //!   (`opaque`; the rfc9807 client ones not in quick mode);
+//! - `passkey/{enable,restore,restore_from_vault}` (`passkey`);
 //! - `fleet/recovery` (`fleet`).
 //!
 //! Byte benchmarks report `Throughput::Bytes(plaintext length)`, operations
@@ -29,6 +30,7 @@ mod fleet;
 mod formats;
 mod keys;
 mod opaque;
+mod passkey;
 mod settings;
 
 pub use settings::{Mode, Settings};
@@ -49,6 +51,7 @@ pub fn run(c: &mut Criterion, settings: &Settings) {
     keys::kdf(c, settings);
     keys::key(c, settings);
     opaque::opaque(c, settings);
+    passkey::passkey(c, settings);
     fleet::fleet(c, settings);
     c.final_summary();
 }

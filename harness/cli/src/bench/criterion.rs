@@ -88,7 +88,7 @@ fn read_result(dir: &Path) -> Result<Measurement, BenchError> {
 }
 
 const GROUP_ORDER: &[&str] =
-    &["crypt15", "v2", "aead", "kdf", "key", "opaque_test", "opaque_moderate", "opaque_rfc9807", "fleet"];
+    &["crypt15", "v2", "aead", "kdf", "key", "opaque_test", "opaque_moderate", "opaque_rfc9807", "passkey", "fleet"];
 
 fn size_of_param(p: Option<&str>) -> u64 {
     let Some(p) = p else { return 0 };
