@@ -759,6 +759,41 @@ fn passkey_seeds(s: &mut Seeds) -> Result<(), SeedError> {
     s.add("passkey_data_json", "version-2", json.replacen("\"version\": 1", "\"version\": 2", 1).into_bytes())?;
     s.add("passkey_data_json", "unknown-field", json.replacen('{', "{\"extra\": 0,", 1).into_bytes())?;
     s.add("passkey_data_json", "bad-base64", json.replacen("\"prfSalt\": \"", "\"prfSalt\": \"*", 1).into_bytes())?;
+    // The passkey messages on the vault's wire, for vault_wire.
+    {
+        use e2eb_core::vault::passkeys::wire::{PasskeyChange, PasskeyRegister, PasskeyRelease, PasskeyStart, Purpose};
+        use e2eb_core::vault::wire::{OwnerProof, Request, VERSION, request::Body};
+        let proof = Some(OwnerProof { expected_version: 1, signature: vec![7; 64] });
+        let bodies = [
+            ("passkey-start", Body::PasskeyStart(PasskeyStart { purpose: Purpose::Assert as i32 })),
+            (
+                "passkey-register",
+                Body::PasskeyRegister(PasskeyRegister {
+                    challenge_id: vec![1; 16],
+                    response: b"{}".to_vec(),
+                    owner_public_key: vec![2; 32],
+                    proof: proof.clone(),
+                }),
+            ),
+            (
+                "passkey-release",
+                Body::PasskeyRelease(PasskeyRelease {
+                    challenge_id: vec![1; 16],
+                    response: b"{}".to_vec(),
+                    server_key_version: 1,
+                    server_salt: vec![3; 32],
+                }),
+            ),
+            (
+                "passkey-change",
+                Body::PasskeyChange(PasskeyChange { credential_id: vec![4; 16], wrap: json.clone().into_bytes(), proof }),
+            ),
+        ];
+        for (name, body) in bodies {
+            let req = Request { version: VERSION, account: b"account:alice".to_vec(), credential: None, body: Some(body) };
+            s.add("vault_wire", name, req.encode_to_vec())?;
+        }
+    }
     let skeleton = br#"{"id":"AAECAw","rawId":"AAECAw","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"AAAA","signature":"MEUCIQ","userHandle":null},"clientExtensionResults":{}}"#;
     s.add("webauthn_assertion", "raw-skeleton", [&[0u8][..], &skeleton[..]].concat())?;
     for (field, name) in ["client-data", "authenticator-data", "signature", "user-handle", "json"].iter().enumerate() {

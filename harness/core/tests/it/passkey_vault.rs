@@ -328,3 +328,43 @@ fn secrets_never_in_debug() {
         assert!(!shown.contains("171") && !shown.contains(hex_secret) && !shown.contains("AB"), "{shown}");
     }
 }
+
+/// A relay that edits the vault's options to "discouraged" gets an
+/// assertion without UV from a device that cannot verify its user: the
+/// vault refuses it and releases nothing.
+#[test]
+fn an_assertion_without_uv_releases_nothing() {
+    use e2eb_core::vault::passkeys::wire::{PasskeyRelease, PasskeyStart, Purpose};
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone");
+    let data = w.enable(b"alice", &key, &phone);
+    let alice = w.bench.client(b"alice");
+    let req = |body| Request {
+        version: e2eb_core::vault::wire::VERSION,
+        account: alice.account().to_vec(),
+        credential: alice.credential().cloned(),
+        body: Some(body),
+    };
+    let r = w
+        .bench
+        .site
+        .serve(&mut w.ledger, req(request::Body::PasskeyStart(PasskeyStart { purpose: Purpose::Assert as i32 })));
+    let Some(reply::Body::PasskeyChallenge(c)) = r.body else { panic!("{r:?}") };
+    let options = String::from_utf8_lossy(&c.options)
+        .replace("\"userVerification\":\"required\"", "\"userVerification\":\"discouraged\"");
+    let lazy = phone.clone().without_user_verification();
+    let asserted = lazy.assert(&e2eb_core::passkey::relying_party::origin(), &options, &data.prf_salt).unwrap();
+    let release = PasskeyRelease {
+        challenge_id: c.challenge_id,
+        response: asserted.response_json.into_bytes(),
+        server_key_version: data.server_key_version,
+        server_salt: data.server_key_server_salt.clone(),
+    };
+    let r = w.bench.site.serve(&mut w.ledger, req(request::Body::PasskeyRelease(release)));
+    assert_refused(&r, ErrorCode::PasskeyRefused);
+    match &r.body {
+        Some(reply::Body::Error(e)) => assert!(e.detail.contains("not verified"), "{}", e.detail),
+        _ => unreachable!(),
+    }
+}
