@@ -1,7 +1,9 @@
 //! Committed evidence the audit reads but does not make (design §8
 //! "Audit": "fuzz campaigns and coverage with their commit and age, stale
 //! when the code changed since"): the fuzz campaign of record and its
-//! coverage (`reports/fuzz/`), and the mutation report (`reports/mutants/`).
+//! coverage (`reports/fuzz/`), the campaign of the passkey targets
+//! (`reports/fuzz/passkey/`, the three targets added after the campaign of
+//! record), and the mutation report (`reports/mutants/`).
 //! Each comes with the commit it was made from, its age, and the files it
 //! covers that changed since; a stale piece of evidence is a finding (E1, E2,
 //! M1), not a failure, since the audit cannot redo hours of fuzzing.
@@ -18,6 +20,8 @@ use crate::mutants;
 
 /// Where the fuzz campaign of record is kept, from the repository root.
 pub const CAMPAIGN: &str = "reports/fuzz/summary.json";
+/// Where the campaign of the passkey targets is kept.
+pub const PASSKEY_CAMPAIGN: &str = "reports/fuzz/passkey/summary.json";
 /// Where its coverage report is kept.
 pub const COVERAGE: &str = "reports/fuzz/coverage.json";
 /// The code a fuzz campaign and its coverage describe.
@@ -44,6 +48,8 @@ pub struct Evidence {
     pub state: String,
     /// What it says, in one line.
     pub summary: String,
+    /// The command that makes it again.
+    pub regenerate: String,
 }
 
 impl Evidence {
@@ -63,7 +69,13 @@ impl Evidence {
             changed: Vec::new(),
             state: "missing".into(),
             summary: why,
+            regenerate: String::new(),
         }
+    }
+
+    fn regenerated_by(mut self, command: &str) -> Self {
+        self.regenerate = command.into();
+        self
     }
 }
 
@@ -101,20 +113,19 @@ fn dated(repo: &Path, what: &str, path: &str, commit: &str, made: &str, now: u64
         changed: changed.unwrap_or_default(),
         state: state.into(),
         summary,
+        regenerate: String::new(),
     }
 }
 
-/// The fuzz campaign of record.
-fn campaign(repo: &Path, now: u64) -> Evidence {
-    const WHAT: &str = "fuzz campaign of record";
-    let md = "reports/fuzz/summary.md";
-    let text = match std::fs::read_to_string(repo.join(CAMPAIGN)) {
+/// A committed fuzz campaign: `what`, its JSON at `json` and Markdown at `md`.
+fn campaign(repo: &Path, now: u64, what: &str, json: &str, md: &str) -> Evidence {
+    let text = match std::fs::read_to_string(repo.join(json)) {
         Ok(t) => t,
-        Err(e) => return Evidence::missing(WHAT, md, format!("{CAMPAIGN}: {e}")),
+        Err(e) => return Evidence::missing(what, md, format!("{json}: {e}")),
     };
     let c: CampaignSummary = match serde_json::from_str(&text) {
         Ok(c) => c,
-        Err(e) => return Evidence::missing(WHAT, md, format!("{CAMPAIGN} does not read as a campaign: {e}")),
+        Err(e) => return Evidence::missing(what, md, format!("{json} does not read as a campaign: {e}")),
     };
     let crashes: usize = c.targets.iter().map(|t| t.crashes.len()).sum();
     let slowest_decoder = c.targets.iter().filter(|t| t.decoder).map(|t| t.execs_per_sec).fold(f64::INFINITY, f64::min);
@@ -127,7 +138,7 @@ fn campaign(repo: &Path, now: u64) -> Evidence {
         slowest_decoder,
         c.decoder_goal_execs_per_sec
     );
-    dated(repo, WHAT, md, &c.environment.commit, &c.started, now, summary)
+    dated(repo, what, md, &c.environment.commit, &c.started, now, summary)
 }
 
 /// The coverage of the campaign's corpora.
@@ -177,10 +188,26 @@ fn mutation(status: &mutants::Status) -> Evidence {
         state: if changed.is_empty() { "current" } else { "stale" }.into(),
         changed,
         summary: status.summary.clone().unwrap_or_default(),
+        regenerate: String::new(),
     }
 }
 
 /// Every piece of committed evidence, at `now` (seconds since the epoch).
 pub fn committed(repo: &Path, status: &mutants::Status, now: u64) -> Vec<Evidence> {
-    vec![campaign(repo, now), coverage(repo, now), mutation(status)]
+    vec![
+        campaign(repo, now, "fuzz campaign of record", CAMPAIGN, "reports/fuzz/summary.md")
+            .regenerated_by("e2eb fuzz run --time 10m --jobs 2"),
+        campaign(
+            repo,
+            now,
+            "fuzz campaign of the passkey targets",
+            PASSKEY_CAMPAIGN,
+            "reports/fuzz/passkey/summary.md",
+        )
+        .regenerated_by(
+            "e2eb fuzz run --targets passkey_metadata,passkey_data_json,webauthn_assertion --time 10m --jobs 1",
+        ),
+        coverage(repo, now).regenerated_by("e2eb fuzz coverage"),
+        mutation(status).regenerated_by("e2eb mutants run"),
+    ]
 }

@@ -220,8 +220,12 @@ pub fn findings(i: &Inputs<'_>) -> Vec<Finding> {
                 list_some(&e.changed, 6)
             ),
             vec![l.repo(&e.path)],
-            if e.what == "fuzz coverage" { "e2eb fuzz coverage" } else { "e2eb fuzz run --time 10m --jobs 2" },
-            "Run a new campaign on this commit and commit its summary (and coverage) under reports/fuzz/ as the campaign of record.",
+            &e.regenerate,
+            if e.what == "fuzz coverage" {
+                "Measure the coverage again on this commit and commit it under reports/fuzz/."
+            } else {
+                "Run the campaign again on this commit and commit its summary under reports/fuzz/ (the passkey targets' under reports/fuzz/passkey/)."
+            },
         );
     }
     if let Some(b) = i.bench {

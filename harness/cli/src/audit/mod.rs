@@ -21,7 +21,7 @@ mod performance;
 mod scope;
 mod threats;
 
-pub use evidence::{CAMPAIGN, COVERAGE, Evidence, committed};
+pub use evidence::{CAMPAIGN, COVERAGE, Evidence, PASSKEY_CAMPAIGN, committed};
 pub use findings::{Finding, Inputs as FindingInputs, Link, Links, findings, findings_html, findings_table};
 pub use markdown::{
     evidence_table, fuzz_replay_table, mutants_table, properties_table, result_cell, result_word, steps_table,

@@ -72,11 +72,11 @@ pub fn scope_rows(r: &AuditReport, opts: &AuditOptions) -> Vec<ScopeRow> {
     ));
     for e in &r.evidence {
         let (area, how) = match e.what.as_str() {
-            "fuzz campaign of record" => {
-                ("fuzz campaigns", "`e2eb fuzz run --time 10m --jobs 2` (hours; nightly and cargo-fuzz)")
+            w if w.starts_with("fuzz campaign") => {
+                ("fuzz campaigns", format!("`{}` (nightly and cargo-fuzz; 10 minutes per target)", e.regenerate))
             }
-            "fuzz coverage" => ("fuzz coverage", "`e2eb fuzz coverage` (nightly, cargo-fuzz, llvm-tools)"),
-            _ => ("mutation testing", "`e2eb mutants run` then `e2eb mutants report` (hours on two cores)"),
+            "fuzz coverage" => ("fuzz coverage", "`e2eb fuzz coverage` (nightly, cargo-fuzz, llvm-tools)".to_owned()),
+            _ => ("mutation testing", "`e2eb mutants run` then `e2eb mutants report` (hours on two cores)".to_owned()),
         };
         let age = e.age_days.map_or_else(String::new, |d| format!(", {d:.0} days old"));
         let commit =

@@ -249,7 +249,7 @@ const THREATS: &[Threat] = &[
     },
     Threat {
         id: "T14",
-        threat: "a leaked synced passkey (passkey alone): opens K with the passkey's PRF output and no server part, or with a wrap moved to another credential or server key version",
+        threat: "a leaked synced passkey (passkey alone, without the account credential): opens K with the passkey's PRF output and no server part, or with a wrap moved to another credential or server key version (with the account credential too — a SIM swap — it restores K by design, design §6)",
         attacker: "passkey thief",
         section: "§6",
         properties: &["passkey_both_parts_needed"],
@@ -261,6 +261,8 @@ const THREATS: &[Threat] = &[
             "a_leaked_passkey_alone_and_the_server_alone_each_fail",
             "both_halves_open_and_each_alone_fails",
             "an_assertion_without_user_verification_gets_no_prf_and_is_refused",
+            "passkey_requests_need_the_account_credential",
+            "the_first_passkey_or_password_must_come_from_the_accounts_owner",
         ],
     },
     Threat {
@@ -294,6 +296,9 @@ const THREATS: &[Threat] = &[
             "replayed_and_cross_account_assertions_release_nothing",
             "an_assertion_from_another_origin_is_refused",
             "counters_only_move_forward",
+            "a_cloned_passkey_whose_count_goes_back_is_refused",
+            "a_moved_assertion_does_not_burn_the_owners_challenge",
+            "an_assertion_without_uv_releases_nothing",
         ],
     },
 ];

@@ -786,11 +786,16 @@ fn passkey_seeds(s: &mut Seeds) -> Result<(), SeedError> {
             ),
             (
                 "passkey-change",
-                Body::PasskeyChange(PasskeyChange { credential_id: vec![4; 16], wrap: json.clone().into_bytes(), proof }),
+                Body::PasskeyChange(PasskeyChange {
+                    credential_id: vec![4; 16],
+                    wrap: json.clone().into_bytes(),
+                    proof,
+                }),
             ),
         ];
         for (name, body) in bodies {
-            let req = Request { version: VERSION, account: b"account:alice".to_vec(), credential: None, body: Some(body) };
+            let req =
+                Request { version: VERSION, account: b"account:alice".to_vec(), credential: None, body: Some(body) };
             s.add("vault_wire", name, req.encode_to_vec())?;
         }
     }

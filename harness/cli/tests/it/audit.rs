@@ -65,7 +65,10 @@ fn audit_writes_md_json_and_self_contained_html() {
         assert_ne!(t["result"], "FAIL", "{t}");
     }
     let evidence = json["evidence"].as_array().unwrap();
-    assert_eq!(evidence.len(), 3);
+    assert_eq!(evidence.len(), 4);
+    let passkey = evidence.iter().find(|e| e["what"] == "fuzz campaign of the passkey targets").unwrap();
+    assert_ne!(passkey["state"], "missing", "the passkey targets' campaign is committed: {passkey}");
+    assert!(passkey["summary"].as_str().unwrap().starts_with("3 targets"), "{passkey}");
     for e in evidence.iter().filter(|e| e["state"] == "stale" && e["what"] != "mutation report") {
         assert!(ids.iter().any(|id| id.starts_with('E')), "stale {} without a finding: {ids:?}", e["what"]);
     }

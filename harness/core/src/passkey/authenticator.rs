@@ -80,6 +80,7 @@ pub enum AuthenticatorError {
 pub struct PasskeyDir {
     dir: PathBuf,
     verify_user: bool,
+    signature_counter: bool,
 }
 
 /// The user of a software authenticator: present, and verified when asked
@@ -157,13 +158,22 @@ fn prf_output(results: Option<AuthenticationExtensionsPrfValues>) -> Option<PrfO
 impl PasskeyDir {
     /// The passkeys in `dir` (created when the first one is saved).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), verify_user: true }
+        Self { dir: dir.into(), verify_user: true, signature_counter: false }
     }
 
     /// A user who is present but never verified (the negative case: the
     /// vault must refuse an assertion without UV, and no PRF is given).
     pub fn without_user_verification(mut self) -> Self {
         self.verify_user = false;
+        self
+    }
+
+    /// Credentials made from now on keep a signature counter that each
+    /// assertion increments (off by default: synced passkeys, like those of
+    /// password managers, report 0). A copy of the folder that falls behind
+    /// is then refused by the vault as a possible clone.
+    pub fn with_signature_counter(mut self) -> Self {
+        self.signature_counter = true;
         self
     }
 
@@ -176,13 +186,15 @@ impl PasskeyDir {
         &self,
         store: Option<Passkey>,
     ) -> Authenticator<Option<Passkey>, SoftUser, passkey_crypto_backend::Backend> {
-        Authenticator::new(
+        let mut a = Authenticator::new(
             Aaguid::new_empty(),
             store,
             SoftUser { verify: self.verify_user },
             passkey_crypto_backend::Backend,
         )
-        .hmac_secret(HmacSecretConfig::new_with_uv_only().enable_on_make_credential())
+        .hmac_secret(HmacSecretConfig::new_with_uv_only().enable_on_make_credential());
+        a.set_make_credentials_with_signature_counter(self.signature_counter);
+        a
     }
 
     /// Makes a credential for the vault's options (`options_json`, the
@@ -282,7 +294,7 @@ impl PasskeyDir {
         };
         let stored: StoredPasskey = serde_json::from_slice(&bytes)
             .map_err(|e| AuthenticatorError::Damaged { path: path.clone(), what: e.to_string() })?;
-        stored.into_passkey().map(Some).map_err(|what| AuthenticatorError::Damaged { path, what })
+        stored.to_passkey().map(Some).map_err(|what| AuthenticatorError::Damaged { path, what })
     }
 
     fn save(&self, passkey: &Passkey) -> Result<(), AuthenticatorError> {
@@ -351,14 +363,14 @@ impl StoredPasskey {
         })
     }
 
-    fn into_passkey(self) -> Result<Passkey, String> {
+    fn to_passkey(&self) -> Result<Passkey, String> {
         use passkey_crypto::coset::{CborSerializable, CoseKey};
         use passkey_types::{CredentialExtensions, StoredHmacSecret};
         let hex = |s: &str| hex_decode(s).map_err(|()| "a field is not hex".to_owned());
-        let key = CoseKey::from_slice(&hex(&self.cose_key)?).map_err(|e| format!("COSE key: {e}"))?;
-        let hmac_secret = match self.cred_random_with_uv {
+        let key = CoseKey::from_slice(&Zeroizing::new(hex(&self.cose_key)?)).map_err(|e| format!("COSE key: {e}"))?;
+        let hmac_secret = match &self.cred_random_with_uv {
             Some(with) => Some(StoredHmacSecret {
-                cred_with_uv: hex(&with)?,
+                cred_with_uv: hex(with)?,
                 cred_without_uv: self.cred_random_without_uv.as_deref().map(hex).transpose()?,
             }),
             None => None,
@@ -366,13 +378,23 @@ impl StoredPasskey {
         Ok(Passkey {
             key,
             credential_id: hex(&self.credential_id)?.into(),
-            rp_id: self.rp_id,
+            rp_id: self.rp_id.clone(),
             user_handle: self.user_handle.as_deref().map(hex).transpose()?.map(Into::into),
-            username: self.username,
+            username: self.username.clone(),
             user_display_name: None,
             counter: self.counter,
             extensions: CredentialExtensions { hmac_secret },
         })
+    }
+}
+
+/// The file's private key and CredRandom are wiped when it is dropped.
+impl Drop for StoredPasskey {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.cose_key.zeroize();
+        self.cred_random_with_uv.zeroize();
+        self.cred_random_without_uv.zeroize();
     }
 }
 

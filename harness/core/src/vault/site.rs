@@ -468,6 +468,14 @@ impl Site {
             return unavailable(&e);
         }
         let current = ledger.record(account);
+        // One owner per account: a first password on an account whose
+        // passkeys are registered must come from their owner key.
+        if current.is_none()
+            && let Some(passkeys) = ledger.record(&super::passkeys::state::passkey_key(account))
+            && !bool::from(subtle::ConstantTimeEq::ct_eq(&passkeys.owner_public_key[..], &m.owner_public_key[..]))
+        {
+            return refused();
+        }
         let expected = match self.owner_check(
             current.as_ref(),
             account,

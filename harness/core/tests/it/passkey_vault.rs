@@ -290,6 +290,10 @@ fn passkey_requests_need_the_account_credential() {
     let before = w.ledger.clone();
     for body in [
         request::Body::PasskeyStart(PasskeyStart { purpose: Purpose::Assert as i32 }),
+        request::Body::PasskeyRegister(e2eb_core::vault::passkeys::wire::PasskeyRegister {
+            challenge_id: vec![0; 16],
+            ..Default::default()
+        }),
         request::Body::PasskeyRelease(PasskeyRelease { challenge_id: vec![0; 16], ..Default::default() }),
         request::Body::PasskeyChange(PasskeyChange { credential_id: vec![1], wrap: vec![], proof: None }),
     ] {
@@ -367,4 +371,61 @@ fn an_assertion_without_uv_releases_nothing() {
         Some(reply::Body::Error(e)) => assert!(e.detail.contains("not verified"), "{}", e.detail),
         _ => unreachable!(),
     }
+}
+
+/// One owner per account: whoever holds an account credential cannot claim
+/// the passkey side of an account whose password record another key owns,
+/// nor the password side of an account whose passkeys another key owns.
+#[test]
+fn the_first_passkey_or_password_must_come_from_the_accounts_owner() {
+    use e2eb_core::vault::KsfProfile;
+    use e2eb_core::vault::client::{self as vclient, Owner};
+    let mut w = World::new();
+    let owner = BackupKey::generate().unwrap();
+    let mallory = BackupKey::generate().unwrap();
+    // Alice has a password; Mallory, with Alice's account credential, tries a first passkey.
+    let alice = w.bench.client(b"alice");
+    let register = |w: &mut World, c: &e2eb_core::vault::client::VaultClient, k: &BackupKey| {
+        let (reg, req) = c.register_start(&mut OsRng, b"pw").unwrap();
+        let r = w.bench.site.serve(&mut w.ledger, req);
+        let upload = reg.finish(&mut OsRng, b"pw", &r, k, KsfProfile::Test, Owner::First).unwrap();
+        vclient::registered(&w.bench.site.serve(&mut w.ledger, upload))
+    };
+    register(&mut w, &alice, &owner).unwrap();
+    let (m_dir, a_dir) = (w.dir("m"), w.dir("a"));
+    let err = {
+        let mut send = w.send();
+        PasskeyClient::new(&alice).register(&mut send, &mallory, &m_dir, &mut OsRng)
+    }
+    .unwrap_err();
+    assert_eq!(code(&err), Some(ErrorCode::OwnerProofRefused), "{err}");
+    // The owner's own first passkey goes through.
+    let mut send = w.send();
+    PasskeyClient::new(&alice).register(&mut send, &owner, &a_dir, &mut OsRng).unwrap();
+    drop(send);
+    // Bob has a passkey; Mallory tries a first password on Bob's account.
+    let bob_key = BackupKey::generate().unwrap();
+    w.enable(b"bob", &bob_key, &w.dir("bob"));
+    let bob = w.bench.client(b"bob");
+    let err = register(&mut w, &bob, &mallory).unwrap_err();
+    assert!(err.to_string().contains("owner proof refused"), "{err}");
+    register(&mut w, &bob, &bob_key).unwrap();
+}
+
+/// With signature counters on, a copy of the passkey folder that falls
+/// behind (a clone) is refused, and nothing is released to it.
+#[test]
+fn a_cloned_passkey_whose_count_goes_back_is_refused() {
+    let mut w = World::new();
+    let key = BackupKey::generate().unwrap();
+    let phone = w.dir("phone").with_signature_counter();
+    let data = w.enable(b"alice", &key, &phone);
+    let clone = w.dir("clone");
+    copy_dir(phone.path(), clone.path());
+    // The phone goes on (its count moves past the clone's).
+    assert_eq!(w.restore(b"alice", &phone, Some(&data)).unwrap(), key);
+    assert_eq!(w.restore(b"alice", &phone, Some(&data)).unwrap(), key);
+    let err = w.restore(b"alice", &clone, Some(&data)).unwrap_err();
+    assert_eq!(code(&err), Some(ErrorCode::PasskeyRefused), "{err}");
+    assert!(err.to_string().contains("sign count"), "{err}");
 }

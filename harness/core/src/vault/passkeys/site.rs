@@ -65,8 +65,14 @@ pub enum ServerKeyError {
     /// The change could not be committed.
     #[error(transparent)]
     Commit(#[from] CommitError),
-    /// Another change won, or the newest version cannot be retired.
-    #[error("the server key ring refused the change ({0:?}): rotate before retiring the newest version")]
+    /// The newest version cannot be retired: new wraps use it.
+    #[error("server key version {0} is the newest: rotate before retiring it")]
+    Newest(u32),
+    /// No such version.
+    #[error("server key version {0} does not exist")]
+    NoSuchVersion(u32),
+    /// Another change won the race, or the change was refused.
+    #[error("the server key ring refused the change ({0:?}); retry")]
     Refused(Outcome),
 }
 
@@ -74,9 +80,22 @@ fn refuse(detail: &str) -> Reply {
     wire::error(ErrorCode::PasskeyRefused, detail)
 }
 
+/// The relying party's view of the account's credentials, each with the
+/// highest sign count the fleet has committed (the stored JSON keeps the
+/// count at registration), so webauthn-rs-core's own counter check and the
+/// state machine's agree.
 fn credentials(record: Option<&AccountRecord>) -> Vec<webauthn_rs_core::proto::Credential> {
     record
-        .map(|r| r.passkeys.iter().filter_map(|c| serde_json::from_slice(&c.credential).ok()).collect())
+        .map(|r| {
+            r.passkeys
+                .iter()
+                .filter_map(|c| {
+                    let mut cred: webauthn_rs_core::proto::Credential = serde_json::from_slice(&c.credential).ok()?;
+                    cred.counter = c.counter;
+                    Some(cred)
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -104,7 +123,10 @@ impl Site {
         let started = match Purpose::try_from(purpose) {
             Ok(Purpose::Register) => {
                 let exclude = record.iter().flat_map(|r| r.passkeys.iter().map(|c| c.credential_id.clone())).collect();
-                self.rp.start_registration(&user_handle(account), &String::from_utf8_lossy(account), exclude)
+                // The user name is the handle's hex, not the account id (a
+                // phone number), which would end up in every synced passkey.
+                let handle = user_handle(account);
+                self.rp.start_registration(&handle, &hex::encode(&handle), exclude)
             }
             Ok(Purpose::Assert) => self.rp.start_assertion(credentials(record.as_ref())),
             _ => return wire::error(ErrorCode::BadRequest, "unknown passkey purpose"),
@@ -147,6 +169,16 @@ impl Site {
         }
         let key = passkey_key(account);
         let current = ledger.record(&key);
+        // One owner per account: a first passkey on an account that has a
+        // password record (or its tombstone) must come from that record's
+        // owner key, or whoever holds the account credential first could
+        // claim the passkey side of someone else's account.
+        if current.is_none()
+            && let Some(password) = ledger.record(account)
+            && !bool::from(password.owner_public_key.ct_eq(&m.owner_public_key))
+        {
+            return refused();
+        }
         let content = pkwire::register_content(&m.response, &m.owner_public_key);
         let expected = match self.owner_check(
             current.as_ref(),
@@ -304,8 +336,12 @@ impl Site {
     /// it can no longer be opened, and say so.
     pub fn retire_server_key(&self, ledger: &mut dyn Ledger, version: u32) -> Result<(), ServerKeyError> {
         ledger.fresh()?;
+        let newest =
+            ledger.record(SERVER_KEYS).map_or(0, |r| r.server_keys.iter().map(|k| k.version).max().unwrap_or(0));
         match ledger.commit(command(SERVER_KEYS, Op::ServerKey(ServerKeyChange { version, sealed: Vec::new() })))? {
             Outcome::ServerKeys { .. } => Ok(()),
+            Outcome::NoRecord => Err(ServerKeyError::NoSuchVersion(version)),
+            Outcome::Conflict if version == newest => Err(ServerKeyError::Newest(version)),
             other => Err(ServerKeyError::Refused(other)),
         }
     }
@@ -336,7 +372,8 @@ fn changed(r: Result<Outcome, CommitError>) -> Reply {
     match r {
         Ok(Outcome::PasskeysChanged { version }) => reply(reply::Body::PasskeysChanged(version)),
         Ok(Outcome::Conflict) => wire::error(ErrorCode::Conflict, "the passkey record changed meanwhile; retry"),
-        Ok(Outcome::NoRecord) => refused(),
+        // Only after a valid owner proof: the owner may learn the passkey is gone.
+        Ok(Outcome::NoRecord) => refuse("no such passkey on this account"),
         Ok(other) => wire::error(ErrorCode::Unspecified, &format!("unexpected outcome {other:?}")),
         Err(e) => unavailable(&e),
     }

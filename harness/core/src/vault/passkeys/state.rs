@@ -73,7 +73,8 @@ pub struct ServerKeyEntry {
     /// The key, sealed under the fleet's storage key.
     #[prost(bytes = "vec", tag = "2")]
     pub sealed: Vec<u8>,
-    /// Retired: backups that still need it cannot be opened any more.
+    /// Retired: backups that still need it cannot be opened any more (its
+    /// sealed key is destroyed).
     #[prost(bool, tag = "3")]
     pub retired: bool,
 }
@@ -227,6 +228,9 @@ pub(crate) fn server_key(record: &mut Option<AccountRecord>, m: &ServerKeyChange
             return Outcome::Conflict;
         }
         k.retired = true;
+        // Crypto-shredding: a retired key is gone, not just refused.
+        zeroize::Zeroize::zeroize(&mut k.sealed);
+        k.sealed.clear();
     } else {
         if m.version != newest + 1 {
             return Outcome::Conflict;
@@ -305,6 +309,7 @@ mod tests {
         assert_eq!(server_key(&mut ring, &new(2)), Outcome::ServerKeys { current: 2 });
         assert_eq!(server_key(&mut ring, &retire(1)), Outcome::ServerKeys { current: 2 });
         assert!(ring.as_ref().unwrap().server_keys[0].retired);
+        assert!(ring.as_ref().unwrap().server_keys[0].sealed.is_empty(), "a retired key is destroyed");
         assert_eq!(server_key(&mut ring, &retire(7)), Outcome::NoRecord);
     }
 }
