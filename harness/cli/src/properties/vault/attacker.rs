@@ -178,12 +178,49 @@ pub(super) fn vault_credential_required(runner: &mut TestRunner) -> Result<(), S
             let trail = b.ledger.trail.len();
             let (_, ke1) = stranger.login_start(&mut OsRng, &pw).map_err(tc)?;
             let (_, start) = stranger.register_start(&mut OsRng, &pw).map_err(tc)?;
+            // The passkey messages (design §6), built as the stranger's client would.
+            let passkey = |body| Request {
+                version: wire::VERSION,
+                account: stranger.account().to_vec(),
+                credential: stranger.credential().cloned(),
+                body: Some(body),
+            };
+            use e2eb_core::vault::passkeys::wire as pk;
+            let proof = Some(wire::OwnerProof { expected_version: 1, signature: vec![0; 64] });
             for (what, req) in [
                 ("KE1", ke1),
                 ("RegisterStart", start),
                 ("a status query", stranger.status_request(&k)),
                 ("a deletion", stranger.delete_request(&k, 1)),
                 ("a KE3", junk_ke3(&stranger, &[0; 16], 1)),
+                (
+                    "a passkey challenge",
+                    passkey(request::Body::PasskeyStart(pk::PasskeyStart { purpose: pk::Purpose::Assert as i32 })),
+                ),
+                (
+                    "a passkey registration",
+                    passkey(request::Body::PasskeyRegister(pk::PasskeyRegister {
+                        challenge_id: vec![0; 16],
+                        response: b"{}".to_vec(),
+                        owner_public_key: vec![0; 32],
+                        proof: proof.clone(),
+                    })),
+                ),
+                (
+                    "a passkey release",
+                    passkey(request::Body::PasskeyRelease(pk::PasskeyRelease {
+                        challenge_id: vec![0; 16],
+                        ..Default::default()
+                    })),
+                ),
+                (
+                    "a passkey removal",
+                    passkey(request::Body::PasskeyChange(pk::PasskeyChange {
+                        credential_id: vec![1; 16],
+                        wrap: Vec::new(),
+                        proof,
+                    })),
+                ),
             ] {
                 let r = b.call(req);
                 let code = match &r.body {
