@@ -3,14 +3,22 @@
 //! compressor crypt15 encryption runs on.
 //!
 //! - [`crypt15`]: the deployed format, streaming (§4.1);
+//! - [`crypt14`]: the legacy format, read only, for migration (§7);
 //! - [`v2`]: our hardened format over Cobblestone-256 (§4.2);
 //! - [`metadata`]: the encrypted metadata blob (§4.3);
 //! - [`proto`]: the protobuf messages of both headers;
 //! - [`parallel_deflate`]: the zlib-stream compressor crypt15 uses;
 //! - [`inspect()`]: the header of a file without its key, with findings;
 //! - [`identify`]: the format, or what else the file is (an SQLite
-//!   database, a ZIP, bytes that are neither header).
+//!   database, a ZIP, a legacy crypt14 backup, bytes that are neither header).
+//!
+//! crypt14 is not a [`Format`]: it is never written and only migrated, with
+//! its own key file, through [`crypt14`]. Both it and crypt15 begin with a
+//! varint-length `BackupPrefix`; the key type tells them apart (0 is
+//! crypt14), so [`identify`] names a crypt14 file as such, and no prefix is
+//! accepted by both [`crypt14::parse_header`] and [`crypt15::parse_header`].
 
+pub mod crypt14;
 pub mod crypt15;
 mod inspect;
 pub mod metadata;
@@ -67,8 +75,9 @@ const SIGNATURES: [(&[u8], &str); 6] = [
 /// The format of a file from its first bytes (as many as a buffered reader
 /// holds): v2 by its magic; crypt15 when the bytes parse as its prefix, or
 /// are cut inside one (the decryption then says the file is truncated);
-/// otherwise what the file appears to be, with why it is not a crypt15
-/// prefix, rather than the prefix parser's guess at a length.
+/// otherwise what the file appears to be — a legacy crypt14 backup when the
+/// bytes parse as its prefix — with why it is not a crypt15 prefix, rather
+/// than the prefix parser's guess at a length.
 pub fn identify(first_bytes: &[u8]) -> Result<Format, NotABackup> {
     if first_bytes.is_empty() {
         return Err(NotABackup { found: "an empty file".into() });
@@ -85,6 +94,11 @@ pub fn identify(first_bytes: &[u8]) -> Result<Format, NotABackup> {
         // like a BackupPrefix (its first field is one of fields 1–6 with
         // their wire types), else bytes that merely began with a varint.
         Err(crypt15::HeaderError::Truncated { .. }) if starts_like_a_prefix(first_bytes) => Ok(Format::Crypt15),
+        Err(_) if crypt14::parse_header(first_bytes).is_ok() => Err(NotABackup {
+            found: "a legacy crypt14 backup (key type 0), which is only read for migration, with its old key file \
+                    (backup::crypt14)"
+                .into(),
+        }),
         Err(e) => {
             let shown = &first_bytes[..first_bytes.len().min(8)];
             let hex: Vec<String> = shown.iter().map(|b| format!("{b:02x}")).collect();
@@ -128,5 +142,19 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(identify(&file), Ok(Format::Crypt15));
         assert_eq!(identify(&file[..5]), Ok(Format::Crypt15));
+        // The same prefix with key type 0 and crypt14 key data: named, not guessed at.
+        let mut prefix = crypt15::parse_header(&file).unwrap_or_else(|e| panic!("{e}")).prefix;
+        prefix.key_type = Some(proto::KEY_TYPE_CRYPT14);
+        prefix.crypt15_key_data = None;
+        let key_data = proto::Crypt14KeyData { iv: Some(vec![1; 16]), ..Default::default() };
+        prefix.crypt14_key_data = Some(prost::Message::encode_to_vec(&key_data));
+        let c14 = prost::Message::encode_length_delimited_to_vec(&prefix);
+        let e = identify(&c14).unwrap_err().to_string();
+        assert!(e.contains("a legacy crypt14 backup"), "{e}");
+        assert!(crypt14::parse_header(&c14).is_ok());
+        // Key type 0 without crypt14 key data stays the crypt15 parser's verdict.
+        prefix.crypt14_key_data = None;
+        let e = identify(&prost::Message::encode_length_delimited_to_vec(&prefix)).unwrap_err().to_string();
+        assert!(e.contains("unsupported key type 0"), "{e}");
     }
 }

@@ -17,7 +17,8 @@ pub struct BackupPrefix {
     /// 1: key type (0 = crypt14, 1 = crypt15).
     #[prost(int32, optional, tag = "1")]
     pub key_type: Option<i32>,
-    /// 2: crypt14 key data, kept opaque.
+    /// 2: crypt14 key data, kept opaque here (so a crypt15 reader never
+    /// fails on it); `backup::crypt14` decodes it as [`Crypt14KeyData`].
     #[prost(bytes = "vec", optional, tag = "2")]
     pub crypt14_key_data: Option<Vec<u8>>,
     /// 3: crypt15 key data (the IV).
@@ -39,6 +40,30 @@ pub struct BackupPrefix {
 pub struct Crypt15KeyData {
     /// 1: the 16-byte IV.
     #[prost(bytes = "vec", optional, tag = "1")]
+    pub iv: Option<Vec<u8>>,
+}
+
+/// crypt14 key data, the message in [`BackupPrefix`] field 2 of a legacy
+/// crypt14 file (key type 0), as public descriptions of the format give it:
+/// cipher version, key version, the server salt and Google ID salt of the
+/// key file the backup was made with, and the file's GCM IV. Read only by
+/// `backup::crypt14`.
+#[derive(Clone, PartialEq, Message)]
+pub struct Crypt14KeyData {
+    /// 1: cipher version (2 bytes, `00 01`).
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub cipher_version: Option<Vec<u8>>,
+    /// 2: key version (1 byte).
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub key_version: Option<Vec<u8>>,
+    /// 3: server salt (32 bytes), as in the key file.
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub server_salt: Option<Vec<u8>>,
+    /// 4: Google ID salt (16 bytes), as in the key file.
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub google_id_salt: Option<Vec<u8>>,
+    /// 5: the 16-byte GCM IV of the file.
+    #[prost(bytes = "vec", optional, tag = "5")]
     pub iv: Option<Vec<u8>>,
 }
 
