@@ -13,6 +13,8 @@
 //!   inspection;
 //! - [`cobblestone`]: the C2SP chunked-encryption body layer used by v2;
 //! - [`gcm_stream`]: streaming AES-256-GCM with crypt15's 16-byte IV;
+//! - [`store`]: the backup store — rotation, tiers, collection — over
+//!   `object_store` (§7);
 //! - [`vault`]: the Backup Key Vault — OPAQUE client and site, account state
 //!   machine, wire messages, durable site storage and the replicated fleet (§5).
 //!
@@ -35,6 +37,7 @@ pub mod kdf;
 pub mod key;
 pub mod passkey;
 pub(crate) mod rng;
+pub mod store;
 pub mod vault;
 
 pub use backup::{Format, detect, inspect};

@@ -5,6 +5,7 @@
 
 mod cobblestone_edges;
 mod cobblestone_stream;
+mod crypt14;
 mod crypt15;
 mod crypt15_bounds;
 mod fleet;
@@ -13,6 +14,7 @@ mod key_forms;
 mod passkey_rp;
 mod passkey_vault;
 mod small_api;
+mod store_contract;
 mod v2_bounds;
 mod v2_into;
 mod vault;
