@@ -180,3 +180,25 @@ fn a_412_from_a_concurrent_writer_is_a_conflict() {
     phone.restore("carol", &mut out, &mut |_| {}).unwrap();
     assert_eq!(out, b"tablet");
 }
+
+/// `s3://BUCKET/PREFIX` as the CLI opens it: endpoint and credentials from
+/// the standard `AWS_*` variables (`.ci/run` points them at its server).
+#[test]
+fn an_s3_location_opens_from_the_aws_environment() {
+    let url = endpoint_url();
+    assert_eq!(
+        std::env::var("AWS_ENDPOINT").ok().as_deref(),
+        Some(url.as_str()),
+        "AWS_ENDPOINT must name the same server as E2EB_S3_ENDPOINT (with AWS_ALLOW_HTTP=true and credentials); .ci/run sets them"
+    );
+    let bucket = fresh_bucket(&url);
+    let location: e2eb_core::store::Location = format!("s3://{bucket}/phones/").parse().unwrap();
+    assert_eq!(location, e2eb_core::store::Location::S3 { bucket: bucket.clone(), prefix: "phones".to_owned() });
+    let store = BackupStore::open(&location, e2eb_core::store::StoreConfig::default()).unwrap();
+    store.upload("dave", &plain(4), &mut &b"data"[..], &mut |_| {}).unwrap();
+    let names = raw(&url, &bucket);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let listed: Vec<_> = rt.block_on(futures::TryStreamExt::try_collect::<Vec<_>>(names.list(None))).unwrap();
+    assert!(listed.iter().all(|m| m.location.as_ref().starts_with("phones/accounts/")), "{listed:?}");
+    assert_eq!(listed.len(), 2, "one backup and the manifest: {listed:?}");
+}
