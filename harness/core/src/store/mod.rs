@@ -484,6 +484,16 @@ impl BackupStore {
         let path = self.path(account, &name);
         let opts = PutOptions { mode, ..Default::default() };
         match self.block_on(self.inner.put_opts(&path, PutPayload::from(bytes), opts)) {
+            // A local generation file can be created again after collection
+            // removed it: a writer that read generation 1, then lost to
+            // generations 2 and 3 and had 1 and 2 collected, creates 2 with
+            // success. Collection removes a generation only below an existing
+            // higher one, and the highest is never removed, so a higher
+            // generation seen now means this write lost.
+            Ok(_) if self.backend == Backend::Local => {
+                let newest = self.latest_generation(account)?.unwrap_or(0);
+                Ok(newest == manifest.generation)
+            }
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
             Err(e) => Err(backend_error("write", &path)(e)),

@@ -151,6 +151,20 @@ pub(crate) fn two_devices_one_wins(f: Fixture) {
     assert!(!object_names(&f).contains(&loser_object));
 }
 
+pub(crate) fn a_commit_based_on_a_collected_manifest_is_a_conflict(f: Fixture) {
+    upload(&f, &plain(4), &bytes(30, 4)).unwrap();
+    let late = f.store.stage(ACCOUNT, &plain(5), &mut &bytes(31, 5)[..], &mut |_| {}).unwrap();
+    upload(&f, &plain(6), &bytes(32, 6)).unwrap();
+    let last = bytes(33, 7);
+    upload(&f, &plain(7), &last).unwrap();
+    // Collection takes the manifest generations the late device read.
+    f.store.gc(ACCOUNT).unwrap();
+    let err = late.commit().unwrap_err();
+    assert!(matches!(err, UploadError::Conflict { .. }), "a commit on a collected generation must lose: {err:?}");
+    assert_eq!(restored(&f), last);
+    assert_eq!(f.store.manifest(ACCOUNT).unwrap().unwrap().generation, 3);
+}
+
 pub(crate) fn crash_leftovers_are_collected(f: Fixture) {
     let first = bytes(8, 64);
     let current = upload(&f, &plain(64), &first).unwrap().manifest.current.object;
@@ -291,6 +305,10 @@ macro_rules! contract {
             #[test]
             fn two_devices_one_wins() {
                 super::two_devices_one_wins($fixture());
+            }
+            #[test]
+            fn a_commit_based_on_a_collected_manifest_is_a_conflict() {
+                super::a_commit_based_on_a_collected_manifest_is_a_conflict($fixture());
             }
             #[test]
             fn crash_leftovers_are_collected() {
