@@ -11,6 +11,11 @@ use super::quota::Tier;
 
 /// The schema this code writes and reads.
 pub const SCHEMA: u32 = 1;
+/// The highest generation accepted: far beyond any account's life (one
+/// backup a second for 285 million years), and it leaves every successor
+/// representable, so a hostile store cannot make `generation + 1` overflow
+/// (and JSON readers that use doubles read it exactly).
+pub const MAX_GENERATION: u64 = 1 << 53;
 /// Manifests are small; anything bigger is refused before parsing.
 pub const MAX_LEN: usize = 16 * 1024;
 
@@ -171,8 +176,8 @@ impl Manifest {
             return Err(ManifestError::Schema(json.schema));
         }
         let field = |field, why| ManifestError::Field { field, why };
-        if json.generation == 0 {
-            return Err(field("generation", "must be at least 1"));
+        if json.generation == 0 || json.generation > MAX_GENERATION {
+            return Err(field("generation", "must be between 1 and 2^53"));
         }
         let e = json.current;
         let (stem, ext) = e.object.rsplit_once('.').ok_or(field("current.object", "has no extension"))?;
@@ -196,7 +201,15 @@ impl Manifest {
         Ok(Manifest {
             generation: json.generation,
             e2ee: json.e2ee,
-            current: Entry { object: e.object, format: e.format, key_id, size: e.size, sha256, tier: e.tier, created_ms: e.created_ms },
+            current: Entry {
+                object: e.object,
+                format: e.format,
+                key_id,
+                size: e.size,
+                sha256,
+                tier: e.tier,
+                created_ms: e.created_ms,
+            },
         })
     }
 }
@@ -272,19 +285,33 @@ mod tests {
             ("unknown field", edited(|v| v["extra"] = 1.into())),
             ("schema", edited(|v| v["schema"] = 2.into())),
             ("generation 0", edited(|v| v["generation"] = 0.into())),
+            ("generation without a successor", edited(|v| v["generation"] = u64::MAX.into())),
+            ("generation past 2^53", edited(|v| v["generation"] = ((1u64 << 53) + 1).into())),
             ("path escape", edited(|v| v["current"]["object"] = "../x/1-0123456789abcdef0123456789abcdef.v2".into())),
-            ("wrong extension", edited(|v| v["current"]["object"] = "backups/1-0123456789abcdef0123456789abcdef.plain".into())),
-            ("upper-case id", edited(|v| v["current"]["object"] = "backups/1-0123456789ABCDEF0123456789abcdef.v2".into())),
+            (
+                "wrong extension",
+                edited(|v| v["current"]["object"] = "backups/1-0123456789abcdef0123456789abcdef.plain".into()),
+            ),
+            (
+                "upper-case id",
+                edited(|v| v["current"]["object"] = "backups/1-0123456789ABCDEF0123456789abcdef.v2".into()),
+            ),
             ("short digest", edited(|v| v["current"]["sha256"] = "00".into())),
-            ("key id on crypt15", edited(|v| {
-                v["current"]["format"] = "crypt15".into();
-                v["current"]["object"] = "backups/1-0123456789abcdef0123456789abcdef.crypt15".into();
-            })),
-            ("e2ee with a plain backup", edited(|v| {
-                v["current"]["format"] = "plain".into();
-                v["current"]["object"] = "backups/1-0123456789abcdef0123456789abcdef.plain".into();
-                v["current"].as_object_mut().unwrap().remove("key_id");
-            })),
+            (
+                "key id on crypt15",
+                edited(|v| {
+                    v["current"]["format"] = "crypt15".into();
+                    v["current"]["object"] = "backups/1-0123456789abcdef0123456789abcdef.crypt15".into();
+                }),
+            ),
+            (
+                "e2ee with a plain backup",
+                edited(|v| {
+                    v["current"]["format"] = "plain".into();
+                    v["current"]["object"] = "backups/1-0123456789abcdef0123456789abcdef.plain".into();
+                    v["current"].as_object_mut().unwrap().remove("key_id");
+                }),
+            ),
             ("too long", vec![b' '; MAX_LEN + 1]),
             ("not json", b"{".to_vec()),
         ];

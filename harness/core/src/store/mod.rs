@@ -5,7 +5,7 @@
 //! - a local directory ([`BackupStore::local`]), with fsync of every file and
 //!   directory written — the embedded default;
 //! - memory ([`BackupStore::in_memory`]), for tests and properties;
-//! - S3 ([`BackupStore::s3`], feature `s3`), tested against a real
+//! - S3 (`BackupStore::s3`, feature `s3`), tested against a real
 //!   S3-compatible server on loopback.
 //!
 //! Layout per account, under `accounts/<hex of the account id>/`:
@@ -44,18 +44,29 @@ pub const BACKUPS_DIR: &str = "backups/";
 /// Milliseconds since the Unix epoch; injectable so properties can run
 /// rotation and collection on a logical clock.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>, bool);
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Self {
-        Clock(Arc::new(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-        }))
+        Clock(
+            Arc::new(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0)
+            }),
+            true,
+        )
     }
-    /// A clock that reads `f`.
+    /// A clock that reads `f` (a logical clock: collection then trusts the
+    /// times in object names alone, see [`BackupStore::gc`]).
     pub fn from_fn(f: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
-        Clock(Arc::new(f))
+        Clock(Arc::new(f), false)
+    }
+    /// Whether this is the system clock.
+    pub fn is_system(&self) -> bool {
+        self.1
     }
     /// Now, in milliseconds.
     pub fn now_ms(&self) -> u64 {
@@ -81,13 +92,19 @@ pub struct StoreConfig {
     pub gc_grace: Duration,
     /// The clock object names and collection use.
     pub clock: Clock,
-    /// Size of the parts a large backup is sent in.
+    /// Size of the parts a large backup is sent in to S3 (at least 5 MiB,
+    /// S3's minimum; a local directory always takes 1 MiB parts).
     pub part_size: usize,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { quotas: Quotas::default(), gc_grace: Duration::from_secs(24 * 3600), clock: Clock::system(), part_size: 8 << 20 }
+        Self {
+            quotas: Quotas::default(),
+            gc_grace: Duration::from_secs(24 * 3600),
+            clock: Clock::system(),
+            part_size: 8 << 20,
+        }
     }
 }
 
@@ -123,7 +140,10 @@ impl std::str::FromStr for Location {
             return Ok(Location::Memory);
         }
         if s.is_empty() || s.contains("://") {
-            return Err(OpenError::BadLocation { location: s.to_owned(), why: "expected a directory, s3://BUCKET/PREFIX or memory:" });
+            return Err(OpenError::BadLocation {
+                location: s.to_owned(),
+                why: "expected a directory, s3://BUCKET/PREFIX or memory:",
+            });
         }
         Ok(Location::Local(PathBuf::from(s)))
     }
@@ -247,6 +267,10 @@ pub enum UploadError {
         /// The configured grace.
         grace_ms: u64,
     },
+    /// Collection on another device removed the staged object before the
+    /// manifest named it; the previous backup was made current again.
+    #[error("the uploaded object was collected before it became current; the previous backup is current again")]
+    Collected,
     /// Reading the source failed.
     #[error("reading the backup: {0}")]
     Read(#[source] std::io::Error),
@@ -304,7 +328,10 @@ pub struct BackupStore {
 
 impl std::fmt::Debug for BackupStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BackupStore").field("backend", &self.backend).field("store", &self.inner.to_string()).finish_non_exhaustive()
+        f.debug_struct("BackupStore")
+            .field("backend", &self.backend)
+            .field("store", &self.inner.to_string())
+            .finish_non_exhaustive()
     }
 }
 
@@ -359,7 +386,9 @@ impl BackupStore {
         let s3 = AmazonS3Builder::new()
             // Client options first: setting them replaces the whole set,
             // including the allow-http flag.
-            .with_client_options(ClientOptions::new().with_timeout(endpoint.timeout).with_connect_timeout(endpoint.timeout))
+            .with_client_options(
+                ClientOptions::new().with_timeout(endpoint.timeout).with_connect_timeout(endpoint.timeout),
+            )
             .with_bucket_name(bucket)
             .with_endpoint(&endpoint.url)
             .with_allow_http(endpoint.url.starts_with("http://"))
@@ -449,7 +478,7 @@ impl BackupStore {
                 let Some(generation) = self.latest_generation(account)? else { return Ok(None) };
                 let name = versioned_manifest_name(generation);
                 let bytes = self.get_bytes(account, &name)?;
-                let manifest = decode_checked(&name, &bytes, Some(generation))?;
+                let manifest = decode_checked(&name, &bytes, Some(generation), &self.config.quotas)?;
                 Ok(Some((manifest, ManifestVersion::Generation)))
             }
             Backend::Memory | Backend::S3 => {
@@ -465,7 +494,7 @@ impl BackupStore {
                     }
                 });
                 let Some((bytes, meta)) = got.map_err(backend_error("read", &path))? else { return Ok(None) };
-                let manifest = decode_checked(MANIFEST_OBJECT, &bytes, None)?;
+                let manifest = decode_checked(MANIFEST_OBJECT, &bytes, None, &self.config.quotas)?;
                 Ok(Some((manifest, ManifestVersion::Etag(UpdateVersion { e_tag: meta.e_tag, version: meta.version }))))
             }
         }
@@ -473,7 +502,12 @@ impl BackupStore {
 
     /// Writes `manifest` as the successor of `base` (`None`: the first).
     /// `Ok(false)` when another writer got there first.
-    pub(crate) fn write_manifest(&self, account: &str, manifest: &Manifest, base: Option<&ManifestVersion>) -> Result<bool, StoreError> {
+    pub(crate) fn write_manifest(
+        &self,
+        account: &str,
+        manifest: &Manifest,
+        base: Option<&ManifestVersion>,
+    ) -> Result<bool, StoreError> {
         let bytes = manifest.encode();
         let (name, mode) = match (self.backend, base) {
             (Backend::Local, _) => (versioned_manifest_name(manifest.generation), PutMode::Create),
@@ -500,6 +534,17 @@ impl BackupStore {
         }
     }
 
+    /// Whether `entry`'s object is in the store with the size the manifest
+    /// gives it.
+    pub(crate) fn object_present(&self, account: &str, entry: &Entry) -> Result<bool, StoreError> {
+        let path = self.path(account, &entry.object);
+        match self.block_on(self.inner.head(&path)) {
+            Ok(meta) => Ok(meta.size == entry.size),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(backend_error("check", &path)(e)),
+        }
+    }
+
     fn latest_generation(&self, account: &str) -> Result<Option<u64>, StoreError> {
         Ok(self.manifest_generations(account)?.into_iter().max())
     }
@@ -507,19 +552,26 @@ impl BackupStore {
     /// Every versioned manifest generation of a local store.
     pub(crate) fn manifest_generations(&self, account: &str) -> Result<Vec<u64>, StoreError> {
         let names = self.list_names(account, MANIFEST_DIR)?;
-        Ok(names.iter().filter_map(|(n, _)| n.strip_prefix(MANIFEST_DIR)?.strip_suffix(".json")?.parse().ok()).collect())
+        Ok(names
+            .iter()
+            .filter_map(|(n, _, _)| n.strip_prefix(MANIFEST_DIR)?.strip_suffix(".json")?.parse().ok())
+            .collect())
     }
 
-    /// Names (relative to the account) and sizes of the objects under `dir`.
-    pub(crate) fn list_names(&self, account: &str, dir: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    /// Names (relative to the account), sizes and the store's modification
+    /// times (ms since the epoch) of the objects under `dir`.
+    pub(crate) fn list_names(&self, account: &str, dir: &str) -> Result<Vec<(String, u64, u64)>, StoreError> {
         use futures::TryStreamExt;
         let account_dir = self.account_dir(account);
         let prefix = Path::from(format!("{account_dir}{dir}"));
         let metas: Vec<object_store::ObjectMeta> =
             self.block_on(self.inner.list(Some(&prefix)).try_collect()).map_err(backend_error("list", &prefix))?;
-        let mut out: Vec<(String, u64)> = metas
+        let mut out: Vec<(String, u64, u64)> = metas
             .into_iter()
-            .filter_map(|m| Some((m.location.as_ref().strip_prefix(account_dir.as_str())?.to_owned(), m.size)))
+            .filter_map(|m| {
+                let modified = u64::try_from(m.last_modified.timestamp_millis()).unwrap_or(0);
+                Some((m.location.as_ref().strip_prefix(account_dir.as_str())?.to_owned(), m.size, modified))
+            })
             .collect();
         out.sort();
         Ok(out)
@@ -559,8 +611,17 @@ pub(crate) enum ManifestVersion {
     Etag(UpdateVersion),
 }
 
-fn decode_checked(name: &str, bytes: &[u8], generation: Option<u64>) -> Result<Manifest, StoreError> {
-    let manifest = Manifest::decode(bytes).map_err(|source| StoreError::Manifest { object: name.to_owned(), source })?;
+fn decode_checked(name: &str, bytes: &[u8], generation: Option<u64>, quotas: &Quotas) -> Result<Manifest, StoreError> {
+    let manifest =
+        Manifest::decode(bytes).map_err(|source| StoreError::Manifest { object: name.to_owned(), source })?;
+    // A size no tier allows could only come from a broken or hostile store;
+    // callers size buffers and progress from it.
+    if manifest.current.size > quotas.free.max(quotas.premium) {
+        return Err(StoreError::Manifest {
+            object: name.to_owned(),
+            source: ManifestError::Field { field: "current.size", why: "is larger than every tier's quota" },
+        });
+    }
     if generation.is_some_and(|g| g != manifest.generation) {
         return Err(StoreError::Manifest {
             object: name.to_owned(),
@@ -570,7 +631,10 @@ fn decode_checked(name: &str, bytes: &[u8], generation: Option<u64>) -> Result<M
     Ok(manifest)
 }
 
-pub(crate) fn backend_error(operation: &'static str, path: &Path) -> impl Fn(object_store::Error) -> StoreError + use<> {
+pub(crate) fn backend_error(
+    operation: &'static str,
+    path: &Path,
+) -> impl Fn(object_store::Error) -> StoreError + use<> {
     let object = path.to_string();
     move |e| {
         // object_store's messages stop at "HTTP error: …"; the cause (refused

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use e2eb_core::store::lifecycle::E2eeError;
-use e2eb_core::store::{BackupFormat, BackupStore, Clock, NewBackup, Quotas, RestoreError, StoreConfig, Tier, UploadError};
+use e2eb_core::store::{
+    BackupFormat, BackupStore, Clock, NewBackup, Quotas, RestoreError, StoreConfig, Tier, UploadError,
+};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
@@ -61,7 +63,8 @@ pub(crate) fn local() -> Fixture {
     let clock = Arc::new(AtomicU64::new(1_000_000));
     let dir = tempfile::tempdir().unwrap();
     let store = BackupStore::local(dir.path(), config(&clock)).unwrap();
-    let raw: Arc<dyn ObjectStore> = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+    let raw: Arc<dyn ObjectStore> =
+        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
     Fixture { store, clock, raw, raw_prefix: String::new(), _dir: Some(dir) }
 }
 
@@ -103,7 +106,11 @@ pub(crate) fn round_trip_and_rotation(f: Fixture) {
     let second = bytes(2, 3000);
     let r2 = upload(&f, &plain(3000), &second).unwrap();
     assert_eq!(r2.manifest.generation, 2);
-    assert_eq!(r2.deleted.as_ref().map(|e| &e.object), Some(&r1.manifest.current.object), "the previous backup is deleted");
+    assert_eq!(
+        r2.deleted.as_ref().map(|e| &e.object),
+        Some(&r1.manifest.current.object),
+        "the previous backup is deleted"
+    );
     assert_eq!(restored(&f), second);
     assert_eq!(object_names(&f), vec![r2.manifest.current.object.clone()], "one object after rotation");
 }
@@ -125,7 +132,10 @@ pub(crate) fn quota_is_checked_before_any_byte(f: Fixture) {
     let mut reads = 0usize;
     let mut counting = std::io::repeat(0).take_counting(&mut reads);
     let err = f.store.upload(ACCOUNT, &plain(limit + 1), &mut counting, &mut |_| {}).unwrap_err();
-    assert!(matches!(err, UploadError::QuotaExceeded { needed, limit: l } if needed == limit + 1 && l == limit), "{err:?}");
+    assert!(
+        matches!(err, UploadError::QuotaExceeded { needed, limit: l } if needed == limit + 1 && l == limit),
+        "{err:?}"
+    );
     assert_eq!(reads, 0, "not a byte was read, so none was sent");
     assert_eq!(object_names(&f), before);
     assert_eq!(restored(&f), first);
@@ -212,10 +222,16 @@ pub(crate) fn turning_e2ee_on_deletes_plain_only_after_durable(f: Fixture) {
     let staged = f.store.stage(ACCOUNT, &plain(40), &mut &bytes(16, 40)[..], &mut |_| {}).unwrap();
     let leftover = staged.entry().object.clone();
     drop(staged);
-    assert!(matches!(f.store.delete_not_end_to_end(ACCOUNT), Err(E2eeError::NotDurable)), "nothing is deleted before an encrypted backup is current");
+    assert!(
+        matches!(f.store.delete_not_end_to_end(ACCOUNT), Err(E2eeError::NotDurable)),
+        "nothing is deleted before an encrypted backup is current"
+    );
     assert!(object_names(&f).contains(&leftover));
     // A plain backup cannot turn encryption on.
-    assert!(matches!(upload(&f, &NewBackup { turn_on_e2ee: true, ..plain(40) }, &plain_bytes), Err(UploadError::NotEndToEnd(BackupFormat::Plain))));
+    assert!(matches!(
+        upload(&f, &NewBackup { turn_on_e2ee: true, ..plain(40) }, &plain_bytes),
+        Err(UploadError::NotEndToEnd(BackupFormat::Plain))
+    ));
     let encrypted = bytes(17, 50);
     let r = upload(&f, &v2(50, true), &encrypted).unwrap();
     assert!(r.manifest.e2ee);
@@ -227,7 +243,10 @@ pub(crate) fn turning_e2ee_on_deletes_plain_only_after_durable(f: Fixture) {
     assert_eq!(restored(&f), encrypted);
     // Once on, a plain backup is refused before any byte is sent.
     let mut reads = 0usize;
-    let err = f.store.upload(ACCOUNT, &plain(40), &mut std::io::repeat(1).take_counting(&mut reads), &mut |_| {}).unwrap_err();
+    let err = f
+        .store
+        .upload(ACCOUNT, &plain(40), &mut std::io::repeat(1).take_counting(&mut reads), &mut |_| {})
+        .unwrap_err();
     assert!(matches!(err, UploadError::NotEndToEnd(BackupFormat::Plain)), "{err:?}");
     assert_eq!(reads, 0);
     // Turning it off lets plain backups in again.
@@ -369,4 +388,170 @@ fn local_gc_removes_staging_files_and_old_manifests() {
     let mut out = Vec::new();
     store.restore(ACCOUNT, &mut out, &mut |_| {}).unwrap();
     assert_eq!(out, [2u8; 8]);
+}
+
+/// A store whose next manifest write lands and then reports 412, as a
+/// client's retry of a write whose reply was lost sees it.
+#[derive(Debug)]
+struct LandsThenFails {
+    inner: object_store::memory::InMemory,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Display for LandsThenFails {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LandsThenFails")
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for LandsThenFails {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        let result = self.inner.put_opts(location, payload, opts).await?;
+        if location.as_ref().ends_with("manifest.json") && self.armed.swap(false, Ordering::SeqCst) {
+            return Err(object_store::Error::Precondition {
+                path: location.to_string(),
+                source: "the retry of a write that had landed".into(),
+            });
+        }
+        Ok(result)
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(&self, from: &Path, to: &Path, options: object_store::CopyOptions) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// Review finding: a manifest write that landed but reported 412 made the
+/// uploader delete the object the manifest now named, and collection later
+/// took the previous one — every backup lost. The store now reads back who
+/// won before deciding.
+#[test]
+fn a_manifest_write_that_lands_but_reports_failure_is_a_success() {
+    let clock = Arc::new(AtomicU64::new(1_000_000));
+    let raw = Arc::new(LandsThenFails { inner: object_store::memory::InMemory::new(), armed: false.into() });
+    let store = BackupStore::over(raw.clone(), e2eb_core::store::Backend::Memory, config(&clock)).unwrap();
+    store.upload(ACCOUNT, &plain(3), &mut &b"old"[..], &mut |_| {}).unwrap();
+    raw.armed.store(true, Ordering::SeqCst);
+    let done = store.upload(ACCOUNT, &plain(3), &mut &b"new"[..], &mut |_| {}).unwrap();
+    assert!(!raw.armed.load(Ordering::SeqCst), "the fault fired");
+    assert_eq!(done.manifest.generation, 2);
+    let mut out = Vec::new();
+    store.restore(ACCOUNT, &mut out, &mut |_| {}).unwrap();
+    assert_eq!(out, b"new");
+}
+
+/// Review finding: collection on another device (its own clock and grace)
+/// removed a staged object, and the upload committed anyway and retired the
+/// previous backup. Now the commit sees the object gone and puts the previous
+/// backup back.
+#[test]
+fn an_upload_whose_object_was_collected_puts_the_previous_backup_back() {
+    for scheme in [e2eb_core::store::Backend::Memory, e2eb_core::store::Backend::Local] {
+        let clock = Arc::new(AtomicU64::new(1_000_000));
+        let dir = tempfile::tempdir().unwrap();
+        let raw: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        // Two handles on the same objects; the cleaner collects with no grace.
+        let handle = |grace: Duration| {
+            let c = StoreConfig { gc_grace: grace, ..config(&clock) };
+            match scheme {
+                e2eb_core::store::Backend::Local => BackupStore::local(dir.path(), c).unwrap(),
+                _ => BackupStore::over(raw.clone(), scheme, c).unwrap(),
+            }
+        };
+        let (phone, cleaner) = (handle(Duration::from_secs(3600)), handle(Duration::ZERO));
+        phone.upload(ACCOUNT, &plain(3), &mut &b"old"[..], &mut |_| {}).unwrap();
+        let staged = phone.stage(ACCOUNT, &plain(3), &mut &b"new"[..], &mut |_| {}).unwrap();
+        let collected = cleaner.gc(ACCOUNT).unwrap();
+        assert_eq!(collected.deleted.len(), 1, "{scheme:?}: the cleaner took the staged object");
+        let err = staged.commit().unwrap_err();
+        assert!(matches!(err, UploadError::Collected), "{scheme:?}: {err:?}");
+        let mut out = Vec::new();
+        phone.restore(ACCOUNT, &mut out, &mut |_| {}).unwrap();
+        assert_eq!(out, b"old", "{scheme:?}: the previous backup is current and whole");
+        phone.upload(ACCOUNT, &plain(5), &mut &b"again"[..], &mut |_| {}).unwrap();
+    }
+}
+
+/// Review finding: collection judged age by the time in the object's name,
+/// the uploader's clock. With the system clock it now also needs the object
+/// to be old by the store's clock, so an uploader whose clock runs behind
+/// does not lose its upload to another device's collection.
+#[test]
+fn collection_with_the_system_clock_ignores_a_skewed_name() {
+    let raw: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let behind = Arc::new(AtomicU64::new(946_684_800_000)); // 2000-01-01
+    let phone = BackupStore::over(
+        raw.clone(),
+        e2eb_core::store::Backend::Memory,
+        StoreConfig { gc_grace: Duration::from_secs(3600 * 24 * 365 * 30), ..config(&behind) },
+    )
+    .unwrap();
+    let cleaner = BackupStore::over(
+        raw,
+        e2eb_core::store::Backend::Memory,
+        StoreConfig { gc_grace: Duration::from_secs(3600), ..StoreConfig::default() },
+    )
+    .unwrap();
+    phone.upload(ACCOUNT, &plain(3), &mut &b"old"[..], &mut |_| {}).unwrap();
+    let staged = phone.stage(ACCOUNT, &plain(3), &mut &b"new"[..], &mut |_| {}).unwrap();
+    let report = cleaner.gc(ACCOUNT).unwrap();
+    assert!(report.deleted.is_empty(), "a young object was collected: {report:?}");
+    assert_eq!(report.kept_young.len(), 1);
+    staged.commit().unwrap().retire();
+    let mut out = Vec::new();
+    cleaner.restore(ACCOUNT, &mut out, &mut |_| {}).unwrap();
+    assert_eq!(out, b"new");
+}
+
+/// Review finding: a hostile manifest with generation u64::MAX made
+/// `generation + 1` overflow (a panic in debug, a wrap to 0 in release).
+#[test]
+fn a_manifest_at_the_last_generation_is_refused_not_overflowed() {
+    let f = memory();
+    upload(&f, &plain(2), b"hi").unwrap();
+    let mut m = f.store.manifest(ACCOUNT).unwrap().unwrap();
+    m.generation = u64::MAX;
+    f.raw_put("manifest.json", m.encode());
+    assert!(f.store.manifest(ACCOUNT).is_err());
+    let err = upload(&f, &plain(2), b"ho").unwrap_err();
+    assert!(matches!(err, UploadError::Store(_)), "{err:?}");
+    m.generation = 1;
+    m.current.size = u64::MAX;
+    f.raw_put("manifest.json", m.encode());
+    let err = f.store.manifest(ACCOUNT).unwrap_err();
+    assert!(err.to_string().contains("larger than every tier"), "{err}");
 }
