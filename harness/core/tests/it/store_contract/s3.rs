@@ -43,10 +43,15 @@ fn endpoint(url: &str) -> S3Endpoint {
 fn create_bucket(url: &str, bucket: &str) {
     let hostport = url.trim_start_matches("http://").trim_end_matches('/');
     let mut tcp = TcpStream::connect(hostport).unwrap_or_else(|e| panic!("S3 server at {url} is not reachable: {e}"));
-    write!(tcp, "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(tcp, "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut reply = String::new();
     tcp.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200"), "creating bucket {bucket} at {url}: {}", reply.lines().next().unwrap_or(""));
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "creating bucket {bucket} at {url}: {}",
+        reply.lines().next().unwrap_or("")
+    );
 }
 
 fn fresh_bucket(url: &str) -> String {
