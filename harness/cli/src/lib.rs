@@ -32,6 +32,7 @@ pub mod passkey;
 pub mod progress;
 pub mod properties;
 pub mod report;
+pub mod store;
 pub mod testdata;
 pub mod vault;
 pub mod vectors;

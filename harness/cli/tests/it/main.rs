@@ -19,6 +19,8 @@ mod interop;
 mod passkey_cli;
 mod properties;
 mod site_crash;
+mod store_cli;
+mod store_e2ee;
 mod vault_sim;
 mod vault_vectors;
 mod vectors;

@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod store;
 use e2eb::fuzz::Sanitizer;
 use e2eb::properties::gate;
 use e2eb::vault::sim::ScheduleKind;
 use e2eb_core::backup::proto::Compression;
 use e2eb_core::vault::KsfProfile;
+pub(crate) use store::{KeepArg, StoreArgs, StoreCommand, TierArg};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +43,10 @@ pub(crate) enum Command {
     /// rotate the server key, and a guided demo.
     #[command(subcommand)]
     Passkey(PasskeyCommand),
+    /// The backup store: upload, restore, list, status, collect leftovers, turn
+    /// end-to-end encryption on or off, migrate old backups, change the password, demo.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Fuzzing: seed corpora, campaigns, coverage, and replay of single inputs.
     #[command(subcommand)]
     Fuzz(FuzzCommand),

@@ -51,6 +51,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Vectors(cmd) => commands::vectors::run(cmd),
         Command::Vault(cmd) => commands::vault::run(cmd),
         Command::Passkey(cmd) => commands::passkey::run(cmd),
+        Command::Store(cmd) => commands::store::run(cmd),
         Command::Fuzz(cmd) => commands::fuzz::run(cmd),
         Command::Bench(cmd) => commands::bench::run(cmd),
         Command::Audit(args) => commands::audit::run(args),

@@ -10,5 +10,6 @@ pub(crate) mod gate;
 pub(crate) mod key;
 pub(crate) mod mutants;
 pub(crate) mod passkey;
+pub(crate) mod store;
 pub(crate) mod vault;
 pub(crate) mod vectors;
