@@ -14,6 +14,7 @@ declare -A dict=(
   [crypt15_prefix]=crypt15 [crypt15_decrypt]=crypt15 [crypt15_roundtrip]=crypt15 [crypt15_tamper]=crypt15
   [v2_header]=v2 [v2_decrypt]=v2 [v2_tamper]=v2 [metadata_blob]=metadata [vault_wire]=vault [vectors_json]=json
   [passkey_metadata]=passkey [passkey_data_json]=passkey [webauthn_assertion]=passkey
+  [store_manifest]=store
 )
 
 for src in fuzz/fuzz_targets/*.rs; do

@@ -14,6 +14,8 @@
 //! - `opaque_{test,moderate,rfc9807}/{registration,login}_{client,server}`
 //!   (`opaque`; the rfc9807 client ones not in quick mode);
 //! - `passkey/{enable,restore,restore_from_vault}` (`passkey`);
+//! - `store/{durable_copy,upload_local}/{1GiB,64MiB}` and, with an S3
+//!   endpoint, `store/upload_s3/64MiB` (`store`; 64 MiB in quick mode);
 //! - `fleet/recovery` (`fleet`).
 //!
 //! Byte benchmarks report `Throughput::Bytes(plaintext length)`, operations
@@ -32,8 +34,10 @@ mod keys;
 mod opaque;
 mod passkey;
 mod settings;
+mod store;
 
 pub use settings::{Mode, Settings};
+pub use store::{S3_BUCKET_VAR, S3_ENDPOINT_VAR, s3_not_run};
 
 use criterion::Criterion;
 
@@ -52,6 +56,7 @@ pub fn run(c: &mut Criterion, settings: &Settings) {
     keys::key(c, settings);
     opaque::opaque(c, settings);
     passkey::passkey(c, settings);
+    store::store(c, settings);
     fleet::fleet(c, settings);
     c.final_summary();
 }

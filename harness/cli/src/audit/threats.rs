@@ -19,7 +19,9 @@ pub struct ThreatRow {
     /// Who: `relay`, `disk thief`, `stranger`, `file` (an edited or damaged
     /// backup), `input` (any malformed input), `passkey thief` (holds a
     /// synced passkey leaked from a password manager), `server insider`
-    /// (holds the vault's server keys).
+    /// (holds the vault's server keys), `cloud provider` (holds the backup
+    /// store's objects), `fault` (a killed process, a failed network or
+    /// disk operation, a second device racing the first).
     pub attacker: &'static str,
     /// The design section that defines it.
     pub section: &'static str,
@@ -59,12 +61,15 @@ struct Threat {
 const VAULT: &str = "harness/core/src/vault/";
 
 /// The threats of design §5.1 (the relay, the disk thief, the stranger),
-/// §4 (edited and damaged files, malformed input) and §6 (passkey-protected
+/// §4 (edited and damaged files, malformed input), §6 (passkey-protected
 /// keys: a leaked passkey, a compromised server key, the relay's replayed
-/// or moved assertions).
+/// or moved assertions) and §7 (the backup store: a provider reading the
+/// stored backups, an upload lost to a crash, a fault or a race, unencrypted
+/// backups deleted before the encrypted one is durable).
 ///
-/// The passkey modules (`harness/core/src/passkey/`, `vault/passkeys/`) are
-/// not in `.cargo/mutants.toml` yet, so T14–T16 name no mutated files.
+/// The passkey modules (`harness/core/src/passkey/`, `vault/passkeys/`) and
+/// the store (`harness/core/src/store/`) are not in `.cargo/mutants.toml`
+/// yet, so T14–T19 name no mutated files.
 const THREATS: &[Threat] = &[
     Threat {
         id: "T1",
@@ -299,6 +304,59 @@ const THREATS: &[Threat] = &[
             "a_cloned_passkey_whose_count_goes_back_is_refused",
             "a_moved_assertion_does_not_burn_the_owners_challenge",
             "an_assertion_without_uv_releases_nothing",
+        ],
+    },
+    Threat {
+        id: "T17",
+        threat: "a cloud provider reads backups: the store still holds an unencrypted (or service-readable crypt14) backup, or its plaintext, once end-to-end encryption is on",
+        attacker: "cloud provider",
+        section: "§7",
+        properties: &["store_deletes_unencrypted_only_after_encrypted_is_durable"],
+        simulations: &[],
+        fuzz: &["store_manifest"],
+        vectors: &[],
+        mutants: &[],
+        tests: &[
+            "turning_e2ee_on_deletes_plain_only_after_durable",
+            "enable_in_a_terminal_with_the_right_groups",
+            "yes_for_scripts_with_crypt15_and_json",
+            "migrate_a_plain_backup_from_the_store_without_plaintext_on_disk",
+            "migrate_crypt14_from_the_store_and_from_a_file_without_plaintext_on_disk",
+        ],
+    },
+    Threat {
+        id: "T18",
+        threat: "a lost upload: a killed process, a failed write or part, a full quota, a stale or racing second device leaves no restorable backup, or one other than the last committed",
+        attacker: "fault",
+        section: "§7",
+        properties: &["store_never_loses_the_last_durable_backup", "store_quota_is_checked_before_upload"],
+        simulations: &[],
+        fuzz: &["store_manifest"],
+        vectors: &[],
+        mutants: &[],
+        tests: &[
+            "sigkill_at_random_points_of_an_upload_leaves_one_restorable_backup",
+            "quota_refusal_leaves_the_previous_backup_restorable",
+            "two_devices_one_wins",
+            "crash_leftovers_are_collected",
+            "a_slow_upload_is_not_committed",
+            "a_commit_based_on_a_collected_manifest_generation_is_not_lost",
+        ],
+    },
+    Threat {
+        id: "T19",
+        threat: "deletion before durability: unencrypted backups are deleted before the first end-to-end encrypted backup is current and durable (or without the key's confirmation), leaving no backup at all",
+        attacker: "fault",
+        section: "§7",
+        properties: &["store_deletes_unencrypted_only_after_encrypted_is_durable"],
+        simulations: &[],
+        fuzz: &[],
+        vectors: &[],
+        mutants: &[],
+        tests: &[
+            "turning_e2ee_on_deletes_plain_only_after_durable",
+            "a_wrong_group_in_the_terminal_changes_nothing",
+            "ctrl_d_at_the_prompt_changes_nothing",
         ],
     },
 ];

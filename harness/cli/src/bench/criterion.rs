@@ -87,8 +87,19 @@ fn read_result(dir: &Path) -> Result<Measurement, BenchError> {
     Ok(Measurement::new(id.group_id, id.function_id, id.value_str, time, throughput))
 }
 
-const GROUP_ORDER: &[&str] =
-    &["crypt15", "v2", "aead", "kdf", "key", "opaque_test", "opaque_moderate", "opaque_rfc9807", "passkey", "fleet"];
+const GROUP_ORDER: &[&str] = &[
+    "crypt15",
+    "v2",
+    "aead",
+    "kdf",
+    "key",
+    "opaque_test",
+    "opaque_moderate",
+    "opaque_rfc9807",
+    "passkey",
+    "store",
+    "fleet",
+];
 
 fn size_of_param(p: Option<&str>) -> u64 {
     let Some(p) = p else { return 0 };

@@ -200,6 +200,9 @@ fn measure(
         return Err(BenchError::NoBenchmarks(criterion_home.display().to_string()));
     }
     sort_measurements(&mut benchmarks);
+    if let Some(why) = e2eb_benches::suite::s3_not_run() {
+        notes.push(format!("store/upload_s3 {why}"));
+    }
     let fleet = match run_fleet(opts, scratch, progress) {
         Ok(f) => Some(f),
         Err(e) => {

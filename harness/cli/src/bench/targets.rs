@@ -111,6 +111,27 @@ pub fn targets(r: &BenchReport) -> Vec<TargetCheck> {
             |_| format!("{run} ÷ {DD_ANCHOR}"),
         ));
     }
+    // The store upload next to a durable copy of the same file, both in the
+    // criterion suite: 1 GiB at standard depth, 64 MiB in quick mode.
+    let size = ["1GiB", "64MiB"].into_iter().find(|s| r.measurement(&format!("store/upload_local/{s}")).is_some());
+    let (upload, copy) = match size {
+        Some(s) => (format!("store/upload_local/{s}"), format!("store/durable_copy/{s}")),
+        None => ("store/upload_local/1GiB".to_owned(), "store/durable_copy/1GiB".to_owned()),
+    };
+    out.push(check(
+        Spec {
+            id: "store-upload-vs-durable-copy",
+            description: "1 GiB backup uploaded to the local store vs a durable copy (dd bs=1M conv=fsync)",
+            comparison: ">=",
+            required: 0.9,
+            unit: "x",
+        },
+        rate_of(r, &upload).and_then(|x| Ok(x / rate_of(r, &copy)?)),
+        |_| {
+            let depth = if size == Some("64MiB") { " (64 MiB in quick mode; the target is for 1 GiB)" } else { "" };
+            format!("{upload} ÷ {copy}{depth}")
+        },
+    ));
     for (op, req, id) in [("encrypt", 10.0, "crypt15-encrypt-vs-wa"), ("decrypt", 6.0, "crypt15-decrypt-vs-wa")] {
         let run = format!("crypt15-{op}-sqlite");
         out.push(check(

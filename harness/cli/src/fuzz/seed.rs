@@ -198,12 +198,14 @@ pub fn seed_corpora() -> Result<SeedCorpora, SeedError> {
     let mut s = Seeds::default();
     key_seeds(&v, &mut s)?;
     crypt15_seeds(&v, &mut s)?;
+    crypt14_seeds(&mut s)?;
     v2_seeds(&v, &mut s)?;
     metadata_seeds(&v, &mut s)?;
     vault_seeds(&v, &mut s)?;
     aead_seeds(&v, &mut s)?;
     json_seeds(&v, &mut s)?;
     passkey_seeds(&mut s)?;
+    store_seeds(&mut s)?;
     if let Some(target) = s.0.keys().find(|name| !TARGETS.iter().any(|t| t.name == **name)) {
         return Err(SeedError::UnknownTarget { target });
     }
@@ -470,6 +472,17 @@ fn crypt15_seeds(v: &Vectors, s: &mut Seeds) -> Result<(), SeedError> {
             input.plaintext.truncate(2048);
             s.add("crypt15_tamper", &format!("{id}-{name}"), fuzzing::crypt15_tamper_seed(*m, &input))?;
         }
+    }
+    Ok(())
+}
+
+/// The legacy crypt14 reader (design §7): files under the public fuzz key
+/// file — intact, stored, without MD5, under another key or key file, with
+/// trailing data — and a bare prefix. There are no crypt14 vectors: the
+/// reader is read only, so its seeds come from `e2eb_core::fuzzing`.
+fn crypt14_seeds(s: &mut Seeds) -> Result<(), SeedError> {
+    for (name, file) in fuzzing::crypt14_seeds() {
+        s.add("crypt14_header", name, file)?;
     }
     Ok(())
 }
@@ -810,6 +823,33 @@ fn passkey_seeds(s: &mut Seeds) -> Result<(), SeedError> {
         )?;
         let flip = Mutation::FlipBit { pos: 40, bit: 1 };
         s.add("webauthn_assertion", &format!("{name}-flip"), fuzzing::webauthn_assertion_seed(field, flip))?;
+    }
+    Ok(())
+}
+
+/// Store manifest seeds: manifests as the store writes them (every format,
+/// with and without a key id and encryption), and the edits the decoder
+/// must refuse (encryption on over a plain backup, an extension that is not
+/// the format, an unknown field, another schema).
+fn store_seeds(s: &mut Seeds) -> Result<(), SeedError> {
+    let seeds = fuzzing::store_manifest_seeds();
+    for (name, data) in &seeds {
+        s.add("store_manifest", name, data.clone())?;
+    }
+    let edit = |name: &str, from: &str, to: &str| -> Option<Vec<u8>> {
+        let (_, data) = seeds.iter().find(|(n, _)| *n == name)?;
+        Some(String::from_utf8_lossy(data).replacen(from, to, 1).into_bytes())
+    };
+    let edits = [
+        ("plain-e2ee", edit("plain", "\"e2ee\": false", "\"e2ee\": true")),
+        ("wrong-extension", edit("v2-e2ee", ".v2\"", ".crypt15\"")),
+        ("unknown-field", edit("v2-e2ee", "{", "{\"extra\": 0,")),
+        ("schema-2", edit("v2-e2ee", "\"schema\": 1", "\"schema\": 2")),
+    ];
+    for (name, data) in edits {
+        if let Some(data) = data {
+            s.add("store_manifest", name, data)?;
+        }
     }
     Ok(())
 }

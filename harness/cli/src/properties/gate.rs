@@ -393,6 +393,7 @@ mod tests {
         assert!(all.iter().any(|(s, _)| *s == Suite::Backup));
         assert!(all.iter().any(|(s, _)| *s == Suite::Vault));
         assert!(all.iter().any(|(s, _)| *s == Suite::Passkey));
+        assert!(all.iter().any(|(s, _)| *s == Suite::Store));
         let mut names: Vec<&str> = all.iter().map(|(_, p)| p.name).collect();
         names.sort_unstable();
         names.dedup();

@@ -9,6 +9,9 @@
 //! - [`vault`]: the Backup Key Vault protocol against the reference model;
 //! - [`passkey`]: passkey-protected keys — both halves needed, replayed or
 //!   moved assertions refused, server key rotation and retirement;
+//! - [`store`]: the backup store — the last durable backup never lost,
+//!   quotas checked before upload, unencrypted backups deleted only after
+//!   an encrypted one is durable;
 //! - [`gate`]: `e2eb gate`, the suites at CI depth into JUnit XML and JSON.
 
 use std::time::{Duration, Instant};
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub mod backup;
 pub mod gate;
 pub mod passkey;
+pub mod store;
 pub mod vault;
 
 /// A suite: the properties of one area.
@@ -32,11 +36,13 @@ pub enum Suite {
     Vault,
     /// Passkey-protected keys ([`passkey`]).
     Passkey,
+    /// The backup store ([`store`]).
+    Store,
 }
 
 impl Suite {
     /// Every suite, in run order.
-    pub const ALL: [Suite; 3] = [Suite::Backup, Suite::Vault, Suite::Passkey];
+    pub const ALL: [Suite; 4] = [Suite::Backup, Suite::Vault, Suite::Passkey, Suite::Store];
 
     /// Its name in reports.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +50,7 @@ impl Suite {
             Suite::Backup => "backup",
             Suite::Vault => "vault",
             Suite::Passkey => "passkey",
+            Suite::Store => "store",
         }
     }
 
@@ -58,6 +65,7 @@ impl Suite {
             Suite::Backup => backup::properties(),
             Suite::Vault => vault::properties(),
             Suite::Passkey => passkey::properties(),
+            Suite::Store => store::properties(),
         }
     }
 }

@@ -53,6 +53,7 @@ replay_tests!(
     crypt15_decrypt,
     crypt15_roundtrip,
     crypt15_tamper,
+    crypt14_header,
     v2_header,
     v2_decrypt,
     v2_tamper,
@@ -65,6 +66,7 @@ replay_tests!(
     passkey_metadata,
     passkey_data_json,
     webauthn_assertion,
+    store_manifest,
 );
 
 #[test]

@@ -1,7 +1,7 @@
 //! Runs every property suite (`e2eb::properties`) under `cargo test`, one
 //! test per property. Depth: `PROPTEST_CASES` (default 32 for the backup
-//! suite and 16 for the vault and passkey suites here; `.ci/run` and `e2eb
-//! gate` go deeper).
+//! and store suites and 16 for the vault and passkey suites here; `.ci/run`
+//! and `e2eb gate` go deeper).
 
 use e2eb::properties::{self, Suite};
 
@@ -73,5 +73,10 @@ properties!(
         passkey_both_parts_needed,
         passkey_replayed_or_moved_assertions_release_nothing,
         passkey_rotation_and_retirement_match_model,
+    ],
+    Store: [
+        store_never_loses_the_last_durable_backup,
+        store_quota_is_checked_before_upload,
+        store_deletes_unencrypted_only_after_encrypted_is_durable,
     ],
 );

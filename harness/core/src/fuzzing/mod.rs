@@ -18,6 +18,7 @@
 //! | [`crypt15_prefix`] | in-memory and streaming prefix parsers agree; format detection agrees with the parsers; a parsed prefix re-encodes (as is, and from its fields) to the same header |
 //! | [`crypt15_decrypt`] | decrypting arbitrary bytes under a fixed key never panics and every verdict agrees with an independent re-check (RustCrypto `aes-gcm` with a 16-byte IV, MD5, zlib) |
 //! | [`crypt15_roundtrip`] | encrypt-then-decrypt gives the plaintext back, and the file agrees with the reference re-check |
+//! | [`crypt14_header`] | the legacy crypt14 reader (read only, §7 migration): in-memory and streaming prefix parsers agree, a parsed prefix re-encodes to the same header, crypt15's reader never takes a crypt14 prefix, and decryption under a fixed key file never panics and agrees with an independent re-check (RustCrypto `aes-gcm`, MD5, zlib) |
 //! | [`crypt15_tamper`] | a valid file, then one fuzz-chosen edit: accepted only if the authenticated part (IV, ciphertext, tag) is unchanged; an edit of the unauthenticated prefix with a fixed-up MD5 **is** accepted (the known finding of §4.1) |
 //! | [`v2_header`] | in-memory and streaming header parsers agree; format detection agrees with the parsers; the header re-encodes to the same fields |
 //! | [`v2_decrypt`] | streaming `decrypt`, in-memory `decrypt_slice` and random-access `V2Reader` agree (success, failure kind, plaintext) on arbitrary bytes |
@@ -30,6 +31,7 @@
 //! | [`passkey_metadata`] | passkey metadata (protobuf) survives crypt15 prefix field 5 and the v2 header unchanged, and converts to `passkey_data.key` and back, or is refused with a typed error |
 //! | [`passkey_data_json`] | the `passkey_data.key` reader agrees with an independent model of the file and round-trips what it accepts |
 //! | [`webauthn_assertion`] | the vault's relying party on hostile assertions and registrations: never a panic, an edit of the signed bytes is never accepted, an accepted registration answers the issued challenge |
+//! | [`store_manifest`] | the backup store's manifest decoder never panics, accepts only manifests that obey its rules (checked independently), and what it accepts re-encodes to bytes that decode to the same manifest |
 //! | [`vectors_json`] | JSON parsing never panics and a parsed value serialises and parses back to itself ([`json_roundtrip`] does the same for a typed schema) |
 //!
 //! # Input layouts
@@ -52,6 +54,7 @@
 #![allow(clippy::panic)]
 
 mod aead;
+mod crypt14;
 mod crypt15;
 mod fleet;
 mod input;
@@ -59,11 +62,13 @@ mod key;
 mod metadata;
 mod passkey;
 mod reference;
+mod store;
 mod v2;
 mod vault;
 mod vectors;
 
 pub use aead::{AeadInput, AeadOracle, aead_differential};
+pub use crypt14::{crypt14_fuzz_key_file, crypt14_header, crypt14_seeds};
 pub use crypt15::{
     Crypt15Input, crypt15_decrypt, crypt15_file, crypt15_prefix, crypt15_roundtrip, crypt15_tamper, crypt15_tamper_seed,
 };
@@ -72,6 +77,7 @@ pub use input::{FUZZ_KEY, FuzzRng, MUTATION_LEN, Mutation, OTHER_KEY, fuzz_key};
 pub use key::{key_parse, keyfile};
 pub use metadata::{MetadataInput, metadata_blob, metadata_raw_seed, metadata_structured_seed};
 pub use passkey::{passkey_data_json, passkey_metadata, webauthn_assertion, webauthn_assertion_seed};
+pub use store::{store_manifest, store_manifest_seeds};
 pub use v2::{V2Input, v2_decrypt, v2_file, v2_header, v2_structured_seed, v2_tamper};
 pub use vault::{Claim, LoginEnd, MAX_SITE_OPS, SiteOp, VaultSiteInput, Who, vault_site, vault_wire};
 pub use vectors::{json_roundtrip, vectors_json};
@@ -104,6 +110,7 @@ pub const TARGETS: &[Target] = &[
     target("crypt15_decrypt", Some("crypt15"), true),
     target("crypt15_roundtrip", Some("crypt15"), false),
     target("crypt15_tamper", Some("crypt15"), false),
+    target("crypt14_header", None, true),
     target("v2_header", Some("v2"), true),
     target("v2_decrypt", Some("v2"), true),
     target("v2_tamper", Some("v2"), false),
@@ -117,6 +124,7 @@ pub const TARGETS: &[Target] = &[
     target("passkey_data_json", Some("passkey"), true),
     // Not a decoder: every structured input runs a P-256 signature check.
     target("webauthn_assertion", Some("passkey"), false),
+    target("store_manifest", Some("store"), true),
 ];
 
 /// Runs the entry point of target `name` on `data`; false when no target
@@ -131,6 +139,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "crypt15_decrypt" => crypt15_decrypt(data),
         "crypt15_roundtrip" => crypt15_roundtrip(data),
         "crypt15_tamper" => crypt15_tamper(data),
+        "crypt14_header" => crypt14_header(data),
         "v2_header" => v2_header(data),
         "v2_decrypt" => v2_decrypt(data),
         "v2_tamper" => v2_tamper(data),
@@ -143,6 +152,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "passkey_metadata" => passkey_metadata(data),
         "passkey_data_json" => passkey_data_json(data),
         "webauthn_assertion" => webauthn_assertion(data),
+        "store_manifest" => store_manifest(data),
         _ => return false,
     }
     true
