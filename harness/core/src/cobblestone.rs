@@ -12,8 +12,10 @@
 //! only short one, a stream cut at a chunk boundary ends in a full chunk and
 //! is reported as truncated; a stream cut elsewhere fails the final tag.
 //!
-//! Chunks are independent, so both directions run on all cores (rayon). The
-//! in-memory functions ([`seal_into`], [`open_into`]) reuse the caller's
+//! Chunks are independent, so both directions run on all cores: rayon's
+//! pool in memory, and threads that live for one batch in the streaming
+//! functions (rayon's idle workers spin before they sleep, and took the core
+//! the reads and writes needed). The in-memory functions ([`seal_into`], [`open_into`]) reuse the caller's
 //! output buffer, and each worker copies and seals (or opens) its own chunks,
 //! so nothing proportional to the message runs on one thread. The streaming
 //! functions work in fixed-size batches (memory is bounded by the batches,
@@ -283,53 +285,95 @@ pub fn opened_len(len: u64) -> Result<u64, BodyError> {
     Ok(full * CHUNK_LEN as u64 + rest - TAG_LEN as u64)
 }
 
-/// Over how many rayon workers a batch of chunks is spread.
-#[derive(Debug, Clone, Copy)]
-enum Spread {
-    /// All of them: in memory, nothing else needs a core.
-    AllWorkers,
-    /// One fewer than the pool has (at least one): in the streaming
-    /// functions the calling thread needs a core of its own for the reads
-    /// and writes, which are the bottleneck. On two cores a batch is then
-    /// opened or sealed by one worker (AES-GCM at ~4 GB/s, faster than the
-    /// page-cache copies) while the caller does the I/O on the other core;
-    /// splitting it over both had the three threads fight for two cores.
-    LeaveOneCore,
+/// How many threads seal or open a streamed batch: one fewer than the
+/// machine has cores (at least one), because the calling thread needs a core
+/// of its own for the reads and writes, which are the bottleneck. On two
+/// cores one thread opens or seals a batch (AES-GCM at ~4 GB/s, faster than
+/// the page-cache copies) while the caller does the I/O on the other core.
+///
+/// These threads are the batch's own and end when it is done; they are not
+/// rayon's. rayon's idle workers spin (`sched_yield`) for a while after each
+/// job before they sleep, and between the batches of a stream that took the
+/// core the reads and writes needed: 7,160 `sched_yield` calls, 35 % of all
+/// syscall time, in one 1 GiB encryption under `strace -f -c`. Whoever waits
+/// for one of ours blocks in `join`.
+fn stream_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-impl Spread {
-    /// The fewest chunks one worker takes, for a batch of `chunks`.
-    fn min_len(self, chunks: usize) -> usize {
-        match self {
-            Self::AllWorkers => 1,
-            Self::LeaveOneCore => {
-                let workers = rayon::current_num_threads().saturating_sub(1).max(1);
-                (chunks / workers).max(1)
-            }
+/// Runs `each` on every item, the last on the calling thread and the others
+/// on scoped threads of their own, and returns the results in item order.
+fn on_threads<I: Send, T: Send>(mut items: Vec<I>, each: impl Fn(I) -> T + Sync) -> Vec<T> {
+    let Some(last) = items.pop() else { return Vec::new() };
+    std::thread::scope(|scope| {
+        let each = &each;
+        let handles: Vec<_> = items.into_iter().map(|item| scope.spawn(move || each(item))).collect();
+        let tail = each(last);
+        let mut out: Vec<T> =
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect();
+        out.push(tail);
+        out
+    })
+}
+
+/// Splits a batch of chunk slots (chunk `i` at `i * SEALED_CHUNK_LEN`) into
+/// at most `threads` runs of whole slots, each with the position in the
+/// batch of its first chunk; fewer than [`PARALLEL_MIN_CHUNKS`] chunks make
+/// one run.
+fn slot_runs(slots: &mut [u8], threads: usize) -> Vec<(usize, &mut [u8])> {
+    let chunks = slots.len().div_ceil(SEALED_CHUNK_LEN);
+    let threads = if chunks < PARALLEL_MIN_CHUNKS { 1 } else { threads.max(1) };
+    let per = chunks.div_ceil(threads).max(1);
+    slots.chunks_mut(per * SEALED_CHUNK_LEN).enumerate().map(|(r, run)| (r * per, run)).collect()
+}
+
+/// Seals, in place, the batch of chunk slots `slots`, chunk `first_index`
+/// first: each slot holds its plaintext followed by room for the tag (the
+/// last slot may be short, down to a bare tag for the empty final chunk).
+/// The streaming encryption reads plaintext straight into the slots, so no
+/// plaintext is copied here.
+fn seal_slots(keys: &MessageKeys, first_index: u64, slots: &mut [u8], threads: usize) {
+    on_threads(slot_runs(slots, threads), |(first, run)| {
+        for (i, slot) in run.chunks_mut(SEALED_CHUNK_LEN).enumerate() {
+            keys.seal_chunk(first_index + (first + i) as u64, slot);
         }
-    }
+    });
 }
 
-/// Seals the chunks of `plain` into `sealed`, chunk `first_index` first.
-/// `sealed` holds `plain.len()` bytes plus a tag per chunk; if it has room
-/// for one chunk more than `plain` fills (a plaintext that is a whole number
-/// of chunks, at the end of the message), that chunk is the empty final one.
-/// Each worker copies its chunk into its slot and seals it there; `spread`
-/// says over how many workers.
-fn seal_chunks(keys: &MessageKeys, first_index: u64, plain: &[u8], sealed: &mut [u8], spread: Spread) {
+/// Opens, in place, the batch of sealed chunks `slots`, chunk `first_index`
+/// first; each opened slot starts with its plaintext. Returns the position
+/// in the batch of the first chunk whose tag is wrong, if any (each thread
+/// stops at the first failure of its run; the earliest over the runs is the
+/// first of the batch).
+fn open_slots(keys: &MessageKeys, first_index: u64, slots: &mut [u8], threads: usize) -> Option<u64> {
+    on_threads(slot_runs(slots, threads), |(first, run)| {
+        run.chunks_mut(SEALED_CHUNK_LEN).enumerate().find_map(|(i, slot)| {
+            (!keys.open_chunk(first_index + (first + i) as u64, slot)).then_some((first + i) as u64)
+        })
+    })
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+/// Seals the chunks of `plain` into `sealed` on all cores, chunk
+/// `first_index` first (the in-memory functions). `sealed` holds
+/// `plain.len()` bytes plus a tag per chunk; if it has room for one chunk
+/// more than `plain` fills (a plaintext that is a whole number of chunks, at
+/// the end of the message), that chunk is the empty final one. Each worker
+/// copies its chunk into its slot and seals it there.
+fn seal_chunks(keys: &MessageKeys, first_index: u64, plain: &[u8], sealed: &mut [u8]) {
     let seal_one = |(i, (slot, pt)): (usize, (&mut [u8], &[u8]))| {
         slot[..pt.len()].copy_from_slice(pt);
         keys.seal_chunk(first_index + i as u64, slot);
     };
     // The chained empty slice pairs with a final empty slot, and is dropped
     // by the zip when there is none.
-    let chunks = sealed.len().div_ceil(SEALED_CHUNK_LEN);
-    if chunks >= PARALLEL_MIN_CHUNKS {
+    if sealed.len().div_ceil(SEALED_CHUNK_LEN) >= PARALLEL_MIN_CHUNKS {
         sealed
             .par_chunks_mut(SEALED_CHUNK_LEN)
             .zip(plain.par_chunks(CHUNK_LEN).chain(rayon::iter::once(&[][..])))
             .enumerate()
-            .with_min_len(spread.min_len(chunks))
             .for_each(seal_one);
     } else {
         sealed
@@ -340,26 +384,24 @@ fn seal_chunks(keys: &MessageKeys, first_index: u64, plain: &[u8], sealed: &mut 
     }
 }
 
-/// Opens the sealed chunks in `sealed`, chunk `first_index` first, into
-/// `plain` (each worker copies its chunk's ciphertext into the chunk's place
-/// in `plain` and opens it there). `plain` is `sealed.len()` minus a tag per
-/// chunk long. Returns the position in the batch of the first chunk whose
-/// tag is wrong, if any; every chunk is checked. `spread` as for [`seal_chunks`].
-fn open_chunks(keys: &MessageKeys, first_index: u64, sealed: &[u8], plain: &mut [u8], spread: Spread) -> Option<u64> {
+/// Opens the sealed chunks in `sealed` on all cores, chunk `first_index`
+/// first, into `plain` (each worker copies its chunk's ciphertext into the
+/// chunk's place in `plain` and opens it there). `plain` is `sealed.len()`
+/// minus a tag per chunk long. Returns the position of the first chunk whose
+/// tag is wrong, if any; every chunk is checked.
+fn open_chunks(keys: &MessageKeys, first_index: u64, sealed: &[u8], plain: &mut [u8]) -> Option<u64> {
     let open_one = |(i, (pt, ct)): (usize, (&mut [u8], &[u8]))| {
         (!keys.open_chunk_into(first_index + i as u64, ct, pt)).then_some(i as u64)
     };
     // A plaintext that is a whole number of chunks ends in an empty chunk:
     // the empty slice chained below pairs with the last sealed chunk (and is
     // dropped by the zip otherwise).
-    let chunks = sealed.len().div_ceil(SEALED_CHUNK_LEN);
-    if chunks >= PARALLEL_MIN_CHUNKS {
+    if sealed.len().div_ceil(SEALED_CHUNK_LEN) >= PARALLEL_MIN_CHUNKS {
         plain
             .par_chunks_mut(CHUNK_LEN)
             .chain(rayon::iter::once(&mut [][..]))
             .zip(sealed.par_chunks(SEALED_CHUNK_LEN))
             .enumerate()
-            .with_min_len(spread.min_len(chunks))
             .filter_map(open_one)
             .min()
     } else {
@@ -384,23 +426,27 @@ fn write_pieces<W: Write + ?Sized>(writer: &mut W, data: &[u8]) -> io::Result<()
     data.chunks(WRITE_PIECE).try_for_each(|piece| writer.write_all(piece))
 }
 
-/// Runs `background` (chunk crypto, itself parallel) on the rayon pool while
-/// the calling thread runs `foreground` (the reads and writes), so I/O and
+/// Runs `background` (chunk crypto) on a thread of its own while the
+/// calling thread runs `foreground` (the reads and writes), so I/O and
 /// encryption overlap; with `overlap` false, runs both in turn on the
-/// calling thread. Returns when both are done.
+/// calling thread. Returns when both are done. The thread lives for one
+/// batch: spawning it costs tens of microseconds against the milliseconds
+/// a 4 MiB batch takes, and nothing is left behind to spin between batches.
 fn overlapped<T>(overlap: bool, background: impl FnOnce() + Send, foreground: impl FnOnce() -> T) -> T {
     if !overlap {
         background();
         return foreground();
     }
-    rayon::in_place_scope(|scope| {
-        scope.spawn(|_| background());
-        foreground()
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(background);
+        let out = foreground();
+        handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        out
     })
 }
 
 /// Fewer chunks than this are sealed or opened on the calling thread: for
-/// one or two chunks, waking the rayon pool costs more than the AES-GCM.
+/// one or two chunks, waking other threads costs more than the AES-GCM.
 const PARALLEL_MIN_CHUNKS: usize = 4;
 
 /// Makes `out` exactly `len` bytes long, keeping its first `keep` bytes
@@ -472,7 +518,7 @@ pub fn seal_into(
     let (prefix, body) = out[at..].split_at_mut(PREFIX_LEN);
     prefix[..SALT_LEN].copy_from_slice(salt);
     prefix[SALT_LEN..].copy_from_slice(keys.commitment());
-    seal_chunks(&keys, 0, plaintext, body, Spread::AllWorkers);
+    seal_chunks(&keys, 0, plaintext, body);
 }
 
 /// Decrypts a whole ciphertext in memory on all cores.
@@ -515,7 +561,7 @@ fn open_into_unwiped(
         return Err(BodyError::CommitmentMismatch);
     }
     fit(out, usize::try_from(plain_len).unwrap_or(usize::MAX), 0, true);
-    let failed = open_chunks(&keys, 0, &ciphertext[PREFIX_LEN..], out, Spread::AllWorkers);
+    let failed = open_chunks(&keys, 0, &ciphertext[PREFIX_LEN..], out);
     if let Some(chunk) = failed {
         return Err(BodyError::ChunkDamaged { chunk, offset: PREFIX_LEN as u64 + chunk * SEALED_CHUNK_LEN as u64 });
     }
@@ -526,12 +572,16 @@ fn open_into_unwiped(
 /// at a time in parallel. Returns the plaintext length. `progress` is called
 /// with the number of plaintext bytes consumed after each batch.
 ///
-/// Encryption overlaps the I/O: while the rayon pool seals batch `n`, the
-/// calling thread writes batch `n - 1` and reads batch `n + 1` (the reader
-/// and writer never leave the calling thread). The output is the same as
-/// sealing batch by batch; memory is bounded by two plaintext and two
-/// sealed batches (16 MiB), and grows with the input up to that, so a short
-/// input costs short buffers. Plaintext buffers are wiped when dropped.
+/// Encryption overlaps the I/O: while other threads seal batch `n` (threads
+/// of the batch's own: they block, never spin, when they wait), the calling
+/// thread writes batch `n - 1` and reads batch `n + 1` (the reader and writer
+/// never leave the calling thread). Plaintext is read straight into the
+/// chunk slots of the batch (one vectored read fills all of them) and sealed
+/// in place, so it is copied once, by the read. The output is the same as
+/// sealing batch by batch; memory is bounded by two batches (8 MiB), and
+/// grows with the input up to that, so a short input costs short buffers.
+/// The batch buffers hold plaintext until it is sealed and are wiped when
+/// dropped.
 pub fn seal_stream<R: Read + ?Sized, W: Write + ?Sized>(
     input_key: &[u8; 32],
     salt: &[u8; SALT_LEN],
@@ -542,44 +592,46 @@ pub fn seal_stream<R: Read + ?Sized, W: Write + ?Sized>(
 ) -> Result<u64, BodyError> {
     const CAP: usize = BATCH_CHUNKS * CHUNK_LEN;
     let keys = MessageKeys::derive(input_key, salt, context);
+    let threads = stream_threads();
     writer.write_all(salt)?;
     writer.write_all(keys.commitment())?;
-    // Batch `n` is in `plain[n % 2]` and is sealed into `sealed[n % 2]`.
-    let mut plain = [Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new())];
-    let mut sealed: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let mut len = read_growing(reader, &mut plain[0], 0, CAP)?;
+    // Batch `n` is read into, and sealed in, `batch[n % 2]`.
+    let mut batch = [Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new())];
+    let mut len = read_into_slots(reader, &mut batch[0], CAP)?;
     let mut total = len as u64;
     let mut index = 0u64;
     let mut cur = 0;
-    // Sealed bytes of the previous batch, waiting in `sealed[1 - cur]`.
+    // Sealed bytes of the previous batch, waiting in `batch[1 - cur]`.
     let mut pending = 0usize;
     loop {
-        // `read_growing` stops short of the cap only at end of input; a
+        // `read_into_slots` stops short of the cap only at end of input; a
         // full batch is followed by at least the empty final chunk.
         let eof = len < CAP;
         let chunks = if eof { len / CHUNK_LEN + 1 } else { len / CHUNK_LEN };
         if index + chunks as u64 > MAX_CHUNKS {
-            write_pieces(writer, &sealed[1 - cur][..pending])?;
+            write_pieces(writer, &batch[1 - cur][..pending])?;
             return Err(BodyError::TooManyChunks);
         }
-        let [plain_a, plain_b] = &mut plain;
-        let [sealed_a, sealed_b] = &mut sealed;
-        let (this_plain, next_plain) = if cur == 0 { (plain_a, plain_b) } else { (plain_b, plain_a) };
-        let (this_sealed, prev_sealed) = if cur == 0 { (sealed_a, sealed_b) } else { (sealed_b, sealed_a) };
-        fit(this_sealed, len + chunks * TAG_LEN, 0, false);
-        let this_plain = &this_plain[..len];
+        let sealed_len = len + chunks * TAG_LEN;
+        let [batch_a, batch_b] = &mut batch;
+        let (this, other) = if cur == 0 { (batch_a, batch_b) } else { (batch_b, batch_a) };
+        // The final chunk's tag may need room past the last slot read into.
+        let have = this.len();
+        reserve_wiping(this, have, sealed_len);
+        let this_slots = &mut this[..sealed_len];
         let (written, next) = overlapped(
             chunks >= PARALLEL_MIN_CHUNKS,
-            || seal_chunks(&keys, index, this_plain, this_sealed, Spread::LeaveOneCore),
+            || seal_slots(&keys, index, this_slots, threads),
             || {
-                let written = write_pieces(writer, &prev_sealed[..pending]);
-                let next = if eof || written.is_err() { Ok(0) } else { read_growing(reader, next_plain, 0, CAP) };
+                // The previous batch goes out before its buffer takes the next.
+                let written = write_pieces(writer, &other[..pending]);
+                let next = if eof || written.is_err() { Ok(0) } else { read_into_slots(reader, other, CAP) };
                 (written, next)
             },
         );
         written?;
         index += chunks as u64;
-        pending = len + chunks * TAG_LEN;
+        pending = sealed_len;
         progress(total);
         cur = 1 - cur;
         if eof {
@@ -590,14 +642,72 @@ pub fn seal_stream<R: Read + ?Sized, W: Write + ?Sized>(
         len = match next {
             Ok(n) => n,
             Err(e) => {
-                write_pieces(writer, &sealed[1 - cur][..pending])?;
+                write_pieces(writer, &batch[1 - cur][..pending])?;
                 return Err(e.into());
             }
         };
         total += len as u64;
     }
-    write_pieces(writer, &sealed[1 - cur][..pending])?;
+    write_pieces(writer, &batch[1 - cur][..pending])?;
     Ok(total)
+}
+
+/// Reads plaintext into the chunk slots of `buf` (chunk `i` at
+/// `i * SEALED_CHUNK_LEN`, `CHUNK_LEN` bytes, followed by room for its tag)
+/// until `cap` bytes (a whole number of chunks) or the end of the input,
+/// with vectored reads that fill many slots at once. Grows `buf` in whole
+/// slots, doubling, and wipes what it leaves behind. Returns the bytes read.
+fn read_into_slots<R: Read + ?Sized>(reader: &mut R, buf: &mut Vec<u8>, cap: usize) -> io::Result<usize> {
+    let cap_slots = cap / CHUNK_LEN;
+    let mut filled = 0;
+    while filled < cap {
+        let slots = buf.len() / SEALED_CHUNK_LEN;
+        if filled >= slots * CHUNK_LEN {
+            let keep = buf.len();
+            reserve_wiping(buf, keep, (slots * 2).clamp(1, cap_slots) * SEALED_CHUNK_LEN);
+        }
+        let slots = (buf.len() / SEALED_CHUNK_LEN).min(cap_slots);
+        let skip = filled % CHUNK_LEN;
+        let mut iov: Vec<io::IoSliceMut<'_>> = buf
+            .chunks_mut(SEALED_CHUNK_LEN)
+            .take(slots)
+            .skip(filled / CHUNK_LEN)
+            .enumerate()
+            .map(|(k, slot)| io::IoSliceMut::new(&mut slot[if k == 0 { skip } else { 0 }..CHUNK_LEN]))
+            .collect();
+        match reader.read_vectored(&mut iov) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Writes the plaintext of the opened chunk slots in `slots` (each slot's
+/// bytes before its tag), with vectored writes of up to [`WRITE_PIECE`]
+/// bytes: the plaintext is not gathered into another buffer first.
+fn write_opened<W: Write + ?Sized>(writer: &mut W, slots: &[u8]) -> io::Result<()> {
+    let pieces: Vec<io::IoSlice<'_>> = slots
+        .chunks(SEALED_CHUNK_LEN)
+        .map(|slot| &slot[..slot.len().saturating_sub(TAG_LEN)])
+        .filter(|plain| !plain.is_empty())
+        .map(io::IoSlice::new)
+        .collect();
+    for group in pieces.chunks(WRITE_PIECE / CHUNK_LEN) {
+        let mut group = group.to_vec();
+        let mut rest = &mut group[..];
+        while !rest.is_empty() {
+            match writer.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One read batch of sealed chunks: `len` bytes, whether the input ended
@@ -622,13 +732,14 @@ fn read_sealed<R: Read + ?Sized>(
         buf[0] = byte;
         filled = 1;
     }
-    let len = read_growing(reader, buf, filled, cap)?;
-    if len < cap {
+    // The look-ahead byte is read with the batch, into the byte after it: a
+    // read of its own would make a buffered reader refill, and every later
+    // batch would then be copied through that buffer.
+    let len = read_growing(reader, buf, filled, cap + 1)?;
+    if len <= cap {
         return Ok(SealedRead { len, eof: true, carry: None });
     }
-    let mut one = [0u8; 1];
-    let more = read_full(reader, &mut one)? == 1;
-    Ok(SealedRead { len, eof: !more, carry: more.then_some(one[0]) })
+    Ok(SealedRead { len: cap, eof: false, carry: Some(buf[cap]) })
 }
 
 /// Streams a Cobblestone ciphertext from `reader` (positioned at the salt)
@@ -636,12 +747,13 @@ fn read_sealed<R: Read + ?Sized>(
 /// plaintext is written. On error, plaintext of the chunks before the failing
 /// one has been written: callers that write files must discard them.
 ///
-/// Decryption overlaps the I/O: while the rayon pool opens batch `n`, the
-/// calling thread writes the plaintext of batch `n - 1` and reads batch
-/// `n + 1`. What is written, and which error is reported, are the same as
-/// when batches are handled one at a time. Memory is bounded by two sealed
-/// and two plaintext batches (16 MiB), grown with the input up to that.
-/// Plaintext buffers are wiped when dropped.
+/// Decryption overlaps the I/O: while other threads open batch `n` in place,
+/// the calling thread writes the plaintext of batch `n - 1` (vectored, from
+/// the opened slots) and reads batch `n + 1`. What is written, and which
+/// error is reported, are the same as when batches are handled one at a
+/// time. Memory is bounded by two batches (8 MiB), grown with the input up
+/// to that. The batch buffers hold plaintext once opened and are wiped when
+/// dropped.
 pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
     input_key: &[u8; 32],
     context: &[u8],
@@ -661,18 +773,19 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
     if !keys.commitment_matches(&prefix[SALT_LEN..]) {
         return Err(BodyError::CommitmentMismatch);
     }
-    // Batch `n` is read into `sealed[n % 2]` and opened into `plain[n % 2]`.
-    let mut sealed: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let mut plain = [Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new())];
-    let mut batch = read_sealed(reader, &mut sealed[0], None, CAP)?;
+    let threads = stream_threads();
+    // Batch `n` is read into, and opened in, `batch[n % 2]`.
+    let mut batch = [Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new())];
+    let mut next_read = read_sealed(reader, &mut batch[0], None, CAP)?;
     let mut cur = 0;
     let mut index = 0u64;
     let mut consumed = PREFIX_LEN as u64;
     let mut total = 0u64;
-    // Plaintext of the previous batch, authenticated, waiting in `plain[1 - cur]`.
-    let mut pending = 0usize;
+    // The previous batch, opened and authenticated, waiting in
+    // `batch[1 - cur]`: its length as read, and its plaintext length.
+    let (mut pending, mut pending_plain) = (0usize, 0u64);
     loop {
-        let SealedRead { len, eof, carry } = batch;
+        let SealedRead { len, eof, carry } = next_read;
         let full = len / SEALED_CHUNK_LEN;
         let rest = len % SEALED_CHUNK_LEN;
         let chunks = if eof { full + 1 } else { full };
@@ -691,41 +804,39 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
             None
         };
         if let Some(e) = bad {
-            write_pieces(writer, &plain[1 - cur][..pending])?;
+            write_opened(writer, &batch[1 - cur][..pending])?;
             return Err(e);
         }
         let plain_len = len - chunks * TAG_LEN;
-        let [sealed_a, sealed_b] = &mut sealed;
-        let [plain_a, plain_b] = &mut plain;
-        let (this_sealed, next_sealed) = if cur == 0 { (sealed_a, sealed_b) } else { (sealed_b, sealed_a) };
-        let (this_plain, prev_plain) = if cur == 0 { (plain_a, plain_b) } else { (plain_b, plain_a) };
-        fit(this_plain, plain_len, 0, true);
-        let this_sealed = &this_sealed[..len];
+        let [batch_a, batch_b] = &mut batch;
+        let (this, other) = if cur == 0 { (batch_a, batch_b) } else { (batch_b, batch_a) };
+        let this_slots = &mut this[..len];
         let mut failed = None;
         let (written, next) = overlapped(
             chunks >= PARALLEL_MIN_CHUNKS,
-            || failed = open_chunks(&keys, index, this_sealed, this_plain, Spread::LeaveOneCore),
+            || failed = open_slots(&keys, index, this_slots, threads),
             || {
-                let written = write_pieces(writer, &prev_plain[..pending]);
+                // The previous batch goes out before its buffer takes the next.
+                let written = write_opened(writer, &other[..pending]);
                 let next = if eof || written.is_err() {
                     Ok(SealedRead { len: 0, eof: true, carry: None })
                 } else {
-                    read_sealed(reader, next_sealed, carry, CAP)
+                    read_sealed(reader, other, carry, CAP)
                 };
                 (written, next)
             },
         );
         written?;
-        total += pending as u64;
+        total += pending_plain;
         if let Some(i) = failed {
-            // Write the authenticated prefix of the batch, then report the failure.
-            let good = usize::try_from(i).unwrap_or(usize::MAX).saturating_mul(CHUNK_LEN).min(plain_len);
-            write_pieces(writer, &plain[cur][..good])?;
+            // Write the authenticated chunks before it (all full), then report the failure.
+            let good = usize::try_from(i).unwrap_or(usize::MAX).saturating_mul(SEALED_CHUNK_LEN).min(len);
+            write_opened(writer, &batch[cur][..good])?;
             return Err(BodyError::ChunkDamaged { chunk: index + i, offset: consumed + i * SEALED_CHUNK_LEN as u64 });
         }
         index += chunks as u64;
         consumed += len as u64;
-        pending = plain_len;
+        (pending, pending_plain) = (len, plain_len as u64);
         progress(consumed);
         cur = 1 - cur;
         if eof {
@@ -733,16 +844,16 @@ pub fn open_stream<R: Read + ?Sized, W: Write + ?Sized>(
         }
         // Reading ahead failed: this batch's plaintext still goes out first,
         // as when batches are handled one at a time.
-        batch = match next {
+        next_read = match next {
             Ok(b) => b,
             Err(e) => {
-                write_pieces(writer, &plain[1 - cur][..pending])?;
+                write_opened(writer, &batch[1 - cur][..pending])?;
                 return Err(e.into());
             }
         };
     }
-    write_pieces(writer, &plain[1 - cur][..pending])?;
-    total += pending as u64;
+    write_opened(writer, &batch[1 - cur][..pending])?;
+    total += pending_plain;
     Ok(total)
 }
 
@@ -842,6 +953,91 @@ mod tests {
         assert!(matches!(opened_len(56 + 16400), Err(BodyError::Truncated { .. })));
         assert!(matches!(opened_len(56 + 16400 + 15), Err(BodyError::Truncated { .. })));
         assert!(matches!(opened_len(55), Err(BodyError::TooShort { .. })));
+    }
+
+    /// Sealing and opening slots in place on any number of threads gives the
+    /// bytes of the in-memory functions and finds the first damaged chunk:
+    /// the streaming functions use one thread on two cores, so the split into
+    /// runs is tested here.
+    #[test]
+    fn every_thread_count_seals_and_opens_like_memory() {
+        let keys = MessageKeys::derive(&[7u8; 32], &[1u8; SALT_LEN], b"ctx");
+        let lens = [0, 1, 3 * CHUNK_LEN, 4 * CHUNK_LEN, 4 * CHUNK_LEN + 1, 9 * CHUNK_LEN, 10 * CHUNK_LEN - 3];
+        for len in lens {
+            let plain: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let chunks = len / CHUNK_LEN + 1; // the final chunk is short or empty
+            let sealed_len = len + chunks * TAG_LEN;
+            let mut expected = vec![0u8; sealed_len];
+            seal_chunks(&keys, 5, &plain, &mut expected);
+            for threads in 1..=5 {
+                let mut slots = vec![0u8; sealed_len];
+                for (slot, pt) in slots.chunks_mut(SEALED_CHUNK_LEN).zip(plain.chunks(CHUNK_LEN)) {
+                    slot[..pt.len()].copy_from_slice(pt);
+                }
+                seal_slots(&keys, 5, &mut slots, threads);
+                assert_eq!(slots, expected, "seal, len {len}, {threads} threads");
+                assert_eq!(open_slots(&keys, 5, &mut slots, threads), None);
+                let mut opened = Vec::new();
+                write_opened(&mut opened, &slots).unwrap();
+                assert_eq!(opened, plain, "open, len {len}, {threads} threads");
+                for bad in [chunks - 1, chunks / 2] {
+                    let mut damaged = expected.clone();
+                    damaged[bad * SEALED_CHUNK_LEN] ^= 1;
+                    let found = open_slots(&keys, 5, &mut damaged, threads);
+                    assert_eq!(found, Some(bad as u64), "len {len}, {threads} threads, chunk {bad} damaged");
+                }
+            }
+        }
+    }
+
+    /// A reader that hands out at most `max` bytes per call (and one slice
+    /// at a time), so slots fill over several short reads.
+    struct Dribble<'a> {
+        data: &'a [u8],
+        max: usize,
+    }
+
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.max).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// A writer that takes at most `max` bytes per call.
+    struct Trickle {
+        out: Vec<u8>,
+        max: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.max);
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn short_reads_and_writes_stream_the_same_bytes() {
+        let key = [4u8; 32];
+        let salt = [2u8; SALT_LEN];
+        let len = 2 * BATCH_CHUNKS * CHUNK_LEN + 3 * CHUNK_LEN + 77;
+        let pt: Vec<u8> = (0..len).map(|i| (i % 241) as u8).collect();
+        let expected = seal(&key, &salt, b"c", &pt);
+        for max in [1000, CHUNK_LEN + 5, 3 * CHUNK_LEN] {
+            let mut out = Vec::new();
+            seal_stream(&key, &salt, b"c", &mut Dribble { data: &pt, max }, &mut out, &mut |_| {}).unwrap();
+            assert_eq!(out, expected, "reads of at most {max} bytes");
+            let mut back = Trickle { out: Vec::new(), max };
+            open_stream(&key, b"c", &mut Dribble { data: &out, max }, &mut back, &mut |_| {}).unwrap();
+            assert_eq!(back.out, pt, "reads and writes of at most {max} bytes");
+        }
     }
 
     #[test]

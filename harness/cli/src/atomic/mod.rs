@@ -200,6 +200,16 @@ impl Write for AtomicFile {
         }
         r
     }
+    /// Passed through, so the decrypting stream's plaintext slots reach the
+    /// file in one `writev` instead of being gathered into the buffer first.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let r = self.writer.write_vectored(bufs);
+        match &r {
+            Ok(n) => self.written += *n as u64,
+            Err(_) => self.write_failed = true,
+        }
+        r
+    }
     fn flush(&mut self) -> io::Result<()> {
         let r = self.writer.flush();
         self.write_failed |= r.is_err();
