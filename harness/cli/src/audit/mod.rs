@@ -342,6 +342,7 @@ pub fn run(opts: &AuditOptions, progress: &dyn Progress) -> AuditReport {
             filter: None,
             fleet_clients: 16,
             skip_processes: false,
+            busy: 0,
         };
         match run::run(&bench_opts, progress) {
             Ok(b) => {

@@ -136,7 +136,7 @@ pub fn scope_rows(r: &AuditReport, opts: &AuditOptions) -> Vec<ScopeRow> {
         "1 GiB file-to-file runs",
         "not run",
         String::new(),
-        "minutes of disk I/O: `e2eb bench run --full --name NAME`",
+        "minutes of disk I/O: `e2eb bench run --full --busy 1 --name NAME` (next to dd and age, idle and one core busy)",
     ));
     rows
 }

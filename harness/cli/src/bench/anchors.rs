@@ -1,19 +1,21 @@
 //! The anchors a benchmark run measures beside the suite (design §8
 //! "Benchmarks", §9): openssl's single-core AES-256-GCM, and the
-//! file-to-file runs of our binary next to wa-crypt-tools and `dd`, each
-//! child measured by `e2eb bench measure` (wall time and its own peak
-//! memory, from `RUSAGE_CHILDREN`).
+//! file-to-file runs of our binary next to wa-crypt-tools, each child
+//! measured by `e2eb bench measure` (wall time and its own peak memory,
+//! from `RUSAGE_CHILDREN`). The 1 GiB runs next to `dd` and `age`, idle and
+//! busy, are the pass of `bench/gib.rs`, built from the helpers here.
 
-use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
+use std::ffi::{OsStr, OsString};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::gib;
 use super::run::{BenchError, Mode, RunOptions, io_err};
-use crate::bench::report::{Anchor, DD_ANCHOR, FileRun, OPENSSL_ANCHOR, WA_DECRYPT_ANCHOR, WA_ENCRYPT_ANCHOR};
+use crate::bench::report::{Anchor, FileRun, OPENSSL_ANCHOR, WA_DECRYPT_ANCHOR, WA_ENCRYPT_ANCHOR};
 use crate::child_output::tail;
 use crate::interop_tools;
 use crate::progress::{self, Progress};
@@ -86,12 +88,12 @@ pub fn measure_child(program: &OsString, args: &[OsString]) -> Result<ChildMeasu
 }
 
 /// Runs `program args` under `e2eb bench measure` (`me` is this program)
-/// `runs` times.
-fn measured(
+/// `runs` times; a run that does not exit 0 is an error naming `what`.
+pub(super) fn measured(
     me: &Path,
     what: &str,
-    program: &Path,
-    args: &[&Path],
+    program: &OsStr,
+    args: &[OsString],
     runs: usize,
 ) -> Result<Vec<ChildMeasure>, BenchError> {
     let mut out = Vec::new();
@@ -115,6 +117,30 @@ fn measured(
     Ok(out)
 }
 
+/// Arguments of `e2eb backup encrypt --key-file KEY --format FORMAT IN OUT`.
+pub(super) fn encrypt_args(key: &Path, input: &Path, output: &Path, format: &str) -> Vec<OsString> {
+    ["backup", "encrypt", "--key-file"]
+        .iter()
+        .map(OsString::from)
+        .chain([key.as_os_str().to_owned(), "--format".into(), format.into()])
+        .chain([input.as_os_str().to_owned(), output.as_os_str().to_owned()])
+        .collect()
+}
+
+/// Arguments of `e2eb backup decrypt --key-file KEY IN OUT`.
+pub(super) fn decrypt_args(key: &Path, input: &Path, output: &Path) -> Vec<OsString> {
+    ["backup", "decrypt", "--key-file"]
+        .iter()
+        .map(OsString::from)
+        .chain([key.as_os_str().to_owned(), input.as_os_str().to_owned(), output.as_os_str().to_owned()])
+        .collect()
+}
+
+/// Paths and words as the arguments of a child.
+fn os_args<const N: usize>(args: [&OsStr; N]) -> Vec<OsString> {
+    args.iter().map(|a| (*a).to_owned()).collect()
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     match xs.len() {
@@ -124,7 +150,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn file_run(id: &str, description: &str, bytes: u64, runs: &[ChildMeasure], anchor: Option<&str>) -> FileRun {
+pub(super) fn file_run(
+    id: &str,
+    description: &str,
+    bytes: u64,
+    runs: &[ChildMeasure],
+    anchor: Option<&str>,
+) -> FileRun {
     let times: Vec<f64> = runs.iter().map(|m| m.wall_s).collect();
     let median_s = median(times.clone());
     FileRun {
@@ -141,6 +173,19 @@ fn file_run(id: &str, description: &str, bytes: u64, runs: &[ChildMeasure], anch
 }
 
 fn file_anchor(id: &str, description: &str, command: String, bytes: u64, runs: &[ChildMeasure]) -> Anchor {
+    file_anchor_noted(id, description, command, bytes, runs, "")
+}
+
+/// A measured anchor whose note says how it was taken (`how`, after the
+/// number of runs).
+pub(super) fn file_anchor_noted(
+    id: &str,
+    description: &str,
+    command: String,
+    bytes: u64,
+    runs: &[ChildMeasure],
+    how: &str,
+) -> Anchor {
     let median_s = median(runs.iter().map(|m| m.wall_s).collect());
     Anchor {
         id: id.into(),
@@ -150,11 +195,11 @@ fn file_anchor(id: &str, description: &str, command: String, bytes: u64, runs: &
         rate: Some(bytes as f64 / median_s),
         median_s: Some(median_s),
         peak_rss_kib: runs.iter().map(|m| m.peak_rss_kib).max(),
-        note: Some(format!("median of {} run(s)", runs.len())),
+        note: Some(format!("median of {} run(s){how}", runs.len())),
     }
 }
 
-fn missing_anchor(id: &str, description: &str, command: &str, note: String) -> Anchor {
+pub(super) fn missing_anchor(id: &str, description: &str, command: &str, note: String) -> Anchor {
     Anchor {
         id: id.into(),
         description: description.into(),
@@ -184,28 +229,8 @@ fn sqlite_database(repo: &Path, python: &Path) -> Result<PathBuf, BenchError> {
     Ok(path)
 }
 
-/// A 1 GiB text-like file for the `--full` file runs, cached under `target/bench-data/`.
-fn gib_file(repo: &Path) -> Result<PathBuf, BenchError> {
-    let dir = repo.join("target/bench-data");
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let path = dir.join("plain-1GiB.bin");
-    if path.metadata().is_ok_and(|m| m.len() == 1 << 30) {
-        return Ok(path);
-    }
-    let partial = dir.join("plain-1GiB.bin.partial");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&partial).map_err(io_err(&partial))?);
-    for i in 0..1024u64 {
-        let piece =
-            if i % 4 == 3 { crate::testdata::fast_bytes(i, 1 << 20) } else { crate::testdata::text_bytes(i, 1 << 20) };
-        f.write_all(&piece).map_err(io_err(&partial))?;
-    }
-    f.flush().map_err(io_err(&partial))?;
-    drop(f);
-    std::fs::rename(&partial, &path).map_err(io_err(&path))?;
-    Ok(path)
-}
-
-fn same_contents(a: &Path, b: &Path) -> Result<bool, BenchError> {
+/// Whether two files hold the same bytes.
+pub(super) fn same_contents(a: &Path, b: &Path) -> Result<bool, BenchError> {
     let (ma, mb) = (a.metadata().map_err(io_err(a))?, b.metadata().map_err(io_err(b))?);
     if ma.len() != mb.len() {
         return Ok(false);
@@ -259,30 +284,10 @@ pub(super) fn file_anchors(
 
     let ours_ct = scratch.join("ours.crypt15");
     let ours_pt = scratch.join("ours.db");
-    let encrypt = |input: &Path, output: &Path, format: &str| -> Vec<OsString> {
-        ["backup", "encrypt", "--key-file"]
-            .iter()
-            .map(OsString::from)
-            .chain([key_text.clone().into_os_string(), "--format".into(), format.into()])
-            .chain([input.as_os_str().to_owned(), output.as_os_str().to_owned()])
-            .collect()
-    };
-    let decrypt = |input: &Path, output: &Path| -> Vec<OsString> {
-        ["backup", "decrypt", "--key-file"]
-            .iter()
-            .map(OsString::from)
-            .chain([key_text.clone().into_os_string()])
-            .chain([input.as_os_str().to_owned(), output.as_os_str().to_owned()])
-            .collect()
-    };
-    let run_ours = |what: &str, args: Vec<OsString>| -> Result<Vec<ChildMeasure>, BenchError> {
-        let paths: Vec<PathBuf> = args.iter().map(PathBuf::from).collect();
-        let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        measured(&me, what, &me, &refs, runs)
-    };
+    let run_ours = |what: &str, args: Vec<OsString>| measured(&me, what, me.as_os_str(), &args, runs);
 
     pb.set_message("e2eb crypt15 encrypt (SQLite)");
-    let m = run_ours("e2eb backup encrypt crypt15", encrypt(&db, &ours_ct, "crypt15"))?;
+    let m = run_ours("e2eb backup encrypt crypt15", encrypt_args(&key_text, &db, &ours_ct, "crypt15"))?;
     file_runs.push(file_run(
         "crypt15-encrypt-sqlite",
         "crypt15 encrypt, SQLite database",
@@ -291,7 +296,7 @@ pub(super) fn file_anchors(
         Some(WA_ENCRYPT_ANCHOR),
     ));
     pb.set_message("e2eb crypt15 decrypt (SQLite)");
-    let m = run_ours("e2eb backup decrypt crypt15", decrypt(&ours_ct, &ours_pt))?;
+    let m = run_ours("e2eb backup decrypt crypt15", decrypt_args(&key_text, &ours_ct, &ours_pt))?;
     if !same_contents(&db, &ours_pt)? {
         return Err(BenchError::WrongOutput("e2eb crypt15 decrypt did not give back the database".into()));
     }
@@ -310,8 +315,8 @@ pub(super) fn file_anchors(
             let theirs_ct = scratch.join("theirs.crypt15");
             let theirs_pt = scratch.join("theirs.db");
             pb.set_message("wa-crypt-tools waencrypt (SQLite)");
-            let hex_arg = PathBuf::from(&key_hex);
-            let m = measured(&me, "waencrypt", &waenc, &[&hex_arg, &db, &theirs_ct], runs)?;
+            let args = os_args([OsStr::new(&key_hex), db.as_os_str(), theirs_ct.as_os_str()]);
+            let m = measured(&me, "waencrypt", waenc.as_os_str(), &args, runs)?;
             anchors.push(file_anchor(
                 WA_ENCRYPT_ANCHOR,
                 "wa-crypt-tools waencrypt, same SQLite database",
@@ -320,7 +325,8 @@ pub(super) fn file_anchors(
                 &m,
             ));
             pb.set_message("wa-crypt-tools wadecrypt (SQLite)");
-            let m = measured(&me, "wadecrypt", &wadec, &[&key_file, &ours_ct, &theirs_pt], runs)?;
+            let args = os_args([key_file.as_os_str(), ours_ct.as_os_str(), theirs_pt.as_os_str()]);
+            let m = measured(&me, "wadecrypt", wadec.as_os_str(), &args, runs)?;
             if !same_contents(&db, &theirs_pt)? {
                 return Err(BenchError::WrongOutput(
                     "wadecrypt did not give back the database from our crypt15".into(),
@@ -347,57 +353,27 @@ pub(super) fn file_anchors(
     }
     let _ = std::fs::remove_file(&ours_ct);
 
-    if opts.mode == Mode::Full {
+    // The 1 GiB pass: v2 next to dd and age, idle and (with --busy) busy.
+    // Quick and standard runs leave it out unless a busy pass was asked for.
+    if opts.mode == Mode::Full || opts.busy > 0 {
         pb.set_message("1 GiB input (cached in target/bench-data)");
-        let big = gib_file(&opts.repo)?;
-        let bytes = 1u64 << 30;
-        let copy = scratch.join("dd.out");
-        pb.set_message("dd copy 1 GiB");
-        let dd = PathBuf::from("dd");
-        let (iff, off) =
-            (PathBuf::from(format!("if={}", big.display())), PathBuf::from(format!("of={}", copy.display())));
-        let (bs, fsync) = (PathBuf::from("bs=1M"), PathBuf::from("conv=fsync"));
-        match measured(&me, "dd", &dd, &[&iff, &off, &bs, &fsync], runs) {
-            Ok(m) => anchors.push(file_anchor(
-                DD_ANCHOR,
-                "plain copy of the 1 GiB file, same filesystem, durable",
-                "dd if=plain-1GiB.bin of=copy bs=1M conv=fsync".into(),
-                bytes,
-                &m,
-            )),
-            Err(e) => anchors.push(missing_anchor(DD_ANCHOR, "dd copy", "dd", e.to_string())),
-        }
-        let _ = std::fs::remove_file(&copy);
-        for format in ["v2", "crypt15"] {
-            let (ct, pt) = (scratch.join(format!("big.{format}")), scratch.join("big.out"));
-            pb.set_message(&format!("e2eb {format} encrypt 1 GiB"));
-            let m = run_ours("e2eb backup encrypt 1 GiB", encrypt(&big, &ct, format))?;
-            let anchor = (format == "v2").then_some(DD_ANCHOR);
-            file_runs.push(file_run(
-                &format!("{format}-encrypt-1GiB"),
-                &format!("{format} encrypt, 1 GiB file"),
-                bytes,
-                &m,
-                anchor,
-            ));
-            pb.set_message(&format!("e2eb {format} decrypt 1 GiB"));
-            let m = run_ours("e2eb backup decrypt 1 GiB", decrypt(&ct, &pt))?;
+        let big = gib::gib_file(&opts.repo)?;
+        let ctx = gib::Context { me: &me, runs, key: &key_text, big: &big, scratch };
+        gib::passes(&ctx, opts.busy, anchors, file_runs, notes, pb.as_ref())?;
+        if opts.mode == Mode::Full {
+            let (ct, pt) = (scratch.join("big.crypt15"), scratch.join("big.out"));
+            pb.set_message("e2eb crypt15 encrypt 1 GiB");
+            let m = run_ours("e2eb backup encrypt 1 GiB", encrypt_args(&key_text, &big, &ct, "crypt15"))?;
+            file_runs.push(file_run("crypt15-encrypt-1GiB", "crypt15 encrypt, 1 GiB file", gib::GIB, &m, None));
+            pb.set_message("e2eb crypt15 decrypt 1 GiB");
+            let m = run_ours("e2eb backup decrypt 1 GiB", decrypt_args(&key_text, &ct, &pt))?;
             let _ = std::fs::remove_file(&ct);
             if !same_contents(&big, &pt)? {
-                return Err(BenchError::WrongOutput(format!(
-                    "{format} decrypt of the 1 GiB file differs from its input"
-                )));
+                return Err(BenchError::WrongOutput("crypt15 decrypt of the 1 GiB file differs from its input".into()));
             }
             let _ = std::fs::remove_file(&pt);
-            file_runs.push(file_run(
-                &format!("{format}-decrypt-1GiB"),
-                &format!("{format} decrypt, 1 GiB file"),
-                bytes,
-                &m,
-                anchor,
-            ));
+            file_runs.push(file_run("crypt15-decrypt-1GiB", "crypt15 decrypt, 1 GiB file", gib::GIB, &m, None));
         }
-        notes.push("--full: 1 GiB file runs write durably (temporary file, fsync, rename), like dd conv=fsync; the input is in the page cache".into());
     }
     drop(pb);
     Ok(())

@@ -1,9 +1,17 @@
 //! How a benchmark report looks (design §8 "Benchmarks"): its charts, its
-//! tables and its Markdown page, and the words and units they use.
+//! tables, its Markdown page and its self-contained HTML page, and the
+//! words and units they use.
 
-use super::report::{BenchReport, MIB, OPENSSL_ANCHOR, TargetStatus, Unit};
+use std::fmt::Write as _;
+
+use super::report::{
+    AGE_DECRYPT_DISK_ANCHOR, AGE_DECRYPT_DISK_NOSYNC_ANCHOR, AGE_DECRYPT_TMPFS_ANCHOR, AGE_ENCRYPT_DISK_ANCHOR,
+    AGE_ENCRYPT_DISK_NOSYNC_ANCHOR, AGE_ENCRYPT_TMPFS_ANCHOR, BenchReport, MIB, OPENSSL_ANCHOR, TargetStatus, Unit,
+    busy_id,
+};
 use crate::report::chart::{Bar, BarChart, Reference};
 use crate::report::table::{Align, Cell, Status, Style, Table, number};
+use crate::report::xml::escape_text;
 
 impl BenchReport {
     /// What `e2eb bench run` prints: the counts, and one line per target
@@ -186,6 +194,99 @@ impl BenchReport {
         t
     }
 
+    /// Rate of a file run or of an available anchor, by id.
+    fn rate_of(&self, id: &str) -> Option<f64> {
+        self.file_run(id).map(|f| f.rate).or_else(|| self.anchor_rate(id))
+    }
+
+    /// v2 next to age on the 1 GiB file, per operation, place and load
+    /// (`None` when the run had no age anchor, measured or not).
+    pub fn age_table(&self) -> Option<Table> {
+        if !self.anchors.iter().any(|a| a.id.starts_with("age-")) {
+            return None;
+        }
+        let mut t = Table::new(&[
+            ("operation", Align::Left),
+            ("where", Align::Left),
+            ("load", Align::Left),
+            ("v2", Align::Right),
+            ("age", Align::Right),
+            ("v2 ÷ age", Align::Right),
+        ]);
+        let loads = std::iter::once(None).chain(self.busy_cores().map(Some));
+        for load in loads {
+            for (op, places) in [
+                (
+                    "encrypt",
+                    [
+                        ("tmpfs", "v2-encrypt-1GiB-tmpfs", AGE_ENCRYPT_TMPFS_ANCHOR),
+                        ("disk, both durable", "v2-encrypt-1GiB", AGE_ENCRYPT_DISK_ANCHOR),
+                        ("disk, age not synced (informational)", "v2-encrypt-1GiB", AGE_ENCRYPT_DISK_NOSYNC_ANCHOR),
+                    ],
+                ),
+                (
+                    "decrypt",
+                    [
+                        ("tmpfs", "v2-decrypt-1GiB-tmpfs", AGE_DECRYPT_TMPFS_ANCHOR),
+                        ("disk, both durable", "v2-decrypt-1GiB", AGE_DECRYPT_DISK_ANCHOR),
+                        ("disk, age not synced (informational)", "v2-decrypt-1GiB", AGE_DECRYPT_DISK_NOSYNC_ANCHOR),
+                    ],
+                ),
+            ] {
+                for (place, run, anchor) in places {
+                    let id = |x: &str| load.map_or_else(|| x.to_owned(), |n| busy_id(x, n));
+                    let (ours, age) = (self.rate_of(&id(run)), self.rate_of(&id(anchor)));
+                    t.row(vec![
+                        op.into(),
+                        place.into(),
+                        load.map_or_else(|| "idle".to_owned(), cores_busy).into(),
+                        ours.map_or_else(|| "—".into(), fmt_bytes_rate).into(),
+                        age.map_or_else(|| "not run".into(), fmt_bytes_rate).into(),
+                        match (ours, age) {
+                            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+                            _ => "—".into(),
+                        }
+                        .into(),
+                    ]);
+                }
+            }
+        }
+        Some(t)
+    }
+
+    /// The busy pass beside the idle one: every run and anchor measured in
+    /// both (`None` when the run had no busy pass).
+    pub fn busy_table(&self) -> Option<Table> {
+        let n = self.busy_cores()?;
+        let suffix = busy_id("", n);
+        let mut t = Table::new(&[
+            ("measured", Align::Left),
+            ("idle", Align::Right),
+            ("busy", Align::Right),
+            ("busy ÷ idle", Align::Right),
+        ]);
+        let ids = self.file_runs.iter().map(|f| f.id.as_str()).chain(self.anchors.iter().map(|a| a.id.as_str()));
+        for busy in ids.filter(|id| id.ends_with(&suffix)) {
+            let idle = &busy[..busy.len() - suffix.len()];
+            let (i, b) = (self.rate_of(idle), self.rate_of(busy));
+            t.row(vec![
+                Cell::new(idle).with_style(Style::Code),
+                i.map_or_else(|| "—".into(), fmt_bytes_rate).into(),
+                b.map_or_else(|| "not run".into(), fmt_bytes_rate).into(),
+                match (i, b) {
+                    (Some(i), Some(b)) if i > 0.0 => format!("{:.2}×", b / i),
+                    _ => "—".into(),
+                }
+                .into(),
+            ]);
+        }
+        Some(t)
+    }
+
+    fn busy_heading(&self, n: usize) -> String {
+        format!("Busy machine: the 1 GiB runs again beside {}", busy_threads(n))
+    }
+
     /// Renders the report as Markdown; `charts` are file names to link.
     pub fn to_markdown(&self, charts: &[&str]) -> String {
         let mut s = format!("# e2eb benchmark report: {}\n\n", self.name);
@@ -207,6 +308,14 @@ impl BenchReport {
             s.push_str("\n## File to file (the `e2eb` binary, durable output)\n\n");
             s.push_str(&self.file_runs_table().to_markdown());
         }
+        if let Some(t) = self.age_table() {
+            s.push_str("\n## v2 next to age (1 GiB file to file)\n\n");
+            s.push_str(&t.to_markdown());
+        }
+        if let (Some(n), Some(t)) = (self.busy_cores(), self.busy_table()) {
+            s.push_str(&format!("\n## {}\n\n", self.busy_heading(n)));
+            s.push_str(&t.to_markdown());
+        }
         if let Some(f) = &self.fleet {
             s.push_str(&format!(
                 "\n## Fleet\n\n{} recoveries by {} concurrent clients in {:.2} s: **{:.0} recoveries/s**, p50 {:.1} ms, p99 {:.1} ms (5 durable sites, test KSF profile).\n",
@@ -223,7 +332,80 @@ impl BenchReport {
         }
         s
     }
+
+    /// The report as one self-contained HTML page (`report.html`): inline
+    /// CSS and SVG, no scripts, nothing fetched, like the audit's.
+    pub fn to_html(&self) -> String {
+        let mut h = String::new();
+        let _ = write!(
+            h,
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>e2eb benchmark report {}</title>\
+             <style>{HTML_STYLE}</style></head><body><h1>e2eb benchmark report: {}</h1>\
+             <p>Mode <code>{}</code>, started {}, commit <code>{}</code>. Times are criterion medians per iteration with \
+             95 % intervals; ratios are to the anchor measured in the same run.</p>",
+            escape_text(&self.name),
+            escape_text(&self.name),
+            escape_text(&self.mode),
+            escape_text(&self.created),
+            escape_text(&self.environment.commit)
+        );
+        h.push_str("<h2>Targets (docs/design.md §9)</h2>");
+        h.push_str(&self.targets_table().to_html());
+        h.push_str(&self.throughput_chart().to_svg());
+        h.push_str(&self.operations_chart().to_svg());
+        h.push_str("<h2>Anchors</h2>");
+        h.push_str(&self.anchors_table().to_html());
+        if !self.file_runs.is_empty() {
+            h.push_str("<h2>File to file (the <code>e2eb</code> binary, durable output)</h2>");
+            h.push_str(&self.file_runs_table().to_html());
+        }
+        if let Some(t) = self.age_table() {
+            h.push_str("<h2>v2 next to age (1 GiB file to file)</h2>");
+            h.push_str(&t.to_html());
+        }
+        if let (Some(n), Some(t)) = (self.busy_cores(), self.busy_table()) {
+            let _ = write!(h, "<h2>{}</h2>", escape_text(&self.busy_heading(n)));
+            h.push_str(&t.to_html());
+        }
+        h.push_str("<h2>Benchmarks</h2>");
+        h.push_str(&self.benchmarks_table().to_html());
+        if let Some(f) = &self.fleet {
+            let _ = write!(
+                h,
+                "<h2>Fleet</h2><p>{} recoveries by {} concurrent clients in {:.2} s: <b>{:.0} recoveries/s</b>, \
+                 p50 {:.1} ms, p99 {:.1} ms (5 durable sites, test KSF profile).</p>",
+                f.recoveries, f.clients, f.seconds, f.recoveries_per_s, f.p50_ms, f.p99_ms
+            );
+        }
+        let e = &self.environment;
+        let _ = write!(
+            h,
+            "<h2>Environment</h2><table><tr><th>CPU</th><td>{}</td></tr><tr><th>cores</th><td>{}</td></tr>\
+             <tr><th>memory</th><td>{} GiB</td></tr><tr><th>OS</th><td>{}</td></tr><tr><th>rustc</th><td>{}</td></tr>\
+             <tr><th>commit</th><td><code>{}</code></td></tr></table>",
+            escape_text(&e.cpu_model),
+            e.cores,
+            e.memory_gib,
+            escape_text(&e.os),
+            escape_text(&e.rustc),
+            escape_text(&e.commit)
+        );
+        if !self.notes.is_empty() {
+            h.push_str("<h2>Notes</h2><ul>");
+            for n in &self.notes {
+                let _ = write!(h, "<li>{}</li>", escape_text(n));
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</body></html>\n");
+        h
+    }
 }
+
+const HTML_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\
+th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#1a7f37;font-weight:bold}\
+.fail{color:#c0392b;font-weight:bold}.skip{color:#777}code{background:#f5f5f5;padding:0 3px}svg{max-width:100%;height:auto}";
 
 /// Word for a target status (plain; tables set a miss in bold).
 pub fn status_word(s: TargetStatus) -> &'static str {
@@ -242,6 +424,16 @@ pub fn status_cell(s: TargetStatus) -> Cell {
         TargetStatus::Missed => cell.with_status(Status::Fail).with_style(Style::Strong),
         TargetStatus::NotMeasured => cell.with_status(Status::Skip),
     }
+}
+
+/// `1 core busy`, `2 cores busy`.
+pub fn cores_busy(n: usize) -> String {
+    if n == 1 { "1 core busy".into() } else { format!("{n} cores busy") }
+}
+
+/// `1 busy-loop thread`, `2 busy-loop threads`.
+pub fn busy_threads(n: usize) -> String {
+    if n == 1 { "1 busy-loop thread".into() } else { format!("{n} busy-loop threads") }
 }
 
 /// Bytes per second in MiB/s.

@@ -25,6 +25,34 @@ pub const WA_ENCRYPT_ANCHOR: &str = "wa-crypt-tools-encrypt";
 pub const WA_DECRYPT_ANCHOR: &str = "wa-crypt-tools-decrypt";
 /// Anchor id of `dd bs=1M conv=fsync` copying the 1 GiB file.
 pub const DD_ANCHOR: &str = "dd-copy-1GiB";
+/// Anchor id of `age` encrypting the 1 GiB file, input and output on tmpfs.
+pub const AGE_ENCRYPT_TMPFS_ANCHOR: &str = "age-encrypt-1GiB-tmpfs";
+/// Anchor id of `age -d` decrypting it, input and output on tmpfs.
+pub const AGE_DECRYPT_TMPFS_ANCHOR: &str = "age-decrypt-1GiB-tmpfs";
+/// Anchor id of `age` encrypting the 1 GiB file on disk, then `sync OUT`
+/// (durable, like our output): the one v2 on disk is compared with.
+pub const AGE_ENCRYPT_DISK_ANCHOR: &str = "age-encrypt-1GiB-disk";
+/// Anchor id of `age -d` on disk, then `sync OUT`.
+pub const AGE_DECRYPT_DISK_ANCHOR: &str = "age-decrypt-1GiB-disk";
+/// Anchor id of `age` on disk without a sync (informational).
+pub const AGE_ENCRYPT_DISK_NOSYNC_ANCHOR: &str = "age-encrypt-1GiB-disk-nosync";
+/// Anchor id of `age -d` on disk without a sync (informational).
+pub const AGE_DECRYPT_DISK_NOSYNC_ANCHOR: &str = "age-decrypt-1GiB-disk-nosync";
+
+/// The id of a file run or anchor measured again in the busy pass of
+/// `bench run --busy N`: `ID-busyN`.
+pub fn busy_id(id: &str, cores: usize) -> String {
+    format!("{id}-busy{cores}")
+}
+
+/// The N of an id made by [`busy_id`].
+pub fn busy_cores_of(id: &str) -> Option<usize> {
+    let (_, n) = id.rsplit_once("-busy")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
 
 /// A whole benchmark run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -272,6 +300,12 @@ impl BenchReport {
     /// The file run with this id.
     pub fn file_run(&self, id: &str) -> Option<&FileRun> {
         self.file_runs.iter().find(|r| r.id == id)
+    }
+
+    /// How many cores the busy pass held (`--busy N`), if the run had one.
+    pub fn busy_cores(&self) -> Option<usize> {
+        let ids = self.file_runs.iter().map(|f| f.id.as_str()).chain(self.anchors.iter().map(|a| a.id.as_str()));
+        ids.filter_map(busy_cores_of).next()
     }
 
     /// Fills every ratio to an anchor and evaluates the §9 targets.

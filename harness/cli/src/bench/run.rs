@@ -1,6 +1,7 @@
 //! `e2eb bench run` (design §8 "Benchmarks", §9 "Targets"): runs the
 //! criterion suite of `benches/` (crate `e2eb-benches`), the anchors (openssl,
-//! wa-crypt-tools, dd) and the file-to-file and fleet runs, and turns it all
+//! wa-crypt-tools, dd, age) and the file-to-file and fleet runs, with
+//! `--busy N` the 1 GiB runs again beside N busy threads, and turns it all
 //! into one [`BenchReport`] under `reports/runs/bench-NAME/`.
 //!
 //! The suite and the fleet harness are a library linked into this program
@@ -70,6 +71,9 @@ pub struct RunOptions {
     pub fleet_clients: u64,
     /// Skip the anchors and file runs (criterion and fleet only).
     pub skip_processes: bool,
+    /// Threads kept busy during a second pass of the 1 GiB runs (`--busy N`;
+    /// 0: no busy pass). Above 0 the 1 GiB runs happen in every mode.
+    pub busy: usize,
 }
 
 /// Why a run failed.
@@ -112,6 +116,12 @@ pub enum BenchError {
     /// [`RunOptions::out`] is relative (a caller's mistake: see [`run`]).
     #[error("bench output directory {0} is not an absolute path")]
     RelativeOut(PathBuf),
+    /// A busy-loop thread of `--busy` could not be started.
+    #[error("could not start the busy-pass threads: {source}")]
+    Busy {
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
@@ -129,8 +139,8 @@ pub fn check_name(name: &str) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// Runs everything and writes `report.json`, `report.md`, `throughput.svg`
-/// and `operations.svg` into `opts.out`.
+/// Runs everything and writes `report.json`, `report.md`, `report.html`,
+/// `throughput.svg` and `operations.svg` into `opts.out`.
 ///
 /// `opts.out` must be absolute ([`BenchError::RelativeOut`] otherwise): the
 /// anchors run child processes in other directories, and criterion keeps
@@ -213,6 +223,9 @@ fn measure(
     let (mut anchors, mut file_runs) = (Vec::new(), Vec::new());
     if opts.skip_processes {
         notes.push("anchors and file runs skipped (--skip-processes)".into());
+        if opts.busy > 0 {
+            notes.push("no busy pass: it measures the file runs, which --skip-processes skips".into());
+        }
     } else {
         anchors.push(openssl_anchor(opts.mode, progress));
         std::fs::create_dir_all(scratch).map_err(io_err(scratch))?;
@@ -221,7 +234,7 @@ fn measure(
     Ok((benchmarks, fleet, anchors, file_runs))
 }
 
-/// Writes `report.json`, `report.md` and the two charts.
+/// Writes `report.json`, `report.md`, `report.html` and the two charts.
 pub fn write_report(report: &BenchReport, out: &Path) -> Result<(), BenchError> {
     let json = serde_json::to_vec_pretty(report).map_err(|e| BenchError::Criterion {
         path: out.join("report.json").display().to_string(),
@@ -231,11 +244,12 @@ pub fn write_report(report: &BenchReport, out: &Path) -> Result<(), BenchError> 
     render_report(report, out)
 }
 
-/// Writes `report.md` and the two charts of `report` (not its JSON, which
-/// a float's round trip could change in the last digit).
+/// Writes `report.md`, `report.html` and the two charts of `report` (not
+/// its JSON, which a float's round trip could change in the last digit).
 pub fn render_report(report: &BenchReport, out: &Path) -> Result<(), BenchError> {
     write_file(out, "throughput.svg", report.throughput_chart().to_svg().as_bytes())?;
     write_file(out, "operations.svg", report.operations_chart().to_svg().as_bytes())?;
+    write_file(out, "report.html", report.to_html().as_bytes())?;
     write_file(out, "report.md", report.to_markdown(&["throughput.svg", "operations.svg"]).as_bytes())
 }
 
@@ -291,6 +305,7 @@ mod tests {
             filter: None,
             fleet_clients: 1,
             skip_processes: true,
+            busy: 0,
         };
         assert!(matches!(run(&opts, &progress::Quiet), Err(BenchError::RelativeOut(p)) if p == opts.out));
     }

@@ -74,6 +74,8 @@ fn render_redraws_the_page_and_charts_from_the_json_alone() {
             "{name}"
         );
     }
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Targets (docs/design.md §9)"), "the HTML page too");
     let json = std::fs::read(dir.path().join("report.json")).unwrap();
     assert_eq!(json, std::fs::read(committed.join("report.json")).unwrap(), "the numbers are left as measured");
 }

@@ -154,8 +154,8 @@ pub(crate) struct GateArgs {
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
-    /// Run the criterion suite, the anchors (openssl, wa-crypt-tools, dd) and the
-    /// fleet harness; write reports/runs/bench-NAME/{report.json,report.md,*.svg}.
+    /// Run the criterion suite, the anchors (openssl, wa-crypt-tools, dd, age) and the
+    /// fleet harness; write reports/runs/bench-NAME/{report.json,report.md,report.html,*.svg}.
     Run {
         /// Report name (directory bench-NAME).
         #[arg(long)]
@@ -163,9 +163,14 @@ pub(crate) enum BenchCommand {
         /// Short measurements, one run per process anchor, no 2 GiB KSF.
         #[arg(long, conflicts_with = "full")]
         quick: bool,
-        /// Also 1 GiB file-to-file runs of both formats next to dd.
+        /// Also 1 GiB file-to-file runs of both formats next to dd, and of v2 next to age.
         #[arg(long)]
         full: bool,
+        /// Measure the 1 GiB runs of v2, dd and age again while N threads spin
+        /// on N cores (ids ending -busyN); turns the 1 GiB runs on in quick and
+        /// standard mode too.
+        #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "skip_processes")]
+        busy: usize,
         /// Output directory (default reports/runs/bench-NAME).
         #[arg(long, value_parser = absolute_path)]
         out: Option<PathBuf>,
@@ -182,7 +187,7 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Rewrite report.md and the charts of a report directory from its
+    /// Rewrite report.md, report.html and the charts of a report directory from its
     /// report.json (after the renderers changed; the numbers stay as measured).
     Render {
         /// The report directory (holds report.json).
@@ -443,8 +448,8 @@ pub(crate) enum VaultCommand {
         /// Switch the HSM monotonic counter off (negative control).
         #[arg(long)]
         no_hsm_counter: bool,
-        /// Runs in flight at once (runs mostly wait on Raft timers).
-        #[arg(long, default_value_t = 6)]
+        /// Runs in flight at once (runs mostly wait on Raft timers and commits).
+        #[arg(long, default_value_t = 10)]
         jobs: usize,
         /// Report every run's schedule, not only those that broke an invariant.
         #[arg(long)]

@@ -10,7 +10,7 @@ use crate::progress::Bars;
 
 pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        BenchCommand::Run { name, quick, full, out, filter, fleet_clients, skip_processes, json } => {
+        BenchCommand::Run { name, quick, full, busy, out, filter, fleet_clients, skip_processes, json } => {
             run::check_name(&name)?;
             let repo = std::env::current_dir()?;
             let mode = match (quick, full) {
@@ -19,7 +19,8 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<ExitCode, Failure> {
                 _ => run::Mode::Standard,
             };
             let out = out.unwrap_or_else(|| repo.join("reports/runs").join(format!("bench-{name}")));
-            let opts = run::RunOptions { name, mode, repo, out: out.clone(), filter, fleet_clients, skip_processes };
+            let opts =
+                run::RunOptions { name, mode, repo, out: out.clone(), filter, fleet_clients, skip_processes, busy };
             let report = run::run(&opts, &Bars::stderr())?;
             if json {
                 out!("{}", serde_json::to_string_pretty(&report)?);
