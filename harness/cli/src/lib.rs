@@ -13,9 +13,11 @@
 //! - [`report`]: tables, charts and escaping shared by every report;
 //! - [`progress`]: how long operations say what they are doing;
 //! - [`atomic`]: output files that appear whole or not at all;
-//! - [`environment`], [`error_kind`], [`testdata`], [`interop_tools`],
-//!   [`child_output`]: the machine a report was made on, stable error-kind
-//!   names, deterministic test data, the wa-crypt-tools interop helpers and
+//! - [`units`]: sizes and durations as people (and libFuzzer) write them;
+//! - [`environment`], [`error_kind`], [`io_error`], [`testdata`],
+//!   [`interop_tools`], [`child_output`]: the machine a report was made on,
+//!   stable error-kind names, an I/O error with what was being done,
+//!   deterministic test data, the wa-crypt-tools interop helpers and
 //!   child-process output tails.
 #![deny(missing_docs)]
 
@@ -27,6 +29,7 @@ pub mod environment;
 pub mod error_kind;
 pub mod fuzz;
 pub mod interop_tools;
+pub mod io_error;
 pub mod mutants;
 pub mod passkey;
 pub mod progress;
@@ -34,5 +37,6 @@ pub mod properties;
 pub mod report;
 pub mod store;
 pub mod testdata;
+pub mod units;
 pub mod vault;
 pub mod vectors;

@@ -28,6 +28,7 @@ use super::tooling::{
     FuzzError, Sanitizer, asan_options, binary, build, check_tools, io_err, repo_root, select_targets,
 };
 use crate::environment::{self, Environment};
+use crate::units::{SizeUnits, parse_size};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -339,7 +340,7 @@ pub fn parse_status(line: &str) -> Option<Stats> {
             "corp:" => {
                 let (n, size) = value.split_once('/')?;
                 stats.corpus_inputs = n.parse().ok()?;
-                stats.corpus_bytes = parse_size(size)?;
+                stats.corpus_bytes = parse_size(size, SizeUnits::LibFuzzer).ok()?;
             }
             "exec/s:" => stats.execs_per_sec = value.parse().ok()?,
             "rss:" => stats.rss_mb = value.trim_end_matches("Mb").parse().ok()?,
@@ -347,17 +348,6 @@ pub fn parse_status(line: &str) -> Option<Stats> {
         }
     }
     seen_cov.then_some(stats)
-}
-
-/// libFuzzer's sizes: `123b`, `45Kb`, `6Mb`.
-fn parse_size(s: &str) -> Option<u64> {
-    if let Some(n) = s.strip_suffix("Mb") {
-        return n.parse::<u64>().ok().map(|n| n << 20);
-    }
-    if let Some(n) = s.strip_suffix("Kb") {
-        return n.parse::<u64>().ok().map(|n| n << 10);
-    }
-    s.strip_suffix('b')?.parse().ok()
 }
 
 /// Final statistics printed with `-print_final_stats=1`.

@@ -22,6 +22,7 @@ use rand_core::OsRng;
 
 use super::PasskeyRunError;
 use super::device::Device;
+use crate::io_error::IoError;
 
 const PATIENCE: Duration = Duration::from_secs(10);
 const ACCOUNT: &[u8] = b"demo-account";
@@ -32,7 +33,7 @@ fn verdict(ok: bool) -> &'static str {
 
 /// Runs the demo, narrating to `out`.
 pub fn run(out: &mut dyn Write) -> Result<(), PasskeyRunError> {
-    let io = |e: std::io::Error| PasskeyRunError::Io { what: "writing the demo".to_owned(), source: e };
+    let io = |e: std::io::Error| PasskeyRunError::from(IoError::new("writing the demo", e));
     let dir = tempfile::tempdir().map_err(PasskeyRunError::io("temporary directory"))?;
     let service = CredentialIssuer::generate()?;
     let site = SiteConfig::new(service.verifier());

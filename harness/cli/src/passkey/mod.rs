@@ -17,6 +17,8 @@ use e2eb_core::vault::passkeys::site::ServerKeyError;
 use e2eb_core::vault::storage::StorageError;
 use thiserror::Error;
 
+use crate::io_error::IoError;
+
 pub mod demo;
 pub mod device;
 pub mod local;
@@ -26,14 +28,8 @@ pub mod local;
 #[non_exhaustive]
 pub enum PasskeyRunError {
     /// A file or directory failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being read or written.
-        what: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// An output file could not be written.
     #[error(transparent)]
     Write(#[from] crate::atomic::PathError),
@@ -89,8 +85,7 @@ pub enum PasskeyRunError {
 impl PasskeyRunError {
     /// An I/O error while doing `what`.
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
-        let what = what.into();
-        move |source| Self::Io { what, source }
+        IoError::with(what)
     }
 
     /// A failed flow step.

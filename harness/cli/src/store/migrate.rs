@@ -129,6 +129,15 @@ impl std::fmt::Debug for PipeReader {
 /// The reader sees the end of the data only after [`PipeWriter::finish`]; a
 /// writer dropped without it, or [`PipeWriter::fail`], makes the reader
 /// return an error. A writer whose reader is gone gets `BrokenPipe`.
+///
+/// Not `std::io::pipe` (an OS pipe, also bounded and blocking): these bytes
+/// are plaintext (the decrypted crypt14 or plain database on its way to the
+/// new encryption), which must not pass through kernel buffers nobody wipes
+/// — here every buffer is `Zeroizing` and wiped once consumed; and an OS pipe
+/// can only end, so a stage that fails half way (a crypt14 tag that does not
+/// verify, a restore whose digest is wrong) would look like a clean end of
+/// the data to the next stage, where [`PipeWriter::fail`] makes it an error
+/// that keeps the upload from committing.
 pub fn pipe() -> (PipeWriter, PipeReader) {
     let (tx, rx) = sync_channel(PIPE_DEPTH);
     (

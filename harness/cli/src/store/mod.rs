@@ -4,7 +4,7 @@
 //!
 //! - [`open`]: what every store command shares — the store a command line
 //!   names (HOME/store by default, a directory, `s3://BUCKET/PREFIX`),
-//!   sizes and durations, the format of a backup file from its bytes, and
+//!   its quotas, the format of a backup file from its bytes, and
 //!   [`StoreRunError`], the one error type of the store commands;
 //! - [`demo`]: `e2eb store demo`, the whole life of an account's backups on
 //!   a local store, each step checked;
@@ -22,5 +22,5 @@ pub mod open;
 pub use demo::{DemoSummary, run_demo};
 pub use open::{
     DEFAULT_STORE_DIR, StoreRunError, detect_format, detect_format_bytes, location, open_store, open_store_with,
-    parse_duration, parse_quotas, parse_size,
+    parse_quotas,
 };

@@ -1,8 +1,8 @@
 //! What every `e2eb store` command shares: the store a command line names
-//! ([`open_store`], HOME/store by default), sizes and durations as people
-//! write them ([`parse_size`], [`parse_duration`]), the format of a backup
-//! file from its first bytes ([`detect_format`]), and the one error type of
-//! the store commands ([`StoreRunError`]).
+//! ([`open_store`], HOME/store by default), the quotas it is given
+//! ([`parse_quotas`], sizes as [`crate::units`] reads them), the format of a
+//! backup file from its first bytes ([`detect_format`]), and the one error
+//! type of the store commands ([`StoreRunError`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -16,6 +16,9 @@ use e2eb_core::store::{
     BackupFormat, BackupStore, Location, OpenError, Quotas, RestoreError, StoreConfig, StoreError, UploadError,
 };
 use thiserror::Error;
+
+use crate::io_error::IoError;
+use crate::units::{SizeUnits, UnitError, parse_size};
 
 /// The folder of the store under the home directory when no `--store` is
 /// given: the embedded default, a local directory.
@@ -49,34 +52,16 @@ pub enum StoreRunError {
     #[error(transparent)]
     E2ee(#[from] E2eeError),
     /// A file or directory failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being read or written (usually with its path).
-        what: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// An output file could not be written (atomically, so nothing partial
     /// was left).
     #[error(transparent)]
     Write(#[from] crate::atomic::PathError),
-    /// A size argument (`--quota-free 2G`) is not a size.
-    #[error("size {input:?}: {why}")]
-    BadSize {
-        /// What was given.
-        input: String,
-        /// What is wrong with it.
-        why: &'static str,
-    },
-    /// A duration argument (`--grace 24h`) is not a duration.
-    #[error("duration {input:?}: {why}")]
-    BadDuration {
-        /// What was given.
-        input: String,
-        /// What is wrong with it.
-        why: &'static str,
-    },
+    /// A size argument (`--quota-free 2G`) is not a size, or a duration
+    /// argument (`--grace 24h`) is not a duration.
+    #[error(transparent)]
+    Unit(#[from] UnitError),
     /// A file starts with the v2 magic but its header does not parse, so it
     /// is neither a backup we can describe nor a plain file.
     #[error("{}: a v2 backup with a bad header: {source}", path.display())]
@@ -143,8 +128,7 @@ pub enum StoreRunError {
 impl StoreRunError {
     /// A closure that wraps an I/O error with `what` was being done.
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
-        let what = what.into();
-        move |source| Self::Io { what, source }
+        IoError::with(what)
     }
 }
 
@@ -174,53 +158,7 @@ pub fn open_store_with(store: Option<&str>, home: &Path, config: StoreConfig) ->
 
 /// The quotas of `--quota-free` and `--quota-premium`.
 pub fn parse_quotas(free: &str, premium: &str) -> Result<Quotas, StoreRunError> {
-    Ok(Quotas { free: parse_size(free)?, premium: parse_size(premium)? })
-}
-
-/// A byte count: digits, optionally followed by `k`, `M`, `G` or `T`
-/// (powers of 1000, as storage is sold) and an optional `B`: `1000`, `1M`,
-/// `2G`, `50GB`.
-pub fn parse_size(input: &str) -> Result<u64, StoreRunError> {
-    let bad = |why| StoreRunError::BadSize { input: input.to_owned(), why };
-    let s = input.trim();
-    let s = s.strip_suffix('B').unwrap_or(s);
-    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, suffix) = s.split_at(digits_end);
-    if digits.is_empty() {
-        return Err(bad("expected digits, then k, M, G or T"));
-    }
-    let multiplier: u64 = match suffix {
-        "" => 1,
-        "k" | "K" => 1_000,
-        "M" => 1_000_000,
-        "G" => 1_000_000_000,
-        "T" => 1_000_000_000_000,
-        _ => return Err(bad("unknown suffix (expected k, M, G or T: powers of 1000)")),
-    };
-    let n: u64 = digits.parse().map_err(|_| bad("too large"))?;
-    n.checked_mul(multiplier).ok_or_else(|| bad("too large"))
-}
-
-/// A duration: digits followed by `ms`, `s`, `m`, `h` or `d` (`0s`, `10m`,
-/// `24h`); bare digits are seconds.
-pub fn parse_duration(input: &str) -> Result<Duration, StoreRunError> {
-    let bad = |why| StoreRunError::BadDuration { input: input.to_owned(), why };
-    let s = input.trim();
-    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(digits_end);
-    if digits.is_empty() {
-        return Err(bad("expected digits, then ms, s, m, h or d"));
-    }
-    let n: u64 = digits.parse().map_err(|_| bad("too large"))?;
-    let ms_per: u64 = match unit {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(bad("unknown unit (expected ms, s, m, h or d)")),
-    };
-    n.checked_mul(ms_per).map(Duration::from_millis).ok_or_else(|| bad("too large"))
+    Ok(Quotas { free: parse_size(free, SizeUnits::Decimal)?, premium: parse_size(premium, SizeUnits::Decimal)? })
 }
 
 /// The format of the backup file at `path` and, for v2, the key id its
@@ -258,23 +196,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_durations() {
-        assert_eq!(parse_size("1000").unwrap(), 1000);
-        assert_eq!(parse_size("1k").unwrap(), 1000);
-        assert_eq!(parse_size("2G").unwrap(), 2_000_000_000);
-        assert_eq!(parse_size("50GB").unwrap(), 50_000_000_000);
-        assert_eq!(parse_size("1T").unwrap(), 1_000_000_000_000);
-        for bad in ["", "G", "1.5G", "1X", "-1", "99999999999999999999", "18446744073709551615k"] {
-            assert!(matches!(parse_size(bad), Err(StoreRunError::BadSize { .. })), "{bad}");
-        }
-        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        for bad in ["", "h", "1w", "1.5h"] {
-            assert!(matches!(parse_duration(bad), Err(StoreRunError::BadDuration { .. })), "{bad}");
-        }
+    fn quotas_are_decimal_sizes() {
+        let q = parse_quotas("1k", "50GB").unwrap();
+        assert_eq!((q.free, q.premium), (1000, 50_000_000_000));
+        let e = parse_quotas("2G", "1.5G").unwrap_err();
+        assert!(matches!(e, StoreRunError::Unit(UnitError::BadSize { .. })), "{e:?}");
+        assert_eq!(e.to_string(), r#"size "1.5G": unknown suffix (expected k, M, G or T: powers of 1000)"#);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::VaultRunError;
+use crate::io_error::IoError;
 use e2eb_core::key::BackupKey;
 use e2eb_core::vault::client::{self, ClientError, Owner, VaultClient};
 use e2eb_core::vault::credential::{Clock, CredentialIssuer};
@@ -51,7 +52,7 @@ fn attempts(f: &Fleet) -> String {
 
 /// Runs the demo, narrating to `out`.
 pub fn run(profile: KsfProfile, out: &mut dyn Write) -> Result<(), VaultRunError> {
-    let io = |e: std::io::Error| VaultRunError::Io { what: "writing the demo".to_owned(), source: e };
+    let io = |e: std::io::Error| VaultRunError::from(IoError::new("writing the demo", e));
     let dir = tempfile::tempdir().map_err(VaultRunError::io("temporary directory"))?;
     // The chat service, which signs an account credential once it has
     // verified the phone number; the sites accept nothing without one.

@@ -14,6 +14,8 @@ use e2eb_core::vault::fleet::FleetError;
 use e2eb_core::vault::storage::StorageError;
 use thiserror::Error;
 
+use crate::io_error::IoError;
+
 pub mod demo;
 pub mod fleet_stress;
 pub mod sim;
@@ -24,14 +26,8 @@ pub mod site_stress;
 #[non_exhaustive]
 pub enum VaultRunError {
     /// A file, directory or output stream failed.
-    #[error("{what}: {source}")]
-    Io {
-        /// What was being read or written.
-        what: String,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The fleet could not be started or changed.
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -85,8 +81,7 @@ pub enum VaultRunError {
 impl VaultRunError {
     /// An I/O error while doing `what`.
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
-        let what = what.into();
-        move |source| Self::Io { what, source }
+        IoError::with(what)
     }
 
     /// A failed client step.

@@ -25,8 +25,6 @@
 //! both that reference and `e2eb_core::passkey`, and both must accept or
 //! refuse the same inputs.
 
-use std::collections::BTreeSet;
-
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
@@ -39,7 +37,9 @@ use rand_core::RngCore;
 use sha2::Sha256;
 
 use super::label_rng::LabelRng;
-use super::schema::{Case, Expect, FamilyResult, Map, SCHEMA, VectorFile, case, err, file, h, map, ok, s};
+use super::schema::{
+    Case, Expect, FamilyResult, Map, VectorFile, case, compare, err, file, h, map, ok, s, verify_file,
+};
 use crate::{error_kind, testdata};
 
 /// The family's name.
@@ -477,21 +477,6 @@ fn version(i: &Map) -> Result<u32, String> {
     v.parse().map_err(|e| format!("input server_key_version {v:?} is not a u32: {e}"))
 }
 
-/// Compares a result with the case's expectation.
-fn compare(expect: &Expect, got: Result<Map, String>) -> Result<(), String> {
-    match (expect, got) {
-        (Expect::Output(want), Ok(got)) => {
-            let keys: BTreeSet<&String> = want.keys().chain(got.keys()).collect();
-            let diff: Vec<&String> = keys.into_iter().filter(|k| want.get(*k) != got.get(*k)).collect();
-            if diff.is_empty() { Ok(()) } else { Err(format!("outputs differ: {diff:?}")) }
-        }
-        (Expect::Output(_), Err(kind)) => Err(format!("expected success, got {kind}")),
-        (Expect::Error(want), Ok(_)) => Err(format!("expected {want}, but it succeeded")),
-        (Expect::Error(want), Err(kind)) if *want == kind => Ok(()),
-        (Expect::Error(want), Err(kind)) => Err(format!("expected {want}, got {kind}")),
-    }
-}
-
 fn check_wrap(i: &Map, expect: &Expect) -> Result<(), String> {
     let Expect::Output(want) = expect else { return Err("a wrap case must expect outputs".to_owned()) };
     if let Some(k) = want.keys().find(|k| !WRAP_OUTPUTS.contains(&k.as_str())) {
@@ -631,34 +616,7 @@ fn check(c: &Case) -> Result<(), String> {
 
 /// Checks every case of a `passkey` file against the reference and the code under test.
 pub(super) fn verify(file: &VectorFile) -> FamilyResult {
-    let mut r = FamilyResult { family: FAMILY.to_owned(), ..Default::default() };
-    if file.schema != SCHEMA {
-        r.failures.push(format!("schema is {:?}, expected {SCHEMA}", file.schema));
-        return r;
-    }
-    if file.family != FAMILY {
-        r.failures.push(format!("family is {:?}, expected {FAMILY}", file.family));
-        return r;
-    }
-    let mut ids = BTreeSet::new();
-    let mut negatives = 0;
-    for c in &file.cases {
-        if !ids.insert(c.id.as_str()) {
-            r.failures.push(format!("{}: duplicate case id", c.id));
-            continue;
-        }
-        if matches!(c.expect, Expect::Error(_)) {
-            negatives += 1;
-        }
-        match check(c) {
-            Ok(()) => r.passed += 1,
-            Err(why) => r.failures.push(format!("{}: {why}", c.id)),
-        }
-    }
-    if negatives == 0 {
-        r.failures.push("the family has no must-fail case".to_owned());
-    }
-    r
+    verify_file(file, FAMILY, check)
 }
 
 #[cfg(test)]

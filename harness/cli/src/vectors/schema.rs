@@ -54,6 +54,59 @@ pub enum Expect {
     Error(String),
 }
 
+/// Compares a result with the case's expectation.
+pub(super) fn compare(expect: &Expect, got: Result<Map, String>) -> Result<(), String> {
+    match (expect, got) {
+        (Expect::Output(want), Ok(got)) => {
+            let keys: std::collections::BTreeSet<&String> = want.keys().chain(got.keys()).collect();
+            let diff: Vec<&String> = keys.into_iter().filter(|k| want.get(*k) != got.get(*k)).collect();
+            if diff.is_empty() { Ok(()) } else { Err(format!("outputs differ: {diff:?}")) }
+        }
+        (Expect::Output(_), Err(kind)) => Err(format!("expected success, got {kind}")),
+        (Expect::Error(want), Ok(_)) => Err(format!("expected {want}, but it succeeded")),
+        (Expect::Error(want), Err(kind)) if *want == kind => Ok(()),
+        (Expect::Error(want), Err(kind)) => Err(format!("expected {want}, got {kind}")),
+    }
+}
+
+/// Checks every case of `file`, which must be of schema [`SCHEMA`] and of
+/// `family`, with `check`: each case passes or fails with its id and why, a
+/// repeated case id fails, and so does a family with no must-fail case.
+pub(super) fn verify_file(
+    file: &VectorFile,
+    family: &str,
+    check: impl Fn(&Case) -> Result<(), String>,
+) -> FamilyResult {
+    let mut r = FamilyResult { family: family.to_owned(), ..Default::default() };
+    if file.schema != SCHEMA {
+        r.failures.push(format!("schema is {:?}, expected {SCHEMA}", file.schema));
+        return r;
+    }
+    if file.family != family {
+        r.failures.push(format!("family is {:?}, expected {family}", file.family));
+        return r;
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut negatives = 0;
+    for c in &file.cases {
+        if !ids.insert(c.id.as_str()) {
+            r.failures.push(format!("{}: duplicate case id", c.id));
+            continue;
+        }
+        if matches!(c.expect, Expect::Error(_)) {
+            negatives += 1;
+        }
+        match check(c) {
+            Ok(()) => r.passed += 1,
+            Err(why) => r.failures.push(format!("{}: {why}", c.id)),
+        }
+    }
+    if negatives == 0 {
+        r.failures.push("the family has no must-fail case".to_owned());
+    }
+    r
+}
+
 /// Results of one family.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FamilyResult {

@@ -35,6 +35,13 @@ fn e2eb(dir: &Path, args: &[&str]) -> Output {
     command(dir).args(args).output().unwrap()
 }
 
+/// The arguments of `e2eb store SUB --account ACCOUNT --home h EXTRA…`.
+fn store_args<'a>(account: &'a str, sub: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["store", sub, "--account", account, "--home", "h"];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -55,6 +62,15 @@ struct Setup {
 }
 
 impl Setup {
+    /// The folder with the database written and uploaded as a plain backup,
+    /// plus an unencrypted leftover object (whose name is returned): where
+    /// turning encryption on or migrating starts.
+    fn with_plain_backups() -> (Self, String) {
+        let s = Self::new();
+        let leftover = s.plain_backups();
+        (s, leftover)
+    }
+
     fn new() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("tmp")).unwrap();
@@ -69,6 +85,31 @@ impl Setup {
 
     fn dir(&self) -> &Path {
         self.tmp.path()
+    }
+
+    /// `e2eb store SUB --account ACCOUNT --home h EXTRA…` in the folder, to run.
+    fn cmd(&self, sub: &str, extra: &[&str]) -> Command {
+        self.cmd_as(ACCOUNT, sub, extra)
+    }
+
+    /// [`Setup::cmd`] for another account.
+    fn cmd_as(&self, account: &str, sub: &str, extra: &[&str]) -> Command {
+        let mut c = command(self.dir());
+        c.args(store_args(account, sub, extra));
+        c
+    }
+
+    /// [`Setup::cmd`], run.
+    fn run(&self, sub: &str, extra: &[&str]) -> Output {
+        self.cmd(sub, extra).output().unwrap()
+    }
+
+    /// `store enable-e2ee --database db --password --yes` with `E2EB_PASSWORD`.
+    fn enable_with_password(&self, password: &str) -> Output {
+        self.cmd("enable-e2ee", &["--database", "db", "--password", "--yes"])
+            .env("E2EB_PASSWORD", password)
+            .output()
+            .unwrap()
     }
 
     fn write_db(&self) {
@@ -90,7 +131,7 @@ impl Setup {
     /// A plain backup uploaded, plus an unencrypted leftover object.
     fn plain_backups(&self) -> String {
         self.write_db();
-        ok(&e2eb(self.dir(), &["store", "upload", "--account", ACCOUNT, "--home", "h", "db"]));
+        ok(&self.run("upload", &["db"]));
         let name = format!("backups/1000-{}.plain", "ab".repeat(16));
         let path = self.dir().join("h/store/accounts").join(hex::encode(ACCOUNT)).join(&name);
         std::fs::write(path, b"an old unencrypted backup left over").unwrap();
@@ -269,7 +310,7 @@ fn grid_and_question(screen: &str) -> (Vec<String>, [usize; 2]) {
 }
 
 fn enable_in_terminal(s: &Setup) -> Terminal {
-    Terminal::spawn(s.dir(), &["store", "enable-e2ee", "--account", ACCOUNT, "--home", "h", "--database", "db"])
+    Terminal::spawn(s.dir(), &store_args(ACCOUNT, "enable-e2ee", &["--database", "db"]))
 }
 
 /// What must hold after a refused confirmation: nothing changed.
@@ -284,8 +325,7 @@ fn assert_unchanged(s: &Setup, manifest: &Option<Manifest>, objects: usize) {
 
 #[test]
 fn enable_in_a_terminal_with_the_right_groups() {
-    let s = Setup::new();
-    let leftover = s.plain_backups();
+    let (s, leftover) = Setup::with_plain_backups();
     let plain = s.manifest().unwrap().current.object;
     let mut t = enable_in_terminal(&s);
     let screen = t.expect("numbered 1 to 16");
@@ -320,20 +360,13 @@ fn enable_in_a_terminal_with_the_right_groups() {
     s.assert_no_plaintext(&["db"]);
 
     // Once on, a plain upload is refused and enabling again says it is on.
-    fails(
-        &e2eb(s.dir(), &["store", "upload", "--account", ACCOUNT, "--home", "h", "db"]),
-        "end-to-end encryption is on",
-    );
-    fails(
-        &e2eb(s.dir(), &["store", "enable-e2ee", "--account", ACCOUNT, "--home", "h", "--database", "db", "--yes"]),
-        "already on",
-    );
+    fails(&s.run("upload", &["db"]), "end-to-end encryption is on");
+    fails(&s.run("enable-e2ee", &["--database", "db", "--yes"]), "already on");
 }
 
 #[test]
 fn a_wrong_group_in_the_terminal_changes_nothing() {
-    let s = Setup::new();
-    s.plain_backups();
+    let (s, _) = Setup::with_plain_backups();
     let before = s.manifest();
     let mut t = enable_in_terminal(&s);
     let screen = t.expect("numbered 1 to 16");
@@ -355,8 +388,7 @@ fn a_wrong_group_in_the_terminal_changes_nothing() {
 
 #[test]
 fn ctrl_d_at_the_prompt_changes_nothing() {
-    let s = Setup::new();
-    s.plain_backups();
+    let (s, _) = Setup::with_plain_backups();
     let before = s.manifest();
     let mut t = enable_in_terminal(&s);
     let screen = t.expect("numbered 1 to 16");
@@ -371,28 +403,11 @@ fn ctrl_d_at_the_prompt_changes_nothing() {
 
 #[test]
 fn yes_for_scripts_with_crypt15_and_json() {
-    let s = Setup::new();
-    let leftover = s.plain_backups();
+    let (s, leftover) = Setup::with_plain_backups();
     let plain = s.manifest().unwrap().current.object;
-    let out = ok(&e2eb(
-        s.dir(),
-        &[
-            "store",
-            "enable-e2ee",
-            "--account",
-            ACCOUNT,
-            "--home",
-            "h",
-            "--database",
-            "db",
-            "--format",
-            "crypt15",
-            "--key-out",
-            "my.key",
-            "--yes",
-            "--json",
-        ],
-    ));
+    let out = ok(
+        &s.run("enable-e2ee", &["--database", "db", "--format", "crypt15", "--key-out", "my.key", "--yes", "--json"])
+    );
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["e2ee"], true);
     assert_eq!(v["manifest"]["current"]["format"], "crypt15");
@@ -406,22 +421,7 @@ fn yes_for_scripts_with_crypt15_and_json() {
     s.assert_no_plaintext(&["db"]);
     // An existing key file is never replaced.
     fails(
-        &e2eb(
-            s.dir(),
-            &[
-                "store",
-                "enable-e2ee",
-                "--account",
-                "bob",
-                "--home",
-                "h",
-                "--database",
-                "db",
-                "--key-out",
-                "my.key",
-                "--yes",
-            ],
-        ),
+        &s.cmd_as("bob", "enable-e2ee", &["--database", "db", "--key-out", "my.key", "--yes"]).output().unwrap(),
         "already exists",
     );
     assert_eq!(s.key("my.key"), key);
@@ -433,47 +433,22 @@ fn wrong_password(r: Result<BackupKey, E2eeRunError>) -> bool {
 
 #[test]
 fn password_then_change_password_with_the_key() {
-    let s = Setup::new();
-    s.plain_backups();
-    let enable = |pw: &str| {
-        command(s.dir())
-            .env("E2EB_PASSWORD", pw)
-            .args([
-                "store",
-                "enable-e2ee",
-                "--account",
-                ACCOUNT,
-                "--home",
-                "h",
-                "--database",
-                "db",
-                "--password",
-                "--yes",
-            ])
-            .output()
-            .unwrap()
-    };
+    let (s, _) = Setup::with_plain_backups();
     // --yes --password without E2EB_PASSWORD: refused, nothing changed.
     let before = s.manifest();
-    fails(
-        &e2eb(
-            s.dir(),
-            &["store", "enable-e2ee", "--account", ACCOUNT, "--home", "h", "--database", "db", "--password", "--yes"],
-        ),
-        "E2EB_PASSWORD",
-    );
+    fails(&s.run("enable-e2ee", &["--database", "db", "--password", "--yes"]), "E2EB_PASSWORD");
     assert_unchanged(&s, &before, 2);
 
-    let out = ok(&enable("first password"));
+    let out = ok(&s.enable_with_password("first password"));
     assert!(out.contains("Password set in the vault"), "{out}");
     let home = s.dir().join("h");
     let key = s.key("h/backup-key.txt");
     assert_eq!(e2ee::recover_with_password(&home, ACCOUNT, b"first password").unwrap(), key);
 
     // A new password with the key's owner proof; the old one is not asked.
-    let out = ok(&command(s.dir())
+    let out = ok(&s
+        .cmd("change-password", &["--key-file", "h/backup-key.txt"])
         .env("E2EB_PASSWORD", "second password")
-        .args(["store", "change-password", "--account", ACCOUNT, "--home", "h", "--key-file", "h/backup-key.txt"])
         .output()
         .unwrap());
     assert!(out.contains("changed"), "{out}");
@@ -483,11 +458,7 @@ fn password_then_change_password_with_the_key() {
     // Another key has no owner proof for this record.
     ok(&e2eb(s.dir(), &["key", "generate", "--out", "other.key"]));
     fails(
-        &command(s.dir())
-            .env("E2EB_PASSWORD", "third")
-            .args(["store", "change-password", "--account", ACCOUNT, "--home", "h", "--key-file", "other.key"])
-            .output()
-            .unwrap(),
+        &s.cmd("change-password", &["--key-file", "other.key"]).env("E2EB_PASSWORD", "third").output().unwrap(),
         "no password record",
     );
     assert_eq!(e2ee::recover_with_password(&home, ACCOUNT, b"second password").unwrap(), key);
@@ -495,61 +466,19 @@ fn password_then_change_password_with_the_key() {
 
 #[test]
 fn disable_removes_the_vault_record_and_key_file_then_plain_uploads_are_accepted() {
-    let s = Setup::new();
-    s.plain_backups();
-    ok(&command(s.dir())
-        .env("E2EB_PASSWORD", "pw")
-        .args(["store", "enable-e2ee", "--account", ACCOUNT, "--home", "h", "--database", "db", "--password", "--yes"])
-        .output()
-        .unwrap());
+    let (s, _) = Setup::with_plain_backups();
+    ok(&s.enable_with_password("pw"));
     let home = s.dir().join("h");
     std::fs::copy(home.join("backup-key.txt"), s.dir().join("copy.key")).unwrap();
-    fails(
-        &e2eb(s.dir(), &["store", "upload", "--account", ACCOUNT, "--home", "h", "db"]),
-        "end-to-end encryption is on",
-    );
+    fails(&s.run("upload", &["db"]), "end-to-end encryption is on");
     // A key that is not the account's is refused before anything is removed.
     ok(&e2eb(s.dir(), &["key", "generate", "--out", "other.key"]));
-    fails(
-        &e2eb(
-            s.dir(),
-            &[
-                "store",
-                "disable-e2ee",
-                "--account",
-                ACCOUNT,
-                "--home",
-                "h",
-                "--key-file",
-                "other.key",
-                "--database",
-                "db",
-                "--yes",
-            ],
-        ),
-        "not the key",
-    );
+    fails(&disable(&s, &["--key-file", "other.key", "--database", "db"]), "not the key");
     assert!(home.join("backup-key.txt").exists());
     assert!(s.manifest().unwrap().e2ee);
 
     let encrypted = s.manifest().unwrap().current;
-    let out = ok(&e2eb(
-        s.dir(),
-        &[
-            "store",
-            "disable-e2ee",
-            "--account",
-            ACCOUNT,
-            "--home",
-            "h",
-            "--key-file",
-            "h/backup-key.txt",
-            "--database",
-            "db",
-            "--yes",
-            "--json",
-        ],
-    ));
+    let out = ok(&disable(&s, &["--key-file", "h/backup-key.txt", "--database", "db", "--json"]));
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["vault_record_deleted"], 1, "{v}");
     assert_eq!(v["replaced"]["previous"]["object"], encrypted.object.as_str(), "{v}");
@@ -562,36 +491,17 @@ fn disable_removes_the_vault_record_and_key_file_then_plain_uploads_are_accepted
     assert_eq!(s.current_bytes().0, s.db);
     let listing = s.listing();
     assert!(listing.objects.iter().all(|o| o.name != encrypted.object), "the encrypted backup is deleted");
-    ok(&e2eb(s.dir(), &["store", "upload", "--account", ACCOUNT, "--home", "h", "db"]));
+    ok(&s.run("upload", &["db"]));
     assert_eq!(s.manifest().unwrap().current.format, BackupFormat::Plain);
     // Disabling again has nothing left to remove, and says so.
-    let out = ok(&e2eb(
-        s.dir(),
-        &["store", "disable-e2ee", "--account", ACCOUNT, "--home", "h", "--key-file", "copy.key", "--yes"],
-    ));
+    let out = ok(&disable(&s, &["--key-file", "copy.key"]));
     assert!(out.contains("No vault password record"), "{out}");
 }
 
 #[test]
 fn disable_with_a_passkey_removes_it() {
-    let s = Setup::new();
-    s.plain_backups();
-    let out = ok(&e2eb(
-        s.dir(),
-        &[
-            "store",
-            "enable-e2ee",
-            "--account",
-            ACCOUNT,
-            "--home",
-            "h",
-            "--database",
-            "db",
-            "--passkey",
-            "--yes",
-            "--json",
-        ],
-    ));
+    let (s, _) = Setup::with_plain_backups();
+    let out = ok(&s.run("enable-e2ee", &["--database", "db", "--passkey", "--yes", "--json"]));
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let id = v["passkey"]["credential_id"].as_str().unwrap().to_owned();
     assert!(s.dir().join("h/phone/passkey_data.key").is_file());
@@ -601,22 +511,7 @@ fn disable_with_a_passkey_removes_it() {
     std::fs::remove_dir_all(s.dir().join("h/new-phone")).unwrap();
     std::fs::copy(s.dir().join("h/backup-key.txt"), s.dir().join("k.txt")).unwrap();
 
-    let out = ok(&e2eb(
-        s.dir(),
-        &[
-            "store",
-            "disable-e2ee",
-            "--account",
-            ACCOUNT,
-            "--home",
-            "h",
-            "--key-file",
-            "k.txt",
-            "--database",
-            "db",
-            "--yes",
-        ],
-    ));
+    let out = ok(&disable(&s, &["--key-file", "k.txt", "--database", "db"]));
     assert!(out.contains(&format!("Passkey {id} removed")), "{out}");
     assert!(out.contains("Replaced the end-to-end encrypted backup"), "{out}");
     assert!(!s.dir().join("h/phone/passkey_data.key").exists() && !s.dir().join("h/backup-key.txt").exists());
@@ -629,9 +524,7 @@ fn disable_with_a_passkey_removes_it() {
 
 /// `disable-e2ee --yes` with `extra` arguments.
 fn disable(s: &Setup, extra: &[&str]) -> Output {
-    let mut args = vec!["store", "disable-e2ee", "--account", ACCOUNT, "--home", "h", "--yes"];
-    args.extend_from_slice(extra);
-    e2eb(s.dir(), &args)
+    s.run("disable-e2ee", &[&["--yes"], extra].concat())
 }
 
 /// What must hold after a refused disable: encryption still on, the same
@@ -646,13 +539,8 @@ fn assert_still_on(s: &Setup, manifest: &Option<Manifest>, objects: usize, key: 
 
 #[test]
 fn disable_replaces_the_encrypted_backup_before_any_key_copy_goes() {
-    let s = Setup::new();
-    s.plain_backups();
-    ok(&command(s.dir())
-        .env("E2EB_PASSWORD", "pw")
-        .args(["store", "enable-e2ee", "--account", ACCOUNT, "--home", "h", "--database", "db", "--password", "--yes"])
-        .output()
-        .unwrap());
+    let (s, _) = Setup::with_plain_backups();
+    ok(&s.enable_with_password("pw"));
     let home = s.dir().join("h");
     let key = s.key("h/backup-key.txt");
     let before = s.manifest();
@@ -712,24 +600,8 @@ fn disable_replaces_the_encrypted_backup_before_any_key_copy_goes() {
 
 #[test]
 fn disable_checks_a_crypt15_key_by_decrypting_the_backup() {
-    let s = Setup::new();
-    s.plain_backups();
-    ok(&e2eb(
-        s.dir(),
-        &[
-            "store",
-            "enable-e2ee",
-            "--account",
-            ACCOUNT,
-            "--home",
-            "h",
-            "--database",
-            "db",
-            "--format",
-            "crypt15",
-            "--yes",
-        ],
-    ));
+    let (s, _) = Setup::with_plain_backups();
+    ok(&s.run("enable-e2ee", &["--database", "db", "--format", "crypt15", "--yes"]));
     let key = s.key("h/backup-key.txt");
     let before = s.manifest();
     let encrypted = before.clone().unwrap().current;
@@ -768,8 +640,7 @@ fn device_passkeys(s: &Setup) -> Vec<String> {
 #[test]
 fn a_passkey_enable_writes_the_key_file_only_once_the_passkey_is_confirmed() {
     use std::os::unix::fs::OpenOptionsExt;
-    let s = Setup::new();
-    s.plain_backups();
+    let (s, _) = Setup::with_plain_backups();
     let before = s.manifest();
 
     // The passkey step stalls on its first read (the vault's keys are a
@@ -778,8 +649,8 @@ fn a_passkey_enable_writes_the_key_file_only_once_the_passkey_is_confirmed() {
     std::fs::create_dir_all(s.dir().join("h/vault")).unwrap();
     let fifo = s.dir().join("h/vault/keys.json");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR).unwrap();
-    let mut child = command(s.dir())
-        .args(["store", "enable-e2ee", "--account", ACCOUNT, "--home", "h", "--database", "db", "--passkey", "--yes"])
+    let mut child = s
+        .cmd("enable-e2ee", &["--database", "db", "--passkey", "--yes"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -811,23 +682,7 @@ fn a_passkey_enable_writes_the_key_file_only_once_the_passkey_is_confirmed() {
     // passkey is removed again and no key file — not even its folder — was
     // ever written.
     std::fs::create_dir_all(s.dir().join("h/phone/passkey_data.key")).unwrap();
-    let o = e2eb(
-        s.dir(),
-        &[
-            "store",
-            "enable-e2ee",
-            "--account",
-            ACCOUNT,
-            "--home",
-            "h",
-            "--database",
-            "db",
-            "--passkey",
-            "--key-out",
-            "keys/k.txt",
-            "--yes",
-        ],
-    );
+    let o = s.run("enable-e2ee", &["--database", "db", "--passkey", "--key-out", "keys/k.txt", "--yes"]);
     fails(&o, "passkey_data.key");
     assert!(!s.dir().join("keys").exists(), "the key file was written before the passkey was confirmed");
     assert!(device_passkeys(&s).is_empty(), "the unconfirmed passkey stayed on the device");
@@ -886,12 +741,11 @@ fn crypt14(db: &[u8]) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn migrate_a_plain_backup_from_the_store_without_plaintext_on_disk() {
-    let s = Setup::new();
-    s.plain_backups();
+    let (s, _) = Setup::with_plain_backups();
     ok(&e2eb(s.dir(), &["key", "generate", "--out", "k.txt"]));
     // The database file itself is the user's; the store's copy is what migrates.
     std::fs::remove_file(s.dir().join("db")).unwrap();
-    let out = ok(&e2eb(s.dir(), &["store", "migrate", "--account", ACCOUNT, "--home", "h", "--key-file", "k.txt"]));
+    let out = ok(&s.run("migrate", &["--key-file", "k.txt"]));
     assert!(out.contains("from plain to v2"), "{out}");
     let key = s.key("k.txt");
     let m = s.manifest().unwrap();
@@ -900,10 +754,7 @@ fn migrate_a_plain_backup_from_the_store_without_plaintext_on_disk() {
     assert_eq!(unencrypted_objects(&s.listing()), 0);
     s.assert_no_plaintext(&[]);
     // An end-to-end encrypted source is refused.
-    fails(
-        &e2eb(s.dir(), &["store", "migrate", "--account", ACCOUNT, "--home", "h", "--key-file", "k.txt"]),
-        "already an end-to-end encrypted",
-    );
+    fails(&s.run("migrate", &["--key-file", "k.txt"]), "already an end-to-end encrypted");
 }
 
 #[test]
@@ -914,58 +765,21 @@ fn migrate_crypt14_from_the_store_and_from_a_file_without_plaintext_on_disk() {
     std::fs::write(s.dir().join("old.key"), &old_key).unwrap();
     ok(&e2eb(s.dir(), &["key", "generate", "--out", "k.txt"]));
     let key = s.key("k.txt");
-    let out = ok(&e2eb(s.dir(), &["store", "upload", "--account", ACCOUNT, "--home", "h", "msgstore.db.crypt14"]));
+    let out = ok(&s.run("upload", &["msgstore.db.crypt14"]));
     assert!(out.contains("crypt14"), "{out}");
     // Without the old key file: a typed refusal, nothing changed.
     let before = s.manifest();
-    fails(
-        &e2eb(s.dir(), &["store", "migrate", "--account", ACCOUNT, "--home", "h", "--key-file", "k.txt"]),
-        "--crypt14-key",
-    );
+    fails(&s.run("migrate", &["--key-file", "k.txt"]), "--crypt14-key");
     // With another backup's key file: the decryption fails, nothing changed.
     let (_, mut wrong_key) = crypt14(b"other");
     let n = wrong_key.len();
     wrong_key[n - 1] ^= 1;
     std::fs::write(s.dir().join("wrong.key"), &wrong_key).unwrap();
-    fails(
-        &e2eb(
-            s.dir(),
-            &[
-                "store",
-                "migrate",
-                "--account",
-                ACCOUNT,
-                "--home",
-                "h",
-                "--key-file",
-                "k.txt",
-                "--crypt14-key",
-                "wrong.key",
-            ],
-        ),
-        "crypt14",
-    );
+    fails(&s.run("migrate", &["--key-file", "k.txt", "--crypt14-key", "wrong.key"]), "crypt14");
     assert_eq!(s.manifest(), before);
 
     // From the store into crypt15.
-    let out = ok(&e2eb(
-        s.dir(),
-        &[
-            "store",
-            "migrate",
-            "--account",
-            ACCOUNT,
-            "--home",
-            "h",
-            "--key-file",
-            "k.txt",
-            "--crypt14-key",
-            "old.key",
-            "--to",
-            "crypt15",
-            "--json",
-        ],
-    ));
+    let out = ok(&s.run("migrate", &["--key-file", "k.txt", "--crypt14-key", "old.key", "--to", "crypt15", "--json"]));
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["from"], "crypt14");
     assert_eq!(v["to"], "crypt15");
@@ -975,23 +789,10 @@ fn migrate_crypt14_from_the_store_and_from_a_file_without_plaintext_on_disk() {
     s.assert_no_plaintext(&[]);
 
     // From a file into v2 (on another account).
-    ok(&e2eb(
-        s.dir(),
-        &[
-            "store",
-            "migrate",
-            "--account",
-            "bob",
-            "--home",
-            "h",
-            "--key-file",
-            "k.txt",
-            "--crypt14-key",
-            "old.key",
-            "--from",
-            "msgstore.db.crypt14",
-        ],
-    ));
+    ok(&s
+        .cmd_as("bob", "migrate", &["--key-file", "k.txt", "--crypt14-key", "old.key", "--from", "msgstore.db.crypt14"])
+        .output()
+        .unwrap());
     let bob = s.store().manifest("bob").unwrap().unwrap();
     assert!(bob.e2ee && bob.current.format == BackupFormat::V2);
     let mut bytes = Vec::new();
@@ -1005,8 +806,7 @@ fn the_library_migrates_through_the_same_store_handle() {
     // `migrate` given the upload target itself as the source's store (the
     // demo's way): downloaded into memory, never onto disk.
     use e2eb::store::migrate::{MigrationSource, migrate};
-    let s = Setup::new();
-    s.plain_backups();
+    let (s, _) = Setup::with_plain_backups();
     std::fs::remove_file(s.dir().join("db")).unwrap();
     let store = s.store();
     let key = BackupKey::generate().unwrap();

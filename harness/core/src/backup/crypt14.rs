@@ -52,18 +52,17 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use flate2::{Decompress, FlushDecompress, Status};
-use md5::{Digest, Md5};
 use prost::Message;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::crypt15::MAX_PREFIX_LEN;
 pub use super::crypt15::Variant;
-use super::crypt15::{MAX_PREFIX_LEN, begins_with_zlib_header};
+use super::payload::{BodyEnd, BodyOpener, HOLD, PayloadWriter, payload_error_into};
 use crate::backup::proto::{BackupMetadata, BackupPrefix, Crypt14KeyData, KEY_TYPE_CRYPT14, KEY_TYPE_CRYPT15};
-use crate::gcm_stream::{GcmStream, MessageTooLong, TAG_LEN};
-use crate::io_util::{ScratchBuf, read_full, read_growing};
+use crate::gcm_stream::{GcmStream, MessageTooLong};
+use crate::io_util::{read_full, read_growing};
 
 /// IV length of crypt14.
 pub const IV_LEN: usize = 16;
@@ -98,9 +97,6 @@ pub const KEY_FILE_LEN: usize = KEY_FILE_HEADER.len() + KEY_FILE_PAYLOAD_LEN;
 const JAVA_ARRAY_HEADER_LEN: usize = KEY_FILE_HEADER.len() - 4;
 /// Ciphertext bytes per read.
 const IO_BUF: usize = 256 * 1024;
-/// The last 32 bytes are held back: tag and MD5, or (no MD5) 16 bytes of
-/// ciphertext and the tag; only the end of the stream tells.
-const HOLD: usize = TAG_LEN + MD5_LEN;
 /// Inflate output buffer.
 const INFLATE_BUF: usize = 64 * 1024;
 
@@ -355,7 +351,7 @@ pub enum HeaderError {
     #[error("the crypt14 key data (prefix field 2) is not a valid protobuf: {0}")]
     MalformedKeyData(prost::DecodeError),
     /// A cipher version other than `00 01`.
-    #[error("unsupported crypt14 cipher version {} (only 0001 is known)", hex(.found))]
+    #[error("unsupported crypt14 cipher version {} (only 0001 is known)", hex::encode(.found))]
     UnsupportedCipherVersion {
         /// The version bytes.
         found: Vec<u8>,
@@ -384,10 +380,6 @@ fn describe_key_type(key_type: Option<i32>) -> String {
         Some(k) => format!("unknown key type {k} (crypt14 is {KEY_TYPE_CRYPT14})"),
         None => "the prefix states no key type and has no crypt14 key data (field 2)".to_owned(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses the prefix at the start of `bytes` (which may hold more). A crypt14
@@ -536,6 +528,8 @@ pub enum DecryptError {
     Io(#[from] io::Error),
 }
 
+payload_error_into!(DecryptError);
+
 /// What [`decrypt`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecryptSummary {
@@ -563,10 +557,9 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     out: &mut W,
 ) -> Result<DecryptSummary, DecryptError> {
     let (header, raw_prefix) = read_prefix(input)?;
-    let mut gcm = GcmStream::new(&key.key, &header.iv).map_err(|_| HeaderError::MissingIv)?;
-    let mut md5 = Md5::new();
-    md5.update(&raw_prefix);
-    let mut payload = PayloadWriter::new(out);
+    let gcm = GcmStream::new(&key.key, &header.iv).map_err(|_| HeaderError::MissingIv)?;
+    let mut opener = BodyOpener::new(gcm, &raw_prefix);
+    let mut payload = PayloadWriter::new(out, INFLATE_BUF);
 
     // The buffer grows with what is read, so a short file costs a short
     // buffer; its first `held` bytes are the held-back end of the previous read.
@@ -579,8 +572,7 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
         if avail > HOLD {
             let ready = avail - HOLD;
             let chunk = &mut buf[..ready];
-            md5.update(&*chunk);
-            gcm.decrypt(chunk)?;
+            opener.open(chunk)?;
             payload.push(chunk)?;
             buf.copy_within(ready..avail, 0);
             held = HOLD;
@@ -592,26 +584,13 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
         }
     }
 
-    if held < TAG_LEN {
-        return Err(DecryptError::Truncated { found: body_len });
-    }
-    let end = &mut buf[..held];
-    let md5_intact = held == HOLD && {
-        md5.update(&end[..TAG_LEN]);
-        bool::from(md5.finalize().as_slice().ct_eq(&end[TAG_LEN..]))
-    };
-    let (variant, authentic) = if md5_intact {
-        (Variant::SingleFile, gcm.verify(&end[..TAG_LEN]))
-    } else {
-        let (ct, tag) = end.split_at_mut(held - TAG_LEN);
-        gcm.decrypt(ct)?;
-        payload.push(ct)?;
-        (Variant::MultiFile, gcm.verify(tag))
-    };
+    let ended = opener.finish(&mut buf[..held], body_len, &mut payload);
     buf.zeroize();
+    let BodyEnd { variant, authentic, ciphertext_len } = ended?;
     let key_file_matches_header = key.matches_header(&header);
     if !authentic {
-        return Err(if !md5_intact {
+        // An intact MD5 says the file is as written: the key (file) is wrong.
+        return Err(if variant != Variant::SingleFile {
             DecryptError::AuthenticationFailed
         } else if key_file_matches_header {
             DecryptError::WrongKey
@@ -619,16 +598,8 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
             DecryptError::KeyFileMismatch { differs: mismatch(key, &header) }
         });
     }
-    let trailer = if md5_intact { HOLD } else { TAG_LEN };
-    let (compressed, plaintext_len) = payload.finish()?;
-    Ok(DecryptSummary {
-        header,
-        variant,
-        compressed,
-        plaintext_len,
-        ciphertext_len: body_len - trailer as u64,
-        key_file_matches_header,
-    })
+    let (compressed, plaintext_len) = payload.finish(true)?;
+    Ok(DecryptSummary { header, variant, compressed, plaintext_len, ciphertext_len, key_file_matches_header })
 }
 
 /// Which of the salts differ (called only when one does).
@@ -639,123 +610,6 @@ fn mismatch(key: &Crypt14Key, header: &Header) -> &'static str {
         (true, true) => "server salt and Google ID salt",
         (true, false) => "server salt",
         _ => "Google ID salt",
-    }
-}
-
-/// Where decrypted payload bytes go: straight out, or through zlib. The
-/// choice is made from the first two payload bytes, as crypt15's reader does.
-enum Sink {
-    Undecided,
-    Raw,
-    Inflate { z: Box<Decompress>, ended: bool, failed: Option<u64> },
-}
-
-struct PayloadWriter<'a, W: ?Sized> {
-    sink: Sink,
-    out: &'a mut W,
-    /// Inflate output, wiped on drop; allocated when the payload is zlib.
-    scratch: Option<ScratchBuf>,
-    first: Vec<u8>,
-    written: u64,
-    trailing: u64,
-}
-
-impl<'a, W: Write + ?Sized> PayloadWriter<'a, W> {
-    fn new(out: &'a mut W) -> Self {
-        Self { sink: Sink::Undecided, out, scratch: None, first: Vec::with_capacity(2), written: 0, trailing: 0 }
-    }
-
-    fn push(&mut self, data: &[u8]) -> Result<(), DecryptError> {
-        if let Sink::Undecided = self.sink {
-            let take = (2 - self.first.len()).min(data.len());
-            self.first.extend_from_slice(&data[..take]);
-            if self.first.len() < 2 {
-                return Ok(());
-            }
-            self.decide();
-            let mut head = std::mem::take(&mut self.first);
-            let fed = self.feed(&head);
-            head.zeroize();
-            fed?;
-            return self.feed(&data[take..]);
-        }
-        self.feed(data)
-    }
-
-    fn decide(&mut self) {
-        self.sink = if begins_with_zlib_header(&self.first) {
-            Sink::Inflate { z: Box::new(Decompress::new(true)), ended: false, failed: None }
-        } else {
-            Sink::Raw
-        };
-    }
-
-    fn feed(&mut self, data: &[u8]) -> Result<(), DecryptError> {
-        match &mut self.sink {
-            Sink::Undecided => Ok(()),
-            Sink::Raw => {
-                self.out.write_all(data)?;
-                self.written += data.len() as u64;
-                Ok(())
-            }
-            Sink::Inflate { z, ended, failed } => {
-                if failed.is_some() {
-                    return Ok(());
-                }
-                if *ended {
-                    self.trailing += data.len() as u64;
-                    return Ok(());
-                }
-                let scratch = self.scratch.get_or_insert_with(|| ScratchBuf::new(INFLATE_BUF));
-                let mut consumed = 0usize;
-                while consumed < data.len() {
-                    let (ib, ob) = (z.total_in(), z.total_out());
-                    match z.decompress(&data[consumed..], scratch.space(), FlushDecompress::None) {
-                        Ok(status) => {
-                            consumed += (z.total_in() - ib) as usize;
-                            let produced = (z.total_out() - ob) as usize;
-                            self.out.write_all(scratch.wrote(produced))?;
-                            self.written += produced as u64;
-                            if status == Status::StreamEnd {
-                                *ended = true;
-                                self.trailing += (data.len() - consumed) as u64;
-                                break;
-                            }
-                            if produced == 0 && z.total_in() == ib {
-                                break;
-                            }
-                        }
-                        Err(_) => {
-                            // Keep reading the body: the tag decides whether
-                            // this is damage or a bad payload.
-                            *failed = Some(z.total_in());
-                            break;
-                        }
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Whether the payload was compressed, and the plaintext bytes written.
-    fn finish(mut self) -> Result<(bool, u64), DecryptError> {
-        if let Sink::Undecided = self.sink {
-            // Fewer than two payload bytes: nothing zlib could have made.
-            self.sink = Sink::Raw;
-            let mut head = std::mem::take(&mut self.first);
-            let fed = self.feed(&head);
-            head.zeroize();
-            fed?;
-        }
-        self.out.flush()?;
-        match self.sink {
-            Sink::Inflate { failed: Some(offset), .. } => Err(DecryptError::CorruptPayload { offset }),
-            Sink::Inflate { ended: false, .. } => Err(DecryptError::IncompletePayload),
-            Sink::Inflate { .. } if self.trailing > 0 => Err(DecryptError::TrailingData { extra: self.trailing }),
-            Sink::Inflate { .. } => Ok((true, self.written)),
-            Sink::Raw | Sink::Undecided => Ok((false, self.written)),
-        }
     }
 }
 

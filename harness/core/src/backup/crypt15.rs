@@ -29,16 +29,16 @@
 use std::io::{self, Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use flate2::{Decompress, FlushDecompress, Status};
 use md5::{Digest, Md5};
 use prost::Message;
 use thiserror::Error;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::parallel_deflate::{self, CompressFailed};
+use super::payload::{BodyEnd, BodyOpener, HOLD, PayloadWriter, payload_error_into};
 use crate::backup::proto::{BackupMetadata, BackupPrefix, Crypt15KeyData, KEY_TYPE_CRYPT15, PasskeyMetadata};
-use crate::gcm_stream::{GcmStream, MessageTooLong, TAG_LEN};
-use crate::io_util::{ScratchBuf, read_full, read_growing};
+use crate::gcm_stream::{GcmStream, MessageTooLong};
+use crate::io_util::{read_full, read_growing};
 use crate::kdf;
 use crate::key::BackupKey;
 use crate::rng::{self, RngError};
@@ -243,6 +243,8 @@ pub enum DecryptError {
     Io(#[from] io::Error),
 }
 
+payload_error_into!(DecryptError);
+
 /// What [`decrypt`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecryptSummary {
@@ -414,25 +416,6 @@ pub fn encrypt<R: Read + ?Sized, W: Write + ?Sized>(
     Ok(total)
 }
 
-/// Where decrypted payload bytes go: straight out, or through zlib.
-enum Sink {
-    Undecided,
-    Raw,
-    Inflate { z: Box<Decompress>, ended: bool, failed: Option<DecryptError> },
-}
-
-struct PayloadWriter<'a, W: ?Sized> {
-    sink: Sink,
-    out: &'a mut W,
-    /// Inflate output; allocated when the payload turns out to be zlib.
-    scratch: Option<ScratchBuf>,
-    /// Size of `scratch` when it is allocated.
-    scratch_len: usize,
-    first: Vec<u8>,
-    written: u64,
-    trailing: u64,
-}
-
 /// Whether `b` begins with a zlib header (RFC 1950 §2.2: CM = 8, CINFO ≤ 7,
 /// CMF·256 + FLG a multiple of 31). Readers take such a payload for a
 /// compressed one, which is why [`encrypt`] refuses it as a multi-file
@@ -441,124 +424,10 @@ pub fn begins_with_zlib_header(b: &[u8]) -> bool {
     b.len() >= 2 && b[0] & 0x0f == 8 && b[0] >> 4 <= 7 && (u16::from(b[0]) << 8 | u16::from(b[1])) % 31 == 0
 }
 
-impl<W: Write + ?Sized> PayloadWriter<'_, W> {
-    fn push(&mut self, data: &[u8]) -> Result<(), DecryptError> {
-        if let Sink::Undecided = self.sink {
-            // Decide from the first two payload bytes; hold them until both are here.
-            let take = (2 - self.first.len()).min(data.len());
-            self.first.extend_from_slice(&data[..take]);
-            if self.first.len() < 2 {
-                return Ok(());
-            }
-            self.sink = if begins_with_zlib_header(&self.first) {
-                self.scratch = Some(ScratchBuf::new(self.scratch_len));
-                Sink::Inflate { z: Box::new(Decompress::new(true)), ended: false, failed: None }
-            } else {
-                Sink::Raw
-            };
-            let head = std::mem::take(&mut self.first);
-            self.feed(&head)?;
-            return self.feed(&data[take..]);
-        }
-        self.feed(data)
-    }
-
-    fn feed(&mut self, data: &[u8]) -> Result<(), DecryptError> {
-        match &mut self.sink {
-            Sink::Undecided => Ok(()),
-            Sink::Raw => {
-                self.out.write_all(data)?;
-                self.written += data.len() as u64;
-                Ok(())
-            }
-            Sink::Inflate { z, ended, failed } => {
-                if failed.is_some() {
-                    return Ok(());
-                }
-                if *ended {
-                    self.trailing += data.len() as u64;
-                    return Ok(());
-                }
-                let len = self.scratch_len;
-                let scratch = self.scratch.get_or_insert_with(|| ScratchBuf::new(len));
-                let mut consumed = 0usize;
-                while consumed < data.len() {
-                    let (ib, ob) = (z.total_in(), z.total_out());
-                    match z.decompress(&data[consumed..], scratch.space(), FlushDecompress::None) {
-                        Ok(status) => {
-                            consumed += (z.total_in() - ib) as usize;
-                            let produced = (z.total_out() - ob) as usize;
-                            self.out.write_all(scratch.wrote(produced))?;
-                            self.written += produced as u64;
-                            if status == Status::StreamEnd {
-                                *ended = true;
-                                self.trailing += (data.len() - consumed) as u64;
-                                break;
-                            }
-                            if produced == 0 && z.total_in() == ib {
-                                break;
-                            }
-                        }
-                        Err(_) => {
-                            // Keep going through the body: the tag decides
-                            // whether this is damage or a bad payload.
-                            *failed = Some(DecryptError::CorruptPayload { offset: z.total_in() });
-                            break;
-                        }
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn finish(mut self) -> Result<(bool, u64), DecryptError> {
-        if let Sink::Undecided = self.sink {
-            // Fewer than two payload bytes: nothing zlib could have made.
-            self.sink = Sink::Raw;
-            let head = std::mem::take(&mut self.first);
-            self.feed(&head)?;
-        }
-        match self.sink {
-            Sink::Raw => Ok((false, self.written)),
-            Sink::Inflate { z: _, ended, failed } => {
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-                if !ended {
-                    return Err(DecryptError::IncompletePayload);
-                }
-                if self.trailing > 0 {
-                    return Err(DecryptError::TrailingData { extra: self.trailing });
-                }
-                Ok((true, self.written))
-            }
-            Sink::Undecided => Ok((false, self.written)),
-        }
-    }
-}
-
 /// Ciphertext bytes per buffer when decrypting a large body.
 const BODY_BUF: usize = 1024 * 1024;
 /// Buffers circulating between the reading thread and the cipher thread.
 const BODY_BUFS: usize = 4;
-/// The last 32 bytes are held back: they are tag and MD5, or (multi-file)
-/// 16 bytes of ciphertext and the tag; only the end of the file tells.
-const HOLD: usize = TAG_LEN + MD5_LEN;
-
-/// MD5 and GCM over the encrypted body, fed in order.
-struct BodyOpener {
-    md5: Md5,
-    gcm: GcmStream,
-}
-
-impl BodyOpener {
-    fn open(&mut self, chunk: &mut [u8]) -> Result<(), MessageTooLong> {
-        self.md5.update(&*chunk);
-        self.gcm.decrypt(chunk)
-    }
-}
-
 /// The held-back end of the body read so far.
 #[derive(Default)]
 struct Tail {
@@ -592,18 +461,8 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
     let Ok(gcm) = GcmStream::new(body_key.expose_secret(), &header.iv) else {
         unreachable!("parse_header only accepts 16-byte IVs")
     };
-    let mut md5 = Md5::new();
-    md5.update(&raw_prefix);
-    let mut opener = BodyOpener { md5, gcm };
-    let mut payload = PayloadWriter {
-        sink: Sink::Undecided,
-        out: writer,
-        scratch: None,
-        scratch_len: INFLATE_BUF,
-        first: Vec::with_capacity(2),
-        written: 0,
-        trailing: 0,
-    };
+    let mut opener = BodyOpener::new(gcm, &raw_prefix);
+    let mut payload = PayloadWriter::new(writer, INFLATE_BUF);
     let base = raw_prefix.len() as u64;
 
     // The first buffer grows with what is read, so a short file costs a
@@ -619,7 +478,7 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
         payload.push(&first[..ready])?;
         tail.set(&first[ready..avail]);
     } else {
-        payload.scratch_len = LARGE_INFLATE_BUF;
+        payload.set_scratch_len(LARGE_INFLATE_BUF);
         let ticks = &mut |n: u64| {
             body_len += n;
             progress(base + body_len);
@@ -627,32 +486,20 @@ pub fn decrypt<R: Read + ?Sized, W: Write + ?Sized>(
         (opener, tail) = open_pipelined(reader, opener, first, &mut payload, ticks)?;
     }
 
-    let held = tail.len;
-    if held < TAG_LEN {
-        return Err(DecryptError::Truncated { found: body_len });
-    }
-    let BodyOpener { mut md5, mut gcm } = opener;
-    let end = &mut tail.bytes[..held];
-    let md5_intact = held == HOLD && {
-        md5.update(&end[..TAG_LEN]);
-        let digest = md5.finalize();
-        bool::from(subtle::ConstantTimeEq::ct_eq(digest.as_slice(), &end[TAG_LEN..]))
-    };
-    let (variant, authentic) = if md5_intact {
-        (Variant::SingleFile, gcm.verify(&end[..TAG_LEN]))
-    } else {
-        let (ct, tag) = end.split_at_mut(held - TAG_LEN);
-        gcm.decrypt(ct)?;
-        payload.push(ct)?;
-        (Variant::MultiFile, gcm.verify(tag))
-    };
-    tail.bytes.zeroize();
+    // `finish` wipes the held-back end (decrypted in place if multi-file);
+    // what `tail` held before it was ciphertext.
+    let BodyEnd { variant, authentic, ciphertext_len } =
+        opener.finish(&mut tail.bytes[..tail.len], body_len, &mut payload)?;
     if !authentic {
-        return Err(if md5_intact { DecryptError::WrongKey } else { DecryptError::AuthenticationFailed });
+        // An intact MD5 says the file is as written: the key is wrong.
+        return Err(if variant == Variant::SingleFile {
+            DecryptError::WrongKey
+        } else {
+            DecryptError::AuthenticationFailed
+        });
     }
-    let trailer = if md5_intact { HOLD } else { TAG_LEN };
-    let (compressed, plaintext_len) = payload.finish()?;
-    Ok(DecryptSummary { variant, compressed, plaintext_len, ciphertext_len: body_len - trailer as u64 })
+    let (compressed, plaintext_len) = payload.finish(false)?;
+    Ok(DecryptSummary { variant, compressed, plaintext_len, ciphertext_len })
 }
 
 /// Decrypts the rest of a body whose first buffer, `first`, is full: a
@@ -751,6 +598,7 @@ mod tests {
     //! independent reading and on every failure they must report.
 
     use super::*;
+    use crate::gcm_stream::TAG_LEN;
     use aes_gcm::aead::AeadInPlace;
     use aes_gcm::aes::Aes256;
     use aes_gcm::aes::cipher::consts::U16;

@@ -152,7 +152,7 @@ impl Inspection {
                     "format": "v2",
                     "file_bytes": self.file_bytes,
                     "header_bytes": h.raw.len(),
-                    "key_id": hex(&f.key_id),
+                    "key_id": hex::encode(&f.key_id),
                     "created_unix": f.created_unix,
                     "app_version": f.app_version,
                     "backup_version": f.backup_version,
@@ -172,7 +172,7 @@ impl Inspection {
                     "file_bytes": self.file_bytes,
                     "prefix_bytes": h.encoded_len,
                     "key_type": h.prefix.key_type_v2.or(h.prefix.key_type),
-                    "iv": hex(&h.iv),
+                    "iv": hex::encode(h.iv),
                     "app_version": m.app_version,
                     "phone_suffix": m.phone_suffix,
                     "backup_version": m.backup_version,
@@ -209,10 +209,6 @@ impl Inspection {
         }
         out
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Why a file could not be inspected.

@@ -8,6 +8,8 @@
 //! - [`metadata`]: the encrypted metadata blob (§4.3);
 //! - [`proto`]: the protobuf messages of both headers;
 //! - [`parallel_deflate`]: the zlib-stream compressor crypt15 uses;
+//! - `payload` (crate-private): the decrypting end crypt15 and crypt14
+//!   share (MD5 and GCM over the body, the held-back trailer, inflating);
 //! - [`inspect()`]: the header of a file without its key, with findings;
 //! - [`identify`]: the format, or what else the file is (an SQLite
 //!   database, a ZIP, a legacy crypt14 backup, bytes that are neither header).
@@ -23,6 +25,7 @@ pub mod crypt15;
 mod inspect;
 pub mod metadata;
 pub mod parallel_deflate;
+mod payload;
 pub mod proto;
 pub mod v2;
 

@@ -263,7 +263,7 @@ impl PasskeyDir {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".passkey.json")) else { continue };
-            if let Ok(id) = hex_decode(stem) {
+            if let Ok(id) = hex::decode(stem) {
                 ids.push(id);
             }
         }
@@ -282,7 +282,7 @@ impl PasskeyDir {
     }
 
     fn file(&self, id: &[u8]) -> PathBuf {
-        self.dir.join(format!("{}.passkey.json", hex_encode(id)))
+        self.dir.join(format!("{}.passkey.json", hex::encode(id)))
     }
 
     fn load(&self, id: &[u8]) -> Result<Option<Passkey>, AuthenticatorError> {
@@ -352,21 +352,21 @@ impl StoredPasskey {
             .map_err(|e| AuthenticatorError::Ceremony(format!("the passkey's COSE key does not encode: {e}")))?;
         let hmac = p.extensions.hmac_secret.as_ref();
         Ok(Self {
-            credential_id: hex_encode(&p.credential_id),
+            credential_id: hex::encode(&p.credential_id[..]),
             rp_id: p.rp_id.clone(),
-            user_handle: p.user_handle.as_ref().map(|h| hex_encode(h)),
+            user_handle: p.user_handle.as_ref().map(|h| hex::encode(&h[..])),
             username: p.username.clone(),
             counter: p.counter,
-            cose_key: hex_encode(&key),
-            cred_random_with_uv: hmac.map(|h| hex_encode(&h.cred_with_uv)),
-            cred_random_without_uv: hmac.and_then(|h| h.cred_without_uv.as_ref().map(|c| hex_encode(c))),
+            cose_key: hex::encode(&key),
+            cred_random_with_uv: hmac.map(|h| hex::encode(&h.cred_with_uv)),
+            cred_random_without_uv: hmac.and_then(|h| h.cred_without_uv.as_ref().map(hex::encode)),
         })
     }
 
     fn to_passkey(&self) -> Result<Passkey, String> {
         use passkey_crypto::coset::{CborSerializable, CoseKey};
         use passkey_types::{CredentialExtensions, StoredHmacSecret};
-        let hex = |s: &str| hex_decode(s).map_err(|()| "a field is not hex".to_owned());
+        let hex = |s: &str| hex::decode(s).map_err(|_| "a field is not hex".to_owned());
         let key = CoseKey::from_slice(&Zeroizing::new(hex(&self.cose_key)?)).map_err(|e| format!("COSE key: {e}"))?;
         let hmac_secret = match &self.cred_random_with_uv {
             Some(with) => Some(StoredHmacSecret {
@@ -396,12 +396,4 @@ impl Drop for StoredPasskey {
         self.cred_random_with_uv.zeroize();
         self.cred_random_without_uv.zeroize();
     }
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    hex::encode(b)
-}
-
-fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
-    hex::decode(s).map_err(|_| ())
 }

@@ -22,7 +22,7 @@ use crate::vault::passkeys::wire::{
     self as pkwire, PasskeyChallenge, PasskeyChange, PasskeyRegister, PasskeyRelease, PasskeyStart, Purpose,
     ServerPartReply,
 };
-use crate::vault::wire::{ErrorCode, Reply, Request, reply, request};
+use crate::vault::wire::{self, ErrorCode, Reply, Request, reply, request};
 
 /// Why a passkey flow failed.
 #[derive(Debug, Error)]
@@ -69,13 +69,9 @@ pub enum FlowError {
 pub type Send<'a> = dyn FnMut(Request) -> Reply + 'a;
 
 fn refused(r: &Reply) -> FlowError {
-    match &r.body {
-        Some(reply::Body::Error(e)) => FlowError::Refused {
-            code: ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Unspecified),
-            detail: e.detail.clone(),
-        },
-        None => FlowError::UnexpectedReply("no reply"),
-        _ => FlowError::UnexpectedReply("a different message was expected"),
+    match wire::refusal(r) {
+        Ok((code, detail)) => FlowError::Refused { code, detail },
+        Err(unexpected) => FlowError::UnexpectedReply(unexpected),
     }
 }
 

@@ -95,6 +95,20 @@ pub struct StoreConfig {
     /// Size of the parts a large backup is sent in to S3 (at least 5 MiB,
     /// S3's minimum; a local directory always takes 1 MiB parts).
     pub part_size: usize,
+    /// How many times an S3 store retries a failed request (default 1;
+    /// object_store's own default is 10). Local and in-memory stores do not
+    /// retry.
+    pub s3_retries: usize,
+    /// How long an S3 store waits for a connection to its server (default
+    /// 3 s).
+    pub s3_connect_timeout: Duration,
+    /// How long one S3 request may take, from connecting until the response
+    /// has arrived, including the body it sends (default 30 s: a part of
+    /// [`StoreConfig::part_size`] must fit in it); retrying a request stops
+    /// twice this after it was first sent. With the defaults a server that
+    /// stops answering fails an upload within a minute, rather than after
+    /// object_store's 10 retries over up to 3 minutes.
+    pub s3_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -104,6 +118,9 @@ impl Default for StoreConfig {
             gc_grace: Duration::from_secs(24 * 3600),
             clock: Clock::system(),
             part_size: 8 << 20,
+            s3_retries: 1,
+            s3_connect_timeout: Duration::from_secs(3),
+            s3_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -161,8 +178,6 @@ pub struct S3Endpoint {
     pub access_key_id: String,
     /// Secret access key.
     pub secret_access_key: String,
-    /// Per-request timeout.
-    pub timeout: Duration,
 }
 
 /// Why a store could not be opened.
@@ -362,41 +377,51 @@ impl BackupStore {
 
     /// An S3 store: `bucket`, keys under `prefix`, endpoint, region and
     /// credentials from the `AWS_*` environment variables (`AWS_ENDPOINT`,
-    /// `AWS_ALLOW_HTTP` for a loopback server). Conditional writes use the
-    /// standard `If-Match` / `If-None-Match` headers.
+    /// `AWS_ALLOW_HTTP` for a loopback server); retries and timeouts from
+    /// `config` ([`StoreConfig::s3_retries`], [`StoreConfig::s3_timeout`]),
+    /// which take precedence over `AWS_TIMEOUT` and `AWS_CONNECT_TIMEOUT`.
+    /// Conditional writes use the standard `If-Match` / `If-None-Match`
+    /// headers.
     #[cfg(feature = "s3")]
     pub fn s3(bucket: &str, prefix: &str, config: StoreConfig) -> Result<Self, OpenError> {
-        use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
-        let s3 = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_conditional_put(S3ConditionalPut::ETagMatch)
-            .build()
-            .map_err(|e| OpenError::Backend(e.to_string()))?;
-        Self::with(Arc::new(s3), Backend::S3, None, prefix.to_owned(), config)
+        let builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        Self::build_s3(builder, prefix, config)
     }
 
     /// An S3 store at an explicit endpoint (tests, loopback servers), with
-    /// short timeouts and one retry so a dead server fails an upload in
-    /// seconds rather than minutes.
+    /// the retries and timeouts of `config`, as [`BackupStore::s3`].
     #[cfg(feature = "s3")]
     pub fn s3_at(bucket: &str, prefix: &str, endpoint: &S3Endpoint, config: StoreConfig) -> Result<Self, OpenError> {
-        use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
-        use object_store::{ClientOptions, RetryConfig};
-        let retry = RetryConfig { max_retries: 1, retry_timeout: endpoint.timeout * 2, ..Default::default() };
-        let s3 = AmazonS3Builder::new()
-            // Client options first: setting them replaces the whole set,
-            // including the allow-http flag.
-            .with_client_options(
-                ClientOptions::new().with_timeout(endpoint.timeout).with_connect_timeout(endpoint.timeout),
-            )
+        let builder = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_endpoint(&endpoint.url)
             .with_allow_http(endpoint.url.starts_with("http://"))
             .with_region(&endpoint.region)
             .with_access_key_id(&endpoint.access_key_id)
-            .with_secret_access_key(&endpoint.secret_access_key)
-            .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .with_secret_access_key(&endpoint.secret_access_key);
+        Self::build_s3(builder, prefix, config)
+    }
+
+    /// What both S3 stores share: conditional writes by ETag, and the
+    /// retries and timeouts of `config`. The timeouts are set key by key,
+    /// since setting whole client options would replace what the builder
+    /// holds (the allow-http flag, or anything the environment set).
+    #[cfg(feature = "s3")]
+    fn build_s3(
+        builder: object_store::aws::AmazonS3Builder,
+        prefix: &str,
+        config: StoreConfig,
+    ) -> Result<Self, OpenError> {
+        use object_store::aws::{AmazonS3ConfigKey, S3ConditionalPut};
+        use object_store::{ClientConfigKey, RetryConfig};
+        let millis = |d: Duration| format!("{}ms", d.as_millis());
+        let retry =
+            RetryConfig { max_retries: config.s3_retries, retry_timeout: config.s3_timeout * 2, ..Default::default() };
+        let s3 = builder
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), millis(config.s3_timeout))
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), millis(config.s3_connect_timeout))
             .with_retry(retry)
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
             .build()
             .map_err(|e| OpenError::Backend(e.to_string()))?;
         Self::with(Arc::new(s3), Backend::S3, None, prefix.to_owned(), config)

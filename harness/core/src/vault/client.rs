@@ -98,14 +98,12 @@ fn identifiers() -> Identifiers<'static> {
 }
 
 fn refused(reply: &Reply) -> ClientError {
-    match &reply.body {
-        Some(reply::Body::Error(e)) => ClientError::Refused {
-            code: ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Unspecified),
-            detail: e.detail.clone(),
-        },
-        Some(reply::Body::LoginFailed(_)) => ClientError::WrongPassword,
-        None => ClientError::UnexpectedReply("no reply"),
-        _ => ClientError::UnexpectedReply("a different message was expected"),
+    if let Some(reply::Body::LoginFailed(_)) = reply.body {
+        return ClientError::WrongPassword;
+    }
+    match wire::refusal(reply) {
+        Ok((code, detail)) => ClientError::Refused { code, detail },
+        Err(unexpected) => ClientError::UnexpectedReply(unexpected),
     }
 }
 

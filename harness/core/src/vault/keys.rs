@@ -177,7 +177,7 @@ pub struct OwnerKey(SigningKey);
 
 impl core::fmt::Debug for OwnerKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "OwnerKey(public {})", hex(&self.public()))
+        write!(f, "OwnerKey(public {})", hex::encode(self.public()))
     }
 }
 
@@ -430,10 +430,6 @@ pub fn open_record(fleet: &FleetSecrets, account: &[u8], record: &SealedRecord) 
         opaque_record: Zeroizing::new(rest[..len].to_vec()),
         wrapped_key: Zeroizing::new(rest[len..].to_vec()),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

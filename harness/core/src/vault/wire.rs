@@ -573,3 +573,17 @@ pub fn reply(body: reply::Body) -> Reply {
 pub fn error(code: ErrorCode, detail: &str) -> Reply {
     reply(reply::Body::Error(ErrorReply { code: code as i32, leader: None, detail: detail.to_owned() }))
 }
+
+/// What a reply other than the one expected says: `Ok` with the code (an
+/// unknown one as [`ErrorCode::Unspecified`]) and detail of an error reply,
+/// or `Err` saying what else it is (no body, or another message). The
+/// vault client and the passkey flows turn it into their own errors.
+pub(crate) fn refusal(r: &Reply) -> Result<(ErrorCode, String), &'static str> {
+    match &r.body {
+        Some(reply::Body::Error(e)) => {
+            Ok((ErrorCode::try_from(e.code).unwrap_or(ErrorCode::Unspecified), e.detail.clone()))
+        }
+        None => Err("no reply"),
+        Some(_) => Err("a different message was expected"),
+    }
+}

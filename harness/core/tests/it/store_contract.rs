@@ -49,6 +49,11 @@ pub(crate) fn config(clock: &Arc<AtomicU64>) -> StoreConfig {
         clock: Clock::from_fn(move || c.load(Ordering::SeqCst)),
         // S3 refuses parts under 5 MiB except the last.
         part_size: 5 << 20,
+        // Parts of 5 MiB on loopback: a server that stops answering fails a
+        // test in seconds (one retry, the default).
+        s3_connect_timeout: Duration::from_secs(3),
+        s3_timeout: Duration::from_secs(3),
+        ..StoreConfig::default()
     }
 }
 

@@ -234,7 +234,7 @@ pub(crate) enum FuzzCommand {
         #[arg(long, value_delimiter = ',')]
         targets: Vec<String>,
         /// Time per target: 90s, 10m, 1h.
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        #[arg(long, default_value = "10m", value_parser = e2eb::units::parse_duration)]
         time: std::time::Duration,
         /// Targets fuzzed at once.
         #[arg(long, default_value_t = 2)]
@@ -303,19 +303,6 @@ pub(crate) enum SanitizerArg {
 /// suite from another directory.
 pub(crate) fn absolute_path(s: &str) -> Result<PathBuf, String> {
     std::path::absolute(s).map_err(|e| format!("{s:?}: {e}"))
-}
-
-/// `90s`, `10m`, `2h`, or plain seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = digits.parse().map_err(|_| format!("{s:?} is not a duration like 90s, 10m or 1h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
-    };
-    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Where the embedded vault and the devices live.
@@ -458,8 +445,9 @@ pub(crate) enum VaultCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Test helper: applies charges to one durable site forever, printing
-    /// `ack <index> <attempts left>` after each fsync (for kill -9 tests).
+    /// Test helper: applies one charge to one durable site for every line
+    /// `charge` on stdin, printing `ack <index> <attempts left>` after each
+    /// fsync (for kill -9 tests).
     #[command(hide = true)]
     SiteStress {
         /// The site's redb file.

@@ -85,27 +85,31 @@ struct LifeModel {
 }
 
 pub(in crate::properties) fn store_never_loses_the_last_durable_backup(runner: &mut TestRunner) -> Result<(), String> {
-    done(runner.run(
-        &(scheme_strategy(), 1_000u64..100_000, vec(life_step_strategy(), 1..48)),
-        |(scheme, grace, steps)| {
-            let clock = Logical::new();
-            let faulty = Faulty::new();
-            // Two phones of the same account, and an observer that checks.
-            let devices = [
-                open(&faulty, scheme, config(&clock, grace, ROOMY))?,
-                open(&faulty, scheme, config(&clock, grace, ROOMY))?,
-            ];
-            let observer = open(&faulty, scheme, config(&clock, grace, ROOMY))?;
-            let mut slots: [Slot<'_>; 2] = [Slot::Idle, Slot::Idle];
-            let mut model = LifeModel::default();
-            for (i, step) in steps.iter().enumerate() {
-                life_step(step, &devices, &mut slots, &mut model, &faulty, &clock, scheme, grace)
-                    .map_err(|e| tc(format!("step {i} {step:?}: {}", e)))?;
-                check_durable(&observer, &model).map_err(|e| tc(format!("after step {i} {step:?}: {}", e)))?;
-            }
-            Ok(())
-        },
-    ))
+    done(
+        runner.run(
+            &(scheme_strategy(), 1_000u64..100_000, vec(life_step_strategy(), 1..48)),
+            |(scheme, grace, steps)| run_life(scheme, grace, &steps),
+        ),
+    )
+}
+
+/// Runs `steps` on two devices (two phones of the same account) with the
+/// collection grace `grace`, and has an observer check the store against
+/// the model after every step.
+fn run_life(scheme: Backend, grace: u64, steps: &[LifeStep]) -> Result<(), TestCaseError> {
+    let clock = Logical::new();
+    let faulty = Faulty::new();
+    let devices =
+        [open(&faulty, scheme, config(&clock, grace, ROOMY))?, open(&faulty, scheme, config(&clock, grace, ROOMY))?];
+    let observer = open(&faulty, scheme, config(&clock, grace, ROOMY))?;
+    let mut slots: [Slot<'_>; 2] = [Slot::Idle, Slot::Idle];
+    let mut model = LifeModel::default();
+    for (i, step) in steps.iter().enumerate() {
+        life_step(step, &devices, &mut slots, &mut model, &faulty, &clock, scheme, grace)
+            .map_err(|e| tc(format!("step {i} {step:?}: {}", e)))?;
+        check_durable(&observer, &model).map_err(|e| tc(format!("after step {i} {step:?}: {}", e)))?;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -220,24 +224,6 @@ fn check_durable(observer: &BackupStore, model: &LifeModel) -> Result<(), TestCa
 mod tests {
     use super::*;
 
-    fn run_life(scheme: Backend, steps: &[LifeStep]) -> Result<(), TestCaseError> {
-        let clock = Logical::new();
-        let faulty = Faulty::new();
-        let grace = 10_000;
-        let devices = [
-            open(&faulty, scheme, config(&clock, grace, ROOMY))?,
-            open(&faulty, scheme, config(&clock, grace, ROOMY))?,
-        ];
-        let observer = open(&faulty, scheme, config(&clock, grace, ROOMY))?;
-        let mut slots: [Slot<'_>; 2] = [Slot::Idle, Slot::Idle];
-        let mut model = LifeModel::default();
-        for step in steps {
-            life_step(step, &devices, &mut slots, &mut model, &faulty, &clock, scheme, grace)?;
-            check_durable(&observer, &model)?;
-        }
-        Ok(())
-    }
-
     /// The shortest case `store_never_loses_the_last_durable_backup` found
     /// on the versioned-manifest scheme of local directories: device 1
     /// stages on generation 1; device 0 commits generations 2 and 3;
@@ -261,7 +247,7 @@ mod tests {
             Commit { dev: 1, fault: false },
         ];
         for scheme in [Backend::Memory, Backend::Local] {
-            if let Err(e) = run_life(scheme, &steps) {
+            if let Err(e) = run_life(scheme, 10_000, &steps) {
                 panic!("{scheme:?}: {e}");
             }
         }

@@ -112,7 +112,13 @@ impl Logical {
 }
 
 fn config(clock: &Logical, grace_ms: u64, quotas: Quotas) -> StoreConfig {
-    StoreConfig { quotas, gc_grace: Duration::from_millis(grace_ms), clock: clock.clock(), part_size: PART }
+    StoreConfig {
+        quotas,
+        gc_grace: Duration::from_millis(grace_ms),
+        clock: clock.clock(),
+        part_size: PART,
+        ..StoreConfig::default()
+    }
 }
 
 /// Quotas no property backup comes near.

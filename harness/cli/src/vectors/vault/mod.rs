@@ -45,7 +45,7 @@
 //! site's answer to a KE3 that does not verify, and `vault.wire.<WireError
 //! variant>` for undecodable messages ([`crate::error_kind::vault_wire`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -60,7 +60,8 @@ use opaque_ke::ServerSetup;
 use prost::Message;
 
 use super::label_rng::LabelRng;
-use super::{Case, Expect, FamilyResult, SCHEMA, VectorFile};
+use super::schema::{compare, verify_file};
+use super::{Case, FamilyResult, VectorFile};
 
 mod generate;
 pub use generate::generate;
@@ -507,48 +508,11 @@ fn run_case(c: &Case) -> Result<Result<Map, String>, String> {
 }
 
 fn check(c: &Case) -> Result<(), String> {
-    match (&c.expect, run_case(c)) {
-        (_, Err(bad)) => Err(format!("malformed case: {bad}")),
-        (Expect::Output(want), Ok(Ok(got))) => {
-            let keys: BTreeSet<&String> = want.keys().chain(got.keys()).collect();
-            let diff: Vec<&String> = keys.into_iter().filter(|k| want.get(*k) != got.get(*k)).collect();
-            if diff.is_empty() { Ok(()) } else { Err(format!("outputs differ: {diff:?}")) }
-        }
-        (Expect::Output(_), Ok(Err(kind))) => Err(format!("expected success, got {kind}")),
-        (Expect::Error(want), Ok(Ok(_))) => Err(format!("expected {want}, but it succeeded")),
-        (Expect::Error(want), Ok(Err(kind))) if *want == kind => Ok(()),
-        (Expect::Error(want), Ok(Err(kind))) => Err(format!("expected {want}, got {kind}")),
-    }
+    let got = run_case(c).map_err(|bad| format!("malformed case: {bad}"))?;
+    compare(&c.expect, got)
 }
 
 /// Replays every case of a `vault` file and compares every byte.
 pub fn verify(file: &VectorFile) -> FamilyResult {
-    let mut r = FamilyResult { family: FAMILY.to_owned(), ..Default::default() };
-    if file.schema != SCHEMA {
-        r.failures.push(format!("schema is {:?}, expected {SCHEMA}", file.schema));
-        return r;
-    }
-    if file.family != FAMILY {
-        r.failures.push(format!("family is {:?}, expected {FAMILY}", file.family));
-        return r;
-    }
-    let mut ids = BTreeSet::new();
-    let mut negatives = 0;
-    for c in &file.cases {
-        if !ids.insert(c.id.as_str()) {
-            r.failures.push(format!("{}: duplicate case id", c.id));
-            continue;
-        }
-        if matches!(c.expect, Expect::Error(_)) {
-            negatives += 1;
-        }
-        match check(c) {
-            Ok(()) => r.passed += 1,
-            Err(why) => r.failures.push(format!("{}: {why}", c.id)),
-        }
-    }
-    if negatives == 0 {
-        r.failures.push("the family has no must-fail case".to_owned());
-    }
-    r
+    verify_file(file, FAMILY, check)
 }

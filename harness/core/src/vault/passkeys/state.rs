@@ -241,18 +241,6 @@ pub(crate) fn server_key(record: &mut Option<AccountRecord>, m: &ServerKeyChange
     Outcome::ServerKeys { current: ring.server_keys.iter().map(|k| k.version).max().unwrap_or(0) }
 }
 
-impl StoredCredential {
-    /// Encoded length (for the fuzz targets' bounds).
-    pub fn len(&self) -> usize {
-        self.encoded_len()
-    }
-
-    /// Never empty once built; for clippy's `len_without_is_empty`.
-    pub fn is_empty(&self) -> bool {
-        self.credential_id.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,6 @@ fn endpoint(url: &str) -> S3Endpoint {
         region: "us-east-1".to_owned(),
         access_key_id: "e2eb-test".to_owned(),
         secret_access_key: "e2eb-test".to_owned(),
-        timeout: Duration::from_secs(3),
     }
 }
 

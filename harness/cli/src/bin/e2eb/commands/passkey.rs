@@ -19,7 +19,7 @@ pub(crate) fn run(cmd: PasskeyCommand) -> Result<ExitCode, Failure> {
         PasskeyCommand::Enable { home, key, account, device, json } => {
             let k = super::key::load(&key)?;
             let device = Device::new(device.unwrap_or_else(|| home.home.join("phone")));
-            let data = wrap_on(&home.home, &account, &k, &device, true)?;
+            let data = wrap_on(&home.home, &account, &k, &device)?;
             report(
                 json,
                 &json!({
@@ -39,7 +39,7 @@ pub(crate) fn run(cmd: PasskeyCommand) -> Result<ExitCode, Failure> {
         PasskeyCommand::Add { home, key, account, device, json } => {
             let k = super::key::load(&key)?;
             let device = Device::new(device);
-            let data = wrap_on(&home.home, &account, &k, &device, true)?;
+            let data = wrap_on(&home.home, &account, &k, &device)?;
             report(
                 json,
                 &json!({
@@ -137,16 +137,13 @@ fn wrap_on(
     account: &str,
     k: &BackupKey,
     device: &Device,
-    register: bool,
 ) -> Result<e2eb_core::passkey::PasskeyData, Failure> {
     let mut vault = LocalVault::open(home)?;
     let client = vault.client(account.as_bytes());
     let pk = PasskeyClient::new(&client);
     let passkeys = device.passkeys();
     let mut send = |req| vault.send(req);
-    if register {
-        pk.register(&mut send, k, &passkeys, &mut OsRng).map_err(PasskeyRunError::flow("register the passkey"))?;
-    }
+    pk.register(&mut send, k, &passkeys, &mut OsRng).map_err(PasskeyRunError::flow("register the passkey"))?;
     let data = pk.wrap(&mut send, k, &passkeys, &mut OsRng).map_err(PasskeyRunError::flow("wrap the key"))?;
     device.save_data(&data)?;
     Ok(data)

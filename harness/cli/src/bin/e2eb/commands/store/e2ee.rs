@@ -13,10 +13,11 @@ use e2eb::store::e2ee::{self, DisableRequest, DisableSummary, EnableRequest, Ena
 use e2eb::store::migrate::MigrationSummary;
 use e2eb_core::backup::Format;
 use e2eb_core::key::BackupKey;
-use e2eb_core::store::{Entry, Manifest};
+use e2eb_core::store::Manifest;
 use serde_json::{Value, json};
 
 use super::transfer::{open, tier};
+use super::{entry_json, entry_text};
 use crate::cli::{FormatArg, KeepArg, KeyArgs, StoreCommand};
 use crate::error::Failure;
 
@@ -127,17 +128,6 @@ pub(super) fn with_ui<T>(
     Ok(f(&mut prompter)?)
 }
 
-fn entry_json(e: &Entry) -> Value {
-    json!({
-        "object": e.object,
-        "format": e.format.extension(),
-        "size": e.size,
-        "sha256": hex::encode(e.sha256),
-        "key_id": e.key_id.map(hex::encode),
-        "tier": e.tier.name(),
-    })
-}
-
 fn manifest_json(m: &Manifest) -> Value {
     json!({ "generation": m.generation, "e2ee": m.e2ee, "current": entry_json(&m.current) })
 }
@@ -213,7 +203,7 @@ fn report_enable(account: &str, s: &EnableSummary, json: bool) -> Result<ExitCod
     if let Some((id, data)) = &s.passkey {
         out!("Passkey {id} protects the key; its wrap is in {}.", data.display());
     }
-    out!("Current backup: {} ({}, {} bytes).", current.object, current.format.extension(), current.size);
+    out!("Current backup: {}.", entry_text(current));
     let deleted = deleted_lines(&s.backup);
     if deleted.is_empty() {
         out!("No unencrypted backups to delete.");
@@ -254,21 +244,17 @@ fn report_disable(account: &str, s: &DisableSummary, json: bool) -> Result<ExitC
     if let (Some(r), Some(m)) = (&s.replaced, &s.manifest) {
         let (prev, now) = (&r.previous, &m.current);
         out!(
-            "Replaced the end-to-end encrypted backup {} ({}, {} bytes) with an unencrypted backup of {}: {} ({}, {} bytes).",
-            prev.object,
-            prev.format.extension(),
-            prev.size,
+            "Replaced the end-to-end encrypted backup {} with an unencrypted backup of {}: {}.",
+            entry_text(prev),
             r.database.display(),
-            now.object,
-            now.format.extension(),
-            now.size
+            entry_text(now)
         );
         if let Some(name) = &r.left_over {
             out!("warning: the previous backup {name} could not be deleted; `e2eb store gc` will collect it");
         }
     } else if let Some(m) = &s.manifest {
         let now = &m.current;
-        out!("Current backup: {} ({}, {} bytes), unchanged.", now.object, now.format.extension(), now.size);
+        out!("Current backup: {}, unchanged.", entry_text(now));
     }
     match s.vault_record_deleted {
         Some(v) => out!("Vault password record deleted (was version {v})."),

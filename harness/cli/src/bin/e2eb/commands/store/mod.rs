@@ -10,6 +10,9 @@ mod transfer;
 
 use std::process::ExitCode;
 
+use e2eb_core::store::Entry;
+use serde_json::{Value, json};
+
 use crate::cli::StoreCommand;
 use crate::error::Failure;
 
@@ -25,4 +28,23 @@ pub(crate) fn run(cmd: StoreCommand) -> Result<ExitCode, Failure> {
         cmd @ StoreCommand::ChangePassword { .. } => password::run(cmd),
         StoreCommand::Demo { dir } => demo::run(dir),
     }
+}
+
+/// A manifest entry as every store command's `--json` output shows it: all
+/// its fields, hashes and key ids in hex.
+fn entry_json(e: &Entry) -> Value {
+    json!({
+        "object": e.object,
+        "format": e.format.extension(),
+        "key_id": e.key_id.map(hex::encode),
+        "size": e.size,
+        "sha256": hex::encode(e.sha256),
+        "tier": e.tier.name(),
+        "created_ms": e.created_ms,
+    })
+}
+
+/// A manifest entry in a sentence: `OBJECT (FORMAT, SIZE bytes)`.
+fn entry_text(e: &Entry) -> String {
+    format!("{} ({}, {} bytes)", e.object, e.format.extension(), e.size)
 }

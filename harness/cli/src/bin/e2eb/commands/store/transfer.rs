@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use e2eb::atomic::{AtomicFile, PathError};
 use e2eb::progress::{Progress, Task, Unit};
-use e2eb::store::{StoreRunError, detect_format, open_store, parse_duration, parse_quotas};
+use e2eb::store::{StoreRunError, detect_format, open_store, parse_quotas};
+use e2eb::units::parse_duration;
 use e2eb_core::store::lifecycle::ObjectInfo;
-use e2eb_core::store::{BackupStore, Entry, Manifest, NewBackup, RestoreError, Tier};
+use e2eb_core::store::{BackupStore, Manifest, NewBackup, RestoreError, Tier};
 use serde_json::{Value, json};
 
+use super::entry_json;
 use crate::cli::{StoreArgs, StoreCommand, TierArg};
 use crate::error::Failure;
 use crate::progress::Bars;
@@ -244,18 +246,6 @@ fn gc(args: &StoreArgs, grace: &str) -> Result<ExitCode, Failure> {
         }
     );
     report(args.json, &value, &text)
-}
-
-fn entry_json(e: &Entry) -> Value {
-    json!({
-        "object": e.object,
-        "format": e.format.extension(),
-        "key_id": e.key_id.map(hex::encode),
-        "size": e.size,
-        "sha256": hex::encode(e.sha256),
-        "tier": e.tier.name(),
-        "created_ms": e.created_ms,
-    })
 }
 
 fn object_json(o: &ObjectInfo) -> Value {
