@@ -37,7 +37,7 @@ pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
         // These write as they go; a reader that goes away ends them quietly.
         VaultCommand::SiteStress { db } => {
             let mut out = Stdout::default();
-            let r = site_stress::run(&db, &mut out);
+            let r = site_stress::run(&db, &mut std::io::stdin().lock(), &mut out);
             out.finish(r)?;
             Ok(ExitCode::SUCCESS)
         }
