@@ -8,6 +8,7 @@ mod cobblestone_stream;
 mod crypt14;
 mod crypt15;
 mod crypt15_bounds;
+mod derivations;
 mod fleet;
 mod gcm_stream;
 mod key_forms;
