@@ -16,6 +16,7 @@ mod passkey_rp;
 mod passkey_vault;
 mod small_api;
 mod store_contract;
+mod thin_places;
 mod v2_bounds;
 mod v2_into;
 mod vault;
