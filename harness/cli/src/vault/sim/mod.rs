@@ -96,8 +96,9 @@ pub struct SimOptions {
     pub hsm_counter: bool,
     /// Schedule kind.
     pub kind: ScheduleKind,
-    /// Runs in flight at once. A run mostly waits on timers (elections,
-    /// timeouts), so several share the two cores well.
+    /// Runs in flight at once. A run mostly waits (on Raft's timers, on
+    /// commits of the other sites), so several share two cores well: ten
+    /// keep about one core busy.
     pub jobs: usize,
     /// Keep every run's schedule in the report, not only those of violations.
     pub schedules: bool,
@@ -113,7 +114,7 @@ impl Default for SimOptions {
             limit: 10,
             hsm_counter: true,
             kind: ScheduleKind::Random,
-            jobs: 6,
+            jobs: 10,
             schedules: false,
         }
     }
@@ -242,8 +243,37 @@ pub fn temp_dir() -> std::io::Result<tempfile::TempDir> {
     if shm.is_dir() { tempfile::Builder::new().prefix("e2eb-sim-").tempdir_in(shm) } else { tempfile::tempdir() }
 }
 
-/// How long a client waits for the fleet before it gives up on a request.
-const PATIENCE: Duration = Duration::from_millis(600);
+// The simulation's clock. Much of a run waits for elections: after a leader
+// is lost, a follower campaigns once its leader lease (the upper bound of the
+// election timeout) and a random election timeout have passed. The fleets
+// elect twice as fast as they did (timeouts of 30 to 60 ms instead of 4 to 8
+// heartbeats, 60 to 120 ms), and the client's patience and the commit timeout
+// are halved with them, so that against elections each lasts what it did.
+//
+// The heartbeat stays at 15 ms: openraft gives every append-entries RPC one
+// heartbeat to answer, and the network's injected delays (up to 7 ms each
+// way, drawn by the schedule) must stay delays, not become losses, as they
+// do with heartbeats shorter than the delays plus some scheduling slack
+// (with 5 ms heartbeats, a third of the linearizable reads of a run with
+// delays failed, and their checks were skipped).
+
+/// Raft heartbeat of the simulated fleets, in milliseconds.
+const HEARTBEAT_MS: u64 = 15;
+
+/// Raft election timeout range of the simulated fleets, in milliseconds.
+const ELECTION_MS: (u64, u64) = (30, 60);
+
+/// How long a client waits for the fleet before it gives up on a request:
+/// two to three elections.
+const PATIENCE: Duration = Duration::from_millis(300);
+
+/// How long a commit may take before the request is answered `Unavailable`.
+const COMMIT_TIMEOUT: Duration = Duration::from_millis(150);
+
+/// How long the check of invariant 7 watches a site restarted from an older
+/// disk while its gate stays closed: 20 heartbeats, for the leader to reach
+/// it and for elections to ask for its vote.
+const GATE_WINDOW: Duration = Duration::from_millis(20 * HEARTBEAT_MS);
 
 /// What a finished run contributes to the report.
 struct RunSummary {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2eb_core::key::BackupKey;
 use e2eb_core::vault::client::{self, Owner, VaultClient};
@@ -20,7 +20,9 @@ use rand_core::OsRng;
 use sha2::{Digest, Sha256};
 
 use super::relay::{self, Relay};
-use super::{PATIENCE, SimOptions, Violation, forensic, temp_dir};
+use super::{
+    COMMIT_TIMEOUT, ELECTION_MS, GATE_WINDOW, HEARTBEAT_MS, PATIENCE, SimOptions, Violation, forensic, temp_dir,
+};
 use crate::vault::VaultRunError;
 
 /// Names a password record: the first 16 bytes of SHA-256 of its OPAQUE
@@ -143,8 +145,9 @@ impl Run {
             sites: opts.sites,
             hsm_counter: opts.hsm_counter,
             seed,
-            heartbeat_ms: 15,
-            commit_timeout: Duration::from_millis(300),
+            heartbeat_ms: HEARTBEAT_MS,
+            election_ms: Some(ELECTION_MS),
+            commit_timeout: COMMIT_TIMEOUT,
             ..FleetOptions::new(site)
         };
         let fleet = Fleet::start(dir.path(), ServerSetup::<Suite>::new(&mut OsRng), options)?;
@@ -554,19 +557,18 @@ impl Run {
     pub(super) fn check_rollback_gate(&mut self, site: usize, acked: (u64, u64)) {
         // A site lifts its gate itself, when it is asked for a vote or the
         // fleet serves a request, once it thinks it has caught up; its
-        // metrics settle a moment after a restart. Ask for a while.
-        let until = Instant::now() + Duration::from_millis(300);
-        let (mut last, mut gated);
-        loop {
-            self.fleet.release_caught_up_sites();
-            last = self.fleet.last_log_id(site);
-            gated = self.fleet.gated_sites().contains(&site);
-            let behind = last.is_none_or(|l| l < acked);
-            if (behind && !gated) || Instant::now() > until {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // metrics settle a moment after a restart. Watch it — at every
+        // change of the fleet's Raft metrics (an entry reaching it, a vote)
+        // and every 10 ms — until its gate opens, or for the window while it
+        // stays closed. Once open there is nothing left to watch: it opened
+        // while the log is behind (the violation), or the site has caught up.
+        let (mut last, mut gated) = (None, true);
+        self.fleet.wait_for(GATE_WINDOW, Duration::from_millis(10), |f| {
+            f.release_caught_up_sites();
+            last = f.last_log_id(site);
+            gated = f.gated_sites().contains(&site);
+            (!gated).then_some(())
+        });
         self.note(format!(
             "site {}: log ends at {last:?}, acknowledged (term {}, index {}): {}",
             site + 1,
@@ -592,7 +594,7 @@ impl Run {
     /// secrets in its file. With `all`, every site must have (the end of a
     /// run, when all are up and caught up).
     pub(super) fn forensic_check(&mut self, all: bool) {
-        self.settle();
+        let applied = self.settle();
         let files = self.fleet.site_files();
         for (account, w) in &self.watch {
             if w.erased.is_empty() {
@@ -602,7 +604,7 @@ impl Run {
             // has applied (every record gone, with `all`).
             let mut found = Vec::new();
             for (i, file) in files.iter().enumerate() {
-                let reached = if all { Some(u64::MAX) } else { self.fleet.record(i, account).map(|r| r.version) };
+                let reached = if all { Some(u64::MAX) } else { applied[i].get(account).copied() };
                 let Some(reached) = reached else { continue };
                 let secrets: Vec<(String, Vec<u8>)> = w
                     .erased
@@ -638,11 +640,25 @@ impl Run {
         }
     }
 
-    /// Waits until every running site has applied what the leader has, and
-    /// has compacted away what it erased.
-    fn settle(&self) {
-        self.fleet.wait_replicated(Duration::from_secs(2));
+    /// Waits until every running site the leader can reach has applied what
+    /// the leader has, and every running site has compacted away what it
+    /// erased; returns the version of each watched account each site had
+    /// applied before the second wait (none for a site that is down). A site
+    /// cut off by a partition cannot catch up before the partition heals,
+    /// which no wait brings nearer; it is scanned for what it has applied.
+    /// Read before the wait for compaction, that version is covered by it: a
+    /// site notes an erasure for compaction before its state shows it, even
+    /// a site still applying entries (one just cut off).
+    fn settle(&self) -> Vec<BTreeMap<Vec<u8>, u64>> {
+        self.fleet.wait_reachable_replicated(Duration::from_secs(2));
+        let applied = (0..self.fleet.len())
+            .map(|i| {
+                let versions = self.watch.keys().filter_map(|a| Some((a.clone(), self.fleet.record(i, a)?.version)));
+                versions.collect()
+            })
+            .collect();
         self.fleet.wait_compacted(Duration::from_secs(3));
+        applied
     }
 
     /// Invariant 2 and the forensic check, at the end: heal, restart all,
@@ -658,16 +674,11 @@ impl Run {
         for i in 0..self.fleet.len() {
             let _ = self.fleet.restart(i);
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let leader = loop {
-            self.fleet.release_caught_up_sites();
-            if let Some(l) = self.fleet.wait_for_leader(Duration::from_millis(100)) {
-                break Some(l);
-            }
-            if Instant::now() > deadline {
-                break None;
-            }
-        };
+        // Released, a rolled-back site that has caught up may campaign.
+        let leader = self.fleet.wait_for(Duration::from_secs(5), Duration::from_millis(5), |f| {
+            f.release_caught_up_sites();
+            f.wait_for_leader(Duration::ZERO)
+        });
         let Some(l) = leader else {
             let gated: Vec<usize> = self.fleet.gated_sites().iter().map(|i| i + 1).collect();
             self.violate(

@@ -1,7 +1,7 @@
 //! The schedules a run follows: random faults, operations and relay
 //! attacks from the seed, and three targeted attacks (see the parent module).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::relay;
 use super::run::{Run, reply_kind};
@@ -252,18 +252,7 @@ impl Run {
 
     /// Waits until site `i`'s log satisfies `ok` (term, index), up to `limit`.
     fn wait_log(&self, i: usize, limit: Duration, ok: impl Fn((u64, u64)) -> bool) -> Option<(u64, u64)> {
-        let start = Instant::now();
-        loop {
-            if let Some(last) = self.fleet.last_log_id(i)
-                && ok(last)
-            {
-                return Some(last);
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.fleet.wait_for(limit, Duration::from_millis(5), |f| f.last_log_id(i).filter(|&last| ok(last)))
     }
 
     /// The disk thief's targeted attack on the rollback gate (design §5.1
@@ -307,16 +296,7 @@ impl Run {
             stale.1
         ));
         // The majority elects C; B joins it until it holds C's entries, no further.
-        let deadline = Instant::now() + patience;
-        let c = loop {
-            if let Some(l) = self.fleet.leader().filter(|l| rest.contains(l)) {
-                break Some(l);
-            }
-            if Instant::now() > deadline {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let c = self.fleet.wait_for(patience, Duration::from_millis(10), |f| f.leader().filter(|l| rest.contains(l)));
         let Some(c) = c else {
             self.note("no leader among the majority; schedule abandoned".to_owned());
             return;

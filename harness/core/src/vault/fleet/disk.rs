@@ -59,6 +59,11 @@ type Row = (Vec<u8>, Vec<u8>);
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
 const RAFT: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+/// Meta key: the highest log index at which an erasure (a record erased or
+/// replaced) was applied, written with the state it changed.
+const ERASURE: &str = "erasure";
+/// Meta key: the highest index the file has been compacted through.
+const COMPACTED: &str = "compacted";
 const ACCOUNTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("accounts");
 
 /// Why a site's disk failed.
@@ -364,6 +369,12 @@ impl Disk {
         }
     }
 
+    /// Records, durably, that the file has been compacted through the
+    /// erasures applied up to log index `index` (see `StateMachine::open`).
+    pub(super) async fn mark_compacted(&self, index: u64) -> Result<(), DiskError> {
+        self.set_meta(COMPACTED, &index).await
+    }
+
     async fn set_meta<T: Serialize>(&self, key: &'static str, value: &T) -> Result<(), DiskError> {
         let bytes = serde_json::to_vec(value).map_err(DiskError::meta(key))?;
         self.write(move |tx| {
@@ -521,7 +532,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 Ok(())
             })
             .await
-            .map_err(write_err)
+            .map_err(write_err)?;
+        // After an installed snapshot, the site purges through the
+        // snapshot's last entry, which it never appended: its log now ends
+        // there (`Disk::last_log`), and it told the leader it holds the
+        // snapshot. The counter must know that end too, or a copy of the disk
+        // from before the snapshot passes for an up-to-date one (found by
+        // `e2eb vault sim`, seed 105: "log ends at (1, 20), acknowledged
+        // (term 1, index 21): votes"). Purges of appended entries change
+        // nothing: the counter has them.
+        lock(&self.counter).record_ack(log_id);
+        Ok(())
     }
 }
 
@@ -566,9 +587,15 @@ impl StateMachine {
         let accounts = disk.accounts()?;
         let applied = disk.meta::<Option<LogId<u64>>>("applied")?.flatten();
         let membership = disk.meta("membership")?.unwrap_or_default();
-        // A site stopped before it compacted away an erasure: do it now.
+        // A site stopped before it compacted away an erasure: do it now. A
+        // record replaced by a new registration leaves no trace in the state,
+        // only in the marks: without them a site stopped between the change
+        // and its compaction kept the old record in its file for good (found
+        // by `e2eb vault sim`, seed 1208).
+        let pending: Option<u64> = disk.meta(ERASURE)?;
+        let compacted: Option<u64> = disk.meta(COMPACTED)?;
         if let Some(l) = applied
-            && accounts.values().any(|r| !r.is_live())
+            && (accounts.values().any(|r| !r.is_live()) || pending > compacted)
         {
             erased.note(l.index);
         }
@@ -661,6 +688,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> =
             changed.iter().map(|(k, v)| (k.clone(), v.as_ref().map(|r| r.encode_to_vec()))).collect();
         let (applied_bytes, membership_bytes) = marks(&applied, &membership).map_err(write_err)?;
+        let erasure_bytes =
+            erased.map(|i| serde_json::to_vec(&i)).transpose().map_err(|e| write_err(DiskError::meta(ERASURE)(e)))?;
         // Not fsynced on its own: see the module documentation.
         self.disk
             .write_with(false, move |tx| {
@@ -678,6 +707,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 let mut m = tx.open_table(RAFT)?;
                 m.insert("applied", applied_bytes.as_slice())?;
                 m.insert("membership", membership_bytes.as_slice())?;
+                if let Some(e) = &erasure_bytes {
+                    m.insert(ERASURE, e.as_slice())?;
+                }
                 Ok(())
             })
             .await
@@ -692,14 +724,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 None => s.remove(&k),
             };
         }
+        if let Some(index) = erased {
+            // The entry that carried the record, and the record's old pages,
+            // are still in the file: have the site compact it. Noted before
+            // the state lock is released, so that whoever sees the erasure
+            // in the state also sees it pending (`Fleet::wait_compacted`).
+            self.erased.note(index);
+        }
         drop(s);
         self.applied = applied;
         self.membership = membership;
-        if let Some(index) = erased {
-            // The entry that carried the record, and the record's old pages,
-            // are still in the file: have the site compact it.
-            self.erased.note(index);
-        }
         Ok(outcomes)
     }
 
@@ -726,6 +760,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             accounts.insert(a.account.clone(), AccountRecord::decode(a.record.as_slice()).map_err(decode("record"))?);
         }
         let (applied_bytes, membership_bytes) = marks(&meta.last_log_id, &meta.last_membership).map_err(write_err)?;
+        // Compacted after it, as after an erasure (below), also after a restart.
+        let erasure_bytes = meta
+            .last_log_id
+            .map(|l| serde_json::to_vec(&l.index))
+            .transpose()
+            .map_err(|e| write_err(DiskError::meta(ERASURE)(e)))?;
         self.disk
             .write(move |tx| {
                 let mut t = tx.open_table(ACCOUNTS)?;
@@ -736,6 +776,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 let mut m = tx.open_table(RAFT)?;
                 m.insert("applied", applied_bytes.as_slice())?;
                 m.insert("membership", membership_bytes.as_slice())?;
+                if let Some(e) = &erasure_bytes {
+                    m.insert(ERASURE, e.as_slice())?;
+                }
                 Ok(())
             })
             .await

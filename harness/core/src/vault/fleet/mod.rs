@@ -45,6 +45,15 @@ use super::state::{AccountRecord, Command, Outcome};
 use super::wire::{self, ErrorCode, Reply, Request};
 use super::{Suite, lock};
 
+/// How long a client waits for a leader before it asks another site (at
+/// most what is left of its patience).
+const LEADER_WAIT: Duration = Duration::from_millis(200);
+
+/// How often a wait on the fleet looks again when no site's Raft metrics
+/// changed: a safety net, for what changes without a metrics update (a
+/// site's compaction mark, a gate lifted by a read of its disk).
+const POLL: Duration = Duration::from_millis(5);
+
 /// The name every thread of a fleet starts with (its runtime's workers and
 /// its sites' disk writers).
 pub const THREAD_PREFIX: &str = "e2eb-vault-fleet";
@@ -107,8 +116,15 @@ pub struct FleetOptions {
     pub hsm_counter: bool,
     /// Seed of the network's fault decisions.
     pub seed: u64,
-    /// Raft heartbeat interval in milliseconds.
+    /// Raft heartbeat interval in milliseconds. openraft also gives every
+    /// append-entries RPC (replication, heartbeats, the confirmation of a
+    /// linearizable read) this long to answer, and a leader retries an
+    /// unreachable site after it.
     pub heartbeat_ms: u64,
+    /// Raft election timeout range in milliseconds (a follower campaigns
+    /// after the upper bound, its leader lease, plus a random time in the
+    /// range without hearing from a leader); `None`: 4 to 8 heartbeats.
+    pub election_ms: Option<(u64, u64)>,
     /// How long a commit may take before the request is answered `Unavailable`.
     pub commit_timeout: Duration,
 }
@@ -122,6 +138,7 @@ impl FleetOptions {
             hsm_counter: true,
             seed: 0,
             heartbeat_ms: 25,
+            election_ms: None,
             commit_timeout: Duration::from_millis(1500),
         }
     }
@@ -256,25 +273,47 @@ impl FleetHandle<'_> {
     pub fn submit(&self, request: Request, patience: Duration) -> Reply {
         let fleet = self.fleet;
         let start = std::time::Instant::now();
+        let next = |via: usize| (via + 1) % fleet.slots.len();
+        // Waits for a leader, within what is left of the patience.
+        let wait = || fleet.wait_for_leader(LEADER_WAIT.min(patience.saturating_sub(start.elapsed())));
         let mut via = fleet.leader().unwrap_or(0);
+        // Sites that answered `NotLeader` since the last wait.
+        let mut asked: Vec<usize> = Vec::new();
         loop {
             let reply = self.request(via, request.clone());
+            let mut not_leader = false;
             let retry = match &reply.body {
                 Some(wire::reply::Body::Error(e)) if e.code == ErrorCode::NotLeader as i32 => {
-                    via = e
-                        .leader
-                        .and_then(|l| usize::try_from(l).ok())
-                        .and_then(|l| l.checked_sub(1))
-                        .unwrap_or((via + 1) % fleet.slots.len());
+                    not_leader = true;
+                    asked.push(via);
+                    let hint = e.leader.and_then(|l| usize::try_from(l).ok()).and_then(|l| l.checked_sub(1));
+                    via = match hint {
+                        Some(l) if !asked.contains(&l) => l,
+                        // No site named, or one that already said no: there
+                        // is no leader yet (an election), or the hints are
+                        // stale. Asking round the sites again at once only
+                        // spins (it took half the simulation's CPU); wait
+                        // for a leader instead.
+                        _ => {
+                            asked.clear();
+                            wait().unwrap_or_else(|| next(via))
+                        }
+                    };
                     true
                 }
                 Some(wire::reply::Body::Error(e)) if e.code == ErrorCode::Unavailable as i32 => {
-                    via = fleet.wait_for_leader(Duration::from_millis(200)).unwrap_or((via + 1) % fleet.slots.len());
+                    asked.clear();
+                    via = wait().unwrap_or_else(|| next(via));
                     true
                 }
                 _ => false,
             };
             if !retry || start.elapsed() > patience {
+                // Out of patience without finding a leader: the fleet is
+                // unavailable to this client, whichever site it asked last.
+                if not_leader {
+                    return wire::error(ErrorCode::Unavailable, "no site leads");
+                }
                 return reply;
             }
         }
@@ -293,11 +332,13 @@ impl Fleet {
             .enable_all()
             .build()
             .map_err(FleetError::Runtime)?;
+        let (election_min, election_max) =
+            options.election_ms.unwrap_or((options.heartbeat_ms * 4, options.heartbeat_ms * 8));
         let config = openraft::Config {
             cluster_name: "e2eb-vault".to_owned(),
             heartbeat_interval: options.heartbeat_ms,
-            election_timeout_min: options.heartbeat_ms * 4,
-            election_timeout_max: options.heartbeat_ms * 8,
+            election_timeout_min: election_min,
+            election_timeout_max: election_max,
             // Purged entries are gone at once: a follower behind them gets
             // the state as a snapshot (design §5.1 "Erased means gone").
             max_in_snapshot_log_to_keep: 0,
@@ -402,21 +443,16 @@ impl Fleet {
     /// Returns whether they all have.
     pub fn wait_compacted(&self, limit: Duration) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
-        let start = std::time::Instant::now();
-        loop {
-            let done = self
-                .slots
+        // The compactor marks its progress without a metrics update of its
+        // own: look every millisecond.
+        self.wait_for(limit, Duration::from_millis(1), |f| {
+            f.slots
                 .iter()
                 .filter_map(|s| s.up.as_ref())
-                .all(|u| u.compacted.load(Relaxed) >= u.erased.load(Relaxed));
-            if done {
-                return true;
-            }
-            if start.elapsed() > limit {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+                .all(|u| u.compacted.load(Relaxed) >= u.erased.load(Relaxed))
+                .then_some(())
+        })
+        .is_some()
     }
 
     /// The leader as seen by a majority of running sites (0-based index).
@@ -434,17 +470,51 @@ impl Fleet {
 
     /// Waits up to `limit` for a leader; returns it.
     pub fn wait_for_leader(&self, limit: Duration) -> Option<usize> {
+        self.wait_for(limit, POLL, Self::confirmed_leader)
+    }
+
+    /// The leader as seen by a majority of running sites, if it also sees
+    /// itself as leader.
+    fn confirmed_leader(&self) -> Option<usize> {
+        self.leader()
+            .filter(|&l| self.slots[l].up.as_ref().is_some_and(|u| u.raft.metrics().borrow().state.is_leader()))
+    }
+
+    /// Waits up to `limit` until `probe` returns something, and returns it.
+    /// `probe` runs again whenever a running site's Raft metrics change (a
+    /// vote, a leader, an entry appended, applied, snapshotted or purged),
+    /// and at least every `poll` for what changes without a metrics update.
+    /// Sites must not be started or stopped meanwhile (`&self` sees to it).
+    pub fn wait_for<T>(&self, limit: Duration, poll: Duration, mut probe: impl FnMut(&Self) -> Option<T>) -> Option<T> {
         let start = std::time::Instant::now();
+        let mut watches: Vec<_> = self.slots.iter().filter_map(|s| s.up.as_ref()).map(|u| u.raft.metrics()).collect();
         loop {
-            if let Some(l) = self.leader()
-                && self.slots[l].up.as_ref().is_some_and(|u| u.raft.metrics().borrow().state.is_leader())
-            {
-                return Some(l);
+            // Marked seen before the probe looks, so that a change after its
+            // look wakes the wait below.
+            for w in &mut watches {
+                w.borrow_and_update();
             }
-            if start.elapsed() > limit {
+            if let Some(found) = probe(self) {
+                return Some(found);
+            }
+            let left = limit.saturating_sub(start.elapsed());
+            if left.is_zero() {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(5));
+            let nap = left.min(poll);
+            self.rt.block_on(async {
+                let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
+                if changes.is_empty() {
+                    tokio::time::sleep(nap).await;
+                    return;
+                }
+                match tokio::time::timeout(nap, futures::future::select_all(changes)).await {
+                    // A site whose Raft stopped changes nothing any more:
+                    // sleep rather than wake at once again.
+                    Ok((Err(_), _, _)) => tokio::time::sleep(nap).await,
+                    Ok((Ok(()), _, _)) | Err(_) => {}
+                }
+            });
         }
     }
 
@@ -503,26 +573,33 @@ impl Fleet {
     /// leader has applied (followers learn the commit index with the next
     /// heartbeat). Returns whether they all caught up.
     pub fn wait_replicated(&self, limit: Duration) -> bool {
-        let start = std::time::Instant::now();
-        loop {
-            // Compare what the sites hold, not their metrics: openraft may
-            // report an index as applied before the state machine finished it.
-            let states: Vec<BTreeMap<Vec<u8>, AccountRecord>> =
-                self.slots.iter().filter_map(|s| s.up.as_ref()).map(|u| lock(&u.state).clone()).collect();
-            let applied: BTreeSet<Option<u64>> = self
-                .slots
-                .iter()
-                .filter_map(|s| s.up.as_ref())
-                .map(|u| u.raft.metrics().borrow().last_applied.map(|l| l.index))
-                .collect();
-            if self.leader().is_some() && applied.len() == 1 && states.windows(2).all(|w| w[0] == w[1]) {
-                return true;
-            }
-            if start.elapsed() > limit {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.wait_for(limit, POLL, |f| f.replicated(|_| true).then_some(())).is_some()
+    }
+
+    /// [`Fleet::wait_replicated`] for the running sites the leader can
+    /// reach (those on its side of a partition): a site cut off cannot
+    /// catch up before the partition heals, so waiting for it only waits
+    /// out `limit`. Returns whether they all caught up.
+    pub fn wait_reachable_replicated(&self, limit: Duration) -> bool {
+        self.wait_for(limit, POLL, |f| {
+            let leader = f.leader()?;
+            let groups = f.router.with_faults(|faults| faults.group.clone());
+            let side = |i: usize| groups.get(&(i as u64 + 1)).copied().unwrap_or(0);
+            f.replicated(|i| side(i) == side(leader)).then_some(())
+        })
+        .is_some()
+    }
+
+    /// Whether there is a leader and the running sites `include` picks have
+    /// all applied the same entries.
+    fn replicated(&self, include: impl Fn(usize) -> bool) -> bool {
+        let ups = || self.slots.iter().enumerate().filter(|(i, _)| include(*i)).filter_map(|(_, s)| s.up.as_ref());
+        // Compare what the sites hold, not their metrics: openraft may
+        // report an index as applied before the state machine finished it.
+        let states: Vec<BTreeMap<Vec<u8>, AccountRecord>> = ups().map(|u| lock(&u.state).clone()).collect();
+        let applied: BTreeSet<Option<u64>> =
+            ups().map(|u| u.raft.metrics().borrow().last_applied.map(|l| l.index)).collect();
+        self.leader().is_some() && applied.len() == 1 && states.windows(2).all(|w| w[0] == w[1])
     }
 
     /// The last entry of site `i`'s log as (term, index), read from its

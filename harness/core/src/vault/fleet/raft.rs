@@ -174,7 +174,12 @@ pub(super) async fn compactor(
             target = target.max(i);
         }
         match compact_through(&raft, &disk, target).await {
-            Ok(true) => compacted.fetch_max(target, Ordering::Relaxed),
+            Ok(true) => {
+                compacted.fetch_max(target, Ordering::Relaxed);
+                // For a restart: what is marked compacted needs no more (a
+                // failed mark only means compacting again after a restart).
+                let _ = disk.mark_compacted(target).await;
+            }
             Ok(false) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
