@@ -15,6 +15,36 @@ fn random_schedules_keep_the_invariants() {
     assert!(r.max_verifications_per_record <= r.limit);
 }
 
+/// Panics elsewhere in the process — on a thread named like another fleet's,
+/// or with the bare fleet prefix every fleet shared before fleets had
+/// serials — are not the simulation's, and fail none of its runs.
+#[test]
+fn panics_outside_the_simulation_do_not_fail_it() {
+    use e2eb_core::vault::fleet::THREAD_PREFIX;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = SimOptions { runs: 2, steps: 8, seed: 11, jobs: 2, ..Default::default() };
+    let r = std::thread::scope(|scope| {
+        let panicker = scope.spawn(|| {
+            let mut panicked = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for name in [THREAD_PREFIX.to_owned(), format!("{THREAD_PREFIX}-{}", u64::MAX)] {
+                    let t = std::thread::Builder::new().name(name).spawn(|| panic!("another test's panic")).unwrap();
+                    assert!(t.join().is_err());
+                    panicked += 1;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            panicked
+        });
+        let r = simulate(&opts, &mut |_| {}).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(panicker.join().unwrap() > 0);
+        r
+    });
+    assert_eq!(r.violations, 0, "{:#?}", r.violation_details);
+    assert_eq!(r.runs, 2);
+}
+
 #[test]
 fn the_relay_replaying_owner_messages_resets_nothing() {
     let opts = SimOptions { runs: 1, kind: ScheduleKind::Replay, seed: 1, schedules: true, ..Default::default() };

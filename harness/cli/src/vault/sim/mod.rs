@@ -40,6 +40,7 @@
 //! last entry is from an older term at the index the site acknowledged).
 
 mod forensic;
+mod panics;
 mod relay;
 mod run;
 mod schedules;
@@ -304,8 +305,9 @@ impl RunSummary {
     }
 }
 
-fn run_one(opts: &SimOptions, seed: u64) -> Result<Run, VaultRunError> {
+fn run_one(opts: &SimOptions, seed: u64, watch: &panics::PanicWatch) -> Result<Run, VaultRunError> {
     let mut run = Run::new(opts, seed)?;
+    watch.register(run.fleet.serial());
     for u in 0..run.users.len() {
         run.register(u);
     }
@@ -329,26 +331,6 @@ fn run_one(opts: &SimOptions, seed: u64) -> Result<Run, VaultRunError> {
     Ok(run)
 }
 
-/// Panics inside a fleet's threads (a Raft core, replication or disk task
-/// that died) since the process started; any is a failed run. Panics on
-/// other threads — another test in the same process — are not counted.
-static FLEET_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn count_fleet_panics() {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let in_fleet =
-                std::thread::current().name().is_some_and(|n| n.starts_with(e2eb_core::vault::fleet::THREAD_PREFIX));
-            if in_fleet {
-                FLEET_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            previous(info);
-        }));
-    });
-}
-
 /// Runs the simulation; `progress` is called after each run.
 pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimReport, VaultRunError> {
     let start = Instant::now();
@@ -367,22 +349,22 @@ pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimR
         hsm_counter: opts.hsm_counter,
         seconds: 0.0,
     };
-    count_fleet_panics();
-    let panics_before = FLEET_PANICS.load(std::sync::atomic::Ordering::Relaxed);
+    let watch = panics::PanicWatch::new();
     let next = std::sync::atomic::AtomicU64::new(0);
     let (tx, rx) = std::sync::mpsc::channel::<Result<RunSummary, VaultRunError>>();
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
             let tx = tx.clone();
             let next = &next;
+            let watch = &watch;
             scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= opts.runs {
                         break;
                     }
-                    let summary =
-                        run_one(opts, opts.seed.wrapping_add(i)).map(|run| RunSummary::of(&run, opts.schedules));
+                    let summary = run_one(opts, opts.seed.wrapping_add(i), watch)
+                        .map(|run| RunSummary::of(&run, opts.schedules));
                     if tx.send(summary).is_err() {
                         break;
                     }
@@ -417,7 +399,8 @@ pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimR
     })?;
     report.violation_details.sort_by_key(|v| v.seed);
     report.schedules.sort_by_key(|s| s.seed);
-    let panics = FLEET_PANICS.load(std::sync::atomic::Ordering::Relaxed) - panics_before;
+    // Read after every run's fleet is dropped (its threads stopped).
+    let panics = watch.count();
     if panics > 0 {
         report.violation_details.push(Violation {
             seed: opts.seed,

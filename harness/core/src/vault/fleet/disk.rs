@@ -306,7 +306,9 @@ fn write_loop(db: SharedDb, queue: std::sync::mpsc::Receiver<WriteOp>) {
 }
 
 impl Disk {
-    pub(super) fn open(path: &Path, site: u64) -> Result<Self, DiskError> {
+    /// Opens (or creates) a site's disk; its writer thread is named for
+    /// fleet `fleet` (a [`super::Fleet::serial`]) and site `site`.
+    pub(super) fn open(path: &Path, fleet: u64, site: u64) -> Result<Self, DiskError> {
         let db = Database::create(path).map_err(redb::Error::from)?;
         (|| -> Result<(), redb::Error> {
             let tx = db.begin_write()?;
@@ -319,7 +321,7 @@ impl Disk {
         let (writer, queue) = std::sync::mpsc::channel();
         let thread_db = db.clone();
         std::thread::Builder::new()
-            .name(format!("{}-site-{site}-disk", super::THREAD_PREFIX))
+            .name(format!("{}-{fleet}-site-{site}-disk", super::THREAD_PREFIX))
             .spawn(move || write_loop(thread_db, queue))
             .map_err(|e| DiskError::Thread(Arc::new(e)))?;
         Ok(Self { db, writer })
@@ -857,5 +859,24 @@ mod tests {
         bad[0] = ENTRY_FORMAT;
         bad[1] = 7;
         assert!(matches!(decode_entry(&bad), Err(EntryError::Kind(7))));
+    }
+
+    /// The writer thread names its fleet and site, so that a harness can
+    /// tell whose panic it was (`super::fleet_of_thread`).
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn the_writer_thread_names_its_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = Disk::open(&dir.path().join("disk.redb"), 41, 3).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(disk.write(move |_| {
+            tx.send(std::thread::current().name().map(str::to_owned)).unwrap();
+            Ok(())
+        }))
+        .unwrap();
+        let writer = rx.recv().unwrap().unwrap();
+        assert_eq!(super::super::fleet_of_thread(&writer), Some(41), "{writer}");
+        assert!(writer.contains("-site-3-"), "{writer}");
     }
 }

@@ -55,8 +55,21 @@ const LEADER_WAIT: Duration = Duration::from_millis(200);
 const POLL: Duration = Duration::from_millis(5);
 
 /// The name every thread of a fleet starts with (its runtime's workers and
-/// its sites' disk writers).
+/// its sites' disk writers), followed by `-` and the fleet's
+/// [serial](Fleet::serial).
 pub const THREAD_PREFIX: &str = "e2eb-vault-fleet";
+
+/// The next [`Fleet::serial`]: unique within the process, so that a harness
+/// running several fleets (or sharing the process with other tests) can tell
+/// whose thread panicked.
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The [serial](Fleet::serial) of the fleet that owns a thread called
+/// `name`, or `None` for a thread that belongs to no fleet.
+pub fn fleet_of_thread(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix(THREAD_PREFIX)?.strip_prefix('-')?;
+    rest.split('-').next()?.parse().ok()
+}
 
 /// Why the fleet could not be started or changed.
 #[derive(Debug, Error)]
@@ -170,6 +183,7 @@ struct Slot {
 
 /// A fleet of sites replicated with openraft, on an in-process network.
 pub struct Fleet {
+    serial: u64,
     rt: tokio::runtime::Runtime,
     router: Arc<Router>,
     setup: ServerSetup<Suite>,
@@ -180,7 +194,11 @@ pub struct Fleet {
 
 impl Debug for Fleet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Fleet").field("sites", &self.slots.len()).field("up", &self.up_sites()).finish_non_exhaustive()
+        f.debug_struct("Fleet")
+            .field("serial", &self.serial)
+            .field("sites", &self.slots.len())
+            .field("up", &self.up_sites())
+            .finish_non_exhaustive()
     }
 }
 
@@ -324,11 +342,12 @@ impl Fleet {
     /// Starts `options.sites` sites with their disks under `dir`, with the
     /// fleet OPAQUE keys `setup`, and waits for a leader.
     pub fn start(dir: &Path, setup: ServerSetup<Suite>, options: FleetOptions) -> Result<Self, FleetError> {
+        let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            // Named so that a harness can tell a panic in a site's task from
-            // one elsewhere in the process.
-            .thread_name(THREAD_PREFIX)
+            // Named so that a harness can tell a panic in this fleet's tasks
+            // from one in another fleet or elsewhere in the process.
+            .thread_name(format!("{THREAD_PREFIX}-{serial}"))
             .enable_all()
             .build()
             .map_err(FleetError::Runtime)?;
@@ -355,7 +374,7 @@ impl Fleet {
             })
             .collect();
         let router = Arc::new(Router::new(options.seed));
-        let mut fleet = Self { rt, router, setup, options, slots, config };
+        let mut fleet = Self { serial, rt, router, setup, options, slots, config };
         for i in 0..fleet.slots.len() {
             fleet.boot(i)?;
         }
@@ -374,11 +393,11 @@ impl Fleet {
         let id = slot.id;
         // redb releases its file lock a few milliseconds after the last handle
         // of a crashed site is dropped; wait for it rather than fail the restart.
-        let mut opened = Disk::open(&slot.path, id);
+        let mut opened = Disk::open(&slot.path, self.serial, id);
         let start = std::time::Instant::now();
         while opened.as_ref().is_err_and(DiskError::is_already_open) && start.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(5));
-            opened = Disk::open(&slot.path, id);
+            opened = Disk::open(&slot.path, self.serial, id);
         }
         let disk = opened.map_err(|source| FleetError::Disk { site: id, source })?;
         let weak = Arc::downgrade(&disk.db);
@@ -431,6 +450,12 @@ impl Fleet {
     /// The router, to set faults.
     pub fn router(&self) -> &Router {
         &self.router
+    }
+
+    /// This fleet's number within the process; its threads carry it in
+    /// their names (see [`fleet_of_thread`]).
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// The fleet's public keys (what clients pin).
@@ -703,5 +728,47 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::vault::credential::CredentialIssuer;
+
+    fn name_here() -> Option<String> {
+        std::thread::current().name().map(str::to_owned)
+    }
+
+    /// A harness counts a panic as a fleet's by its thread's name: every
+    /// runtime worker must name its own fleet (disk writers: see `disk.rs`),
+    /// and two fleets must differ.
+    #[test]
+    fn every_thread_of_a_fleet_names_its_own_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |sub: &str| {
+            let site = SiteConfig::for_tests(CredentialIssuer::from_seed(&[9; 32]).verifier());
+            let options = FleetOptions { sites: 1, ..FleetOptions::new(site) };
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+            Fleet::start(&dir.path().join(sub), ServerSetup::<Suite>::new(&mut rand_core::OsRng), options).unwrap()
+        };
+        let (a, b) = (start("a"), start("b"));
+        assert_ne!(a.serial(), b.serial());
+        for fleet in [&a, &b] {
+            let worker = fleet.rt.block_on(fleet.rt.spawn(async { name_here() })).unwrap().unwrap();
+            assert_eq!(fleet_of_thread(&worker), Some(fleet.serial()), "{worker}");
+            let blocking = fleet.rt.block_on(fleet.rt.spawn_blocking(name_here)).unwrap().unwrap();
+            assert_eq!(fleet_of_thread(&blocking), Some(fleet.serial()), "{blocking}");
+        }
+    }
+
+    #[test]
+    fn thread_names_outside_a_fleet_name_none() {
+        for name in ["main", "e2eb-vault-fleet", "e2eb-vault-fleet-", "e2eb-vault-fleetx-3", "tokio-runtime-worker"] {
+            assert_eq!(fleet_of_thread(name), None, "{name}");
+        }
+        assert_eq!(fleet_of_thread("e2eb-vault-fleet-12"), Some(12));
+        assert_eq!(fleet_of_thread("e2eb-vault-fleet-12-site-4-disk"), Some(12));
     }
 }
