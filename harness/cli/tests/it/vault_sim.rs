@@ -45,6 +45,17 @@ fn panics_outside_the_simulation_do_not_fail_it() {
     assert_eq!(r.runs, 2);
 }
 
+/// The negative control: a panic in a task of the simulation's own fleet is
+/// seen, once per run.
+#[test]
+fn a_panic_in_a_simulated_fleet_fails_the_simulation() {
+    let opts = SimOptions { runs: 2, steps: 3, seed: 11, jobs: 2, inject_task_panic: true, ..Default::default() };
+    let r = simulate(&opts, &mut |_| {}).unwrap();
+    let panics: Vec<_> = r.violation_details.iter().filter(|v| v.invariant == "no site task panics").collect();
+    assert_eq!(panics.len(), 1, "{:#?}", r.violation_details);
+    assert!(panics[0].detail.starts_with("2 panics"), "{}", panics[0].detail);
+}
+
 #[test]
 fn the_relay_replaying_owner_messages_resets_nothing() {
     let opts = SimOptions { runs: 1, kind: ScheduleKind::Replay, seed: 1, schedules: true, ..Default::default() };

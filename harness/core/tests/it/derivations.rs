@@ -51,7 +51,7 @@ use e2eb_core::vault::credential::{Clock, CredentialIssuer};
 use e2eb_core::vault::keys::{self, FleetSecrets, OpenError, OwnerKey, OwnerOp, SealedRecord};
 use e2eb_core::vault::site::{Ledger, MemoryLedger, Site, SiteConfig};
 use e2eb_core::vault::wire::{self, Reply, Request, reply, request};
-use e2eb_core::vault::{CONTEXT, KsfProfile, SERVER_ID, Suite};
+use e2eb_core::vault::{KsfProfile, Suite};
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::digest::OutputSizeUser;
 use hmac::{Hmac, Mac};
@@ -63,6 +63,11 @@ use rand_core::OsRng;
 use sha2::{Digest, Sha256, Sha512};
 
 // ================================================================ the reference
+
+/// The OPAQUE context and server identity of design §5, written here rather
+/// than taken from the library, like every label in this file.
+const OPAQUE_CONTEXT: &[u8] = b"e2eb vault v1";
+const OPAQUE_SERVER_ID: &[u8] = b"e2eb backup key vault";
 
 /// HKDF (RFC 5869) written from its definition over HMAC, generic in the hash.
 mod rfc5869 {
@@ -618,7 +623,7 @@ impl RawLogin {
 }
 
 fn identifiers() -> Identifiers<'static> {
-    Identifiers { client: None, server: Some(SERVER_ID) }
+    Identifiers { client: None, server: Some(OPAQUE_SERVER_ID) }
 }
 
 impl Vault {
@@ -697,7 +702,7 @@ impl Vault {
         let Some(reply::Body::Ke2(ke2)) = r.body else { panic!("no KE2") };
         let response = CredentialResponse::<Suite>::deserialize(&ke2.ke2).unwrap();
         let ksf = KsfProfile::from_code(ke2.ksf_profile).unwrap().ksf();
-        let params = ClientLoginFinishParameters::new(Some(CONTEXT), identifiers(), Some(&ksf));
+        let params = ClientLoginFinishParameters::new(Some(OPAQUE_CONTEXT), identifiers(), Some(&ksf));
         let done = start.state.finish(&mut OsRng, PASSWORD, response, params).unwrap();
         let ke3 = done.message.serialize().to_vec();
         let finish = wire::LoginFinish { login_id: ke2.login_id.clone(), ke3: ke3.clone() };

@@ -103,6 +103,9 @@ pub struct SimOptions {
     pub jobs: usize,
     /// Keep every run's schedule in the report, not only those of violations.
     pub schedules: bool,
+    /// Make one task of each run's fleet panic: the negative control of the
+    /// "no site task panics" check (every run must then fail it).
+    pub inject_task_panic: bool,
 }
 
 impl Default for SimOptions {
@@ -117,6 +120,7 @@ impl Default for SimOptions {
             kind: ScheduleKind::Random,
             jobs: 10,
             schedules: false,
+            inject_task_panic: false,
         }
     }
 }
@@ -308,6 +312,9 @@ impl RunSummary {
 fn run_one(opts: &SimOptions, seed: u64, watch: &panics::PanicWatch) -> Result<Run, VaultRunError> {
     let mut run = Run::new(opts, seed)?;
     watch.register(run.fleet.serial());
+    if opts.inject_task_panic {
+        run.fleet.panic_in_a_task();
+    }
     for u in 0..run.users.len() {
         run.register(u);
     }
@@ -363,8 +370,8 @@ pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimR
                     if i >= opts.runs {
                         break;
                     }
-                    let summary = run_one(opts, opts.seed.wrapping_add(i), watch)
-                        .map(|run| RunSummary::of(&run, opts.schedules));
+                    let summary =
+                        run_one(opts, opts.seed.wrapping_add(i), watch).map(|run| RunSummary::of(&run, opts.schedules));
                     if tx.send(summary).is_err() {
                         break;
                     }
@@ -399,7 +406,8 @@ pub fn simulate(opts: &SimOptions, progress: &mut dyn FnMut(u64)) -> Result<SimR
     })?;
     report.violation_details.sort_by_key(|v| v.seed);
     report.schedules.sort_by_key(|s| s.seed);
-    // Read after every run's fleet is dropped (its threads stopped).
+    // Read after every run's fleet is dropped (its sites crashed, their
+    // threads stopped or stopping).
     let panics = watch.count();
     if panics > 0 {
         report.violation_details.push(Violation {

@@ -4,21 +4,20 @@
 //! same binary, another simulation's fleet — is none of this run's business.
 //!
 //! Every fleet's threads carry its serial in their names
-//! ([`e2eb_core::vault::fleet::fleet_of_thread`]). A [`PanicWatch`] registers
-//! the serials of the fleets one simulation started, and one process-wide
-//! panic hook credits each panic to the watch that registered its thread's
-//! fleet, if any.
+//! ([`e2eb_core::vault::fleet::fleet_of_thread`]). One process-wide panic
+//! hook counts the panics of each fleet serial, from the fleet's first
+//! thread on (so a panic while a fleet is still electing its first leader,
+//! before the simulation holds it, counts too); a [`PanicWatch`] adds up the
+//! counts of the fleets one simulation registered.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Mutex, Once, PoisonError};
 
 use e2eb_core::vault::fleet::fleet_of_thread;
 
 /// The panics on the threads of the fleets registered with it.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct PanicWatch {
-    count: Arc<AtomicU64>,
     serials: Mutex<Vec<u64>>,
 }
 
@@ -26,44 +25,35 @@ impl PanicWatch {
     /// A watch with no fleets yet; installs the panic hook on first use.
     pub(super) fn new() -> Self {
         install_hook();
-        Self { count: Arc::default(), serials: Mutex::default() }
+        Self::default()
     }
 
-    /// Counts from now on the panics on fleet `serial`'s threads.
+    /// Counts the panics on fleet `serial`'s threads, those before this
+    /// call included.
     pub(super) fn register(&self, serial: u64) {
-        lock(&WATCHED).insert(serial, self.count.clone());
         lock(&self.serials).push(serial);
     }
 
     /// Panics on the registered fleets' threads so far.
     pub(super) fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        let counts = lock(&PANICS);
+        lock(&self.serials).iter().map(|s| counts.get(s).copied().unwrap_or(0)).sum()
     }
 }
 
-impl Drop for PanicWatch {
-    fn drop(&mut self) {
-        let mut watched = lock(&WATCHED);
-        for serial in lock(&self.serials).iter() {
-            watched.remove(serial);
-        }
-    }
-}
-
-/// Fleet serial → the counter of the watch that registered it.
-static WATCHED: std::sync::LazyLock<Mutex<HashMap<u64, Arc<AtomicU64>>>> = std::sync::LazyLock::new(Mutex::default);
+/// Fleet serial → panics on its threads. Only fleets that panicked have an
+/// entry, so the map stays as small as the number of failures.
+static PANICS: std::sync::LazyLock<Mutex<HashMap<u64, u64>>> = std::sync::LazyLock::new(Mutex::default);
 
 fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let serial = std::thread::current().name().and_then(fleet_of_thread);
-            // `try_lock`: a panic while the map is held (by this thread) must
-            // not deadlock the hook; such a panic is in the watch itself.
-            let counter = serial.and_then(|s| WATCHED.try_lock().ok().and_then(|w| w.get(&s).cloned()));
-            if let Some(counter) = counter {
-                counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(serial) = std::thread::current().name().and_then(fleet_of_thread) {
+                // Nothing that holds this lock can panic (map lookups and
+                // inserts), so waiting for it cannot deadlock the hook.
+                *lock(&PANICS).entry(serial).or_insert(0) += 1;
             }
             previous(info);
         }));
@@ -114,12 +104,31 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_watch_stops_counting() {
-        let first = PanicWatch::new();
-        first.register(MINE + 4);
-        drop(first);
-        let second = PanicWatch::new();
+    fn a_panic_before_registration_counts() {
+        let watch = PanicWatch::new();
         panic_on(format!("{THREAD_PREFIX}-{}", MINE + 4));
-        assert_eq!(second.count(), 0);
+        assert_eq!(watch.count(), 0);
+        watch.register(MINE + 4);
+        assert_eq!(watch.count(), 1, "the fleet panicked while it was starting");
+    }
+
+    #[test]
+    fn two_watches_count_their_own_fleets() {
+        let (a, b) = (PanicWatch::new(), PanicWatch::new());
+        a.register(MINE + 6);
+        b.register(MINE + 7);
+        let threads: Vec<_> = [6, 7, 7]
+            .map(|i| {
+                std::thread::Builder::new()
+                    .name(format!("{THREAD_PREFIX}-{}", MINE + i))
+                    .spawn(|| panic!("deliberate test panic"))
+                    .unwrap()
+            })
+            .into_iter()
+            .collect();
+        for t in threads {
+            assert!(t.join().is_err());
+        }
+        assert_eq!((a.count(), b.count()), (1, 2));
     }
 }

@@ -458,6 +458,16 @@ impl Fleet {
         self.serial
     }
 
+    /// Runs a task on the fleet's runtime that panics, and waits for it:
+    /// how a harness checks that it notices a site task that died (the
+    /// fleet itself carries on; the panic is the task's alone).
+    #[doc(hidden)]
+    pub fn panic_in_a_task(&self) {
+        #[allow(clippy::panic)]
+        let task = self.rt.spawn(async { panic!("a fleet task panics, as the harness asked") });
+        let _ = self.rt.block_on(task);
+    }
+
     /// The fleet's public keys (what clients pin).
     pub fn fleet_key(&self) -> FleetKey {
         FleetSecrets::of(&self.setup).public()

@@ -22,6 +22,7 @@ pub(crate) fn run(cmd: VaultCommand) -> Result<ExitCode, Failure> {
                 jobs,
                 schedules,
                 kind: schedule.into(),
+                ..sim::SimOptions::default()
             };
             let bars = Bars::stderr();
             let bar = bars.task("vault sim", Some(runs), Unit::Steps);
