@@ -4,7 +4,8 @@
 //! `e2eb bench run` (the §9 anchors: the same SQLite database through
 //! `waencrypt`/`wadecrypt` and through us). The tool is only ever run as an
 //! external program; the database comes from Python's `sqlite3`, which the
-//! tool's virtualenv always has.
+//! tool's virtualenv always has. The `PATH` lookup here is also how the
+//! benchmarks find their other external anchor, age ([`on_path`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,8 +21,22 @@ pub fn tools_dir(repo: &Path) -> Option<PathBuf> {
         .map(PathBuf::from)
         .into_iter()
         .chain(std::iter::once(repo.join(".venv-interop/bin")))
-        .chain(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
+        .chain(path_entries());
     candidates.into_iter().find(|d| d.join("waencrypt").is_file() && d.join("wadecrypt").is_file())
+}
+
+/// The first `PATH` entry holding an executable file `name`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    path_entries()
+        .into_iter()
+        .map(|dir| dir.join(name))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// The directories of `PATH`, in order (none when it is unset).
+fn path_entries() -> Vec<PathBuf> {
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default()
 }
 
 /// The Python beside the tools (their virtualenv's), else `python3` from `PATH`.

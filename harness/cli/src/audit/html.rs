@@ -88,13 +88,9 @@ fn html(r: &AuditReport) -> String {
         h.push_str(&performance_table(&r.performance).to_html());
         h.push_str(&b.throughput_chart().to_svg());
         h.push_str(&b.operations_chart().to_svg());
-        h.push_str("<h3>Benchmarks</h3>");
-        h.push_str(&b.benchmarks_table().to_html());
-        h.push_str("<h3>Anchors</h3>");
-        h.push_str(&b.anchors_table().to_html());
-        if !b.file_runs.is_empty() {
-            h.push_str("<h3>File to file</h3>");
-            h.push_str(&b.file_runs_table().to_html());
+        for (heading, table) in b.sections() {
+            let _ = write!(h, "<h3>{}</h3>", escape_text(&heading));
+            h.push_str(&table.to_html());
         }
         if let Some(f) = &b.fleet {
             let _ = write!(

@@ -51,21 +51,13 @@ pub struct Age {
     recipient: String,
 }
 
-/// The first `PATH` entry holding an executable file `name`.
-pub fn on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
 impl Age {
     /// Finds `age` and `age-keygen` on `PATH` and makes a key in `dir`
     /// (`age-identity.txt`, replaced if it exists).
     pub fn prepare(dir: &Path) -> Result<Self, AgeUnavailable> {
-        let program = on_path("age").ok_or(AgeUnavailable::NotFound)?;
-        let keygen = on_path("age-keygen").ok_or_else(|| AgeUnavailable::NoKeygen { age: program.clone() })?;
+        let program = crate::interop_tools::on_path("age").ok_or(AgeUnavailable::NotFound)?;
+        let keygen = crate::interop_tools::on_path("age-keygen")
+            .ok_or_else(|| AgeUnavailable::NoKeygen { age: program.clone() })?;
         let identity = dir.join("age-identity.txt");
         // age-keygen refuses to overwrite an identity file.
         let _ = std::fs::remove_file(&identity);

@@ -242,11 +242,7 @@ impl BenchReport {
                         load.map_or_else(|| "idle".to_owned(), cores_busy).into(),
                         ours.map_or_else(|| "—".into(), fmt_bytes_rate).into(),
                         age.map_or_else(|| "not run".into(), fmt_bytes_rate).into(),
-                        match (ours, age) {
-                            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
-                            _ => "—".into(),
-                        }
-                        .into(),
+                        ratio_cell(ours, age),
                     ]);
                 }
             }
@@ -273,11 +269,7 @@ impl BenchReport {
                 Cell::new(idle).with_style(Style::Code),
                 i.map_or_else(|| "—".into(), fmt_bytes_rate).into(),
                 b.map_or_else(|| "not run".into(), fmt_bytes_rate).into(),
-                match (i, b) {
-                    (Some(i), Some(b)) if i > 0.0 => format!("{:.2}×", b / i),
-                    _ => "—".into(),
-                }
-                .into(),
+                ratio_cell(b, i),
             ]);
         }
         Some(t)
@@ -285,6 +277,24 @@ impl BenchReport {
 
     fn busy_heading(&self, n: usize) -> String {
         format!("Busy machine: the 1 GiB runs again beside {}", busy_threads(n))
+    }
+
+    /// The report's tables after the targets, each with its heading, in the
+    /// order every rendering shows them (Markdown, HTML, the audit page);
+    /// sections the run has nothing for are left out.
+    pub fn sections(&self) -> Vec<(String, Table)> {
+        let mut v = vec![("Anchors".to_owned(), self.anchors_table())];
+        if !self.file_runs.is_empty() {
+            v.push(("File to file (the e2eb binary, durable output)".to_owned(), self.file_runs_table()));
+        }
+        if let Some(t) = self.age_table() {
+            v.push(("v2 next to age (1 GiB file to file)".to_owned(), t));
+        }
+        if let (Some(n), Some(t)) = (self.busy_cores(), self.busy_table()) {
+            v.push((self.busy_heading(n), t));
+        }
+        v.push(("Benchmarks".to_owned(), self.benchmarks_table()));
+        v
     }
 
     /// Renders the report as Markdown; `charts` are file names to link.
@@ -300,21 +310,9 @@ impl BenchReport {
         }
         s.push_str("## Targets (docs/design.md §9)\n\n");
         s.push_str(&self.targets_table().to_markdown());
-        s.push_str("\n## Anchors\n\n");
-        s.push_str(&self.anchors_table().to_markdown());
-        s.push_str("\n## Benchmarks\n\n");
-        s.push_str(&self.benchmarks_table().to_markdown());
-        if !self.file_runs.is_empty() {
-            s.push_str("\n## File to file (the `e2eb` binary, durable output)\n\n");
-            s.push_str(&self.file_runs_table().to_markdown());
-        }
-        if let Some(t) = self.age_table() {
-            s.push_str("\n## v2 next to age (1 GiB file to file)\n\n");
-            s.push_str(&t.to_markdown());
-        }
-        if let (Some(n), Some(t)) = (self.busy_cores(), self.busy_table()) {
-            s.push_str(&format!("\n## {}\n\n", self.busy_heading(n)));
-            s.push_str(&t.to_markdown());
+        for (heading, table) in self.sections() {
+            s.push_str(&format!("\n## {heading}\n\n"));
+            s.push_str(&table.to_markdown());
         }
         if let Some(f) = &self.fleet {
             s.push_str(&format!(
@@ -353,22 +351,10 @@ impl BenchReport {
         h.push_str(&self.targets_table().to_html());
         h.push_str(&self.throughput_chart().to_svg());
         h.push_str(&self.operations_chart().to_svg());
-        h.push_str("<h2>Anchors</h2>");
-        h.push_str(&self.anchors_table().to_html());
-        if !self.file_runs.is_empty() {
-            h.push_str("<h2>File to file (the <code>e2eb</code> binary, durable output)</h2>");
-            h.push_str(&self.file_runs_table().to_html());
+        for (heading, table) in self.sections() {
+            let _ = write!(h, "<h2>{}</h2>", escape_text(&heading));
+            h.push_str(&table.to_html());
         }
-        if let Some(t) = self.age_table() {
-            h.push_str("<h2>v2 next to age (1 GiB file to file)</h2>");
-            h.push_str(&t.to_html());
-        }
-        if let (Some(n), Some(t)) = (self.busy_cores(), self.busy_table()) {
-            let _ = write!(h, "<h2>{}</h2>", escape_text(&self.busy_heading(n)));
-            h.push_str(&t.to_html());
-        }
-        h.push_str("<h2>Benchmarks</h2>");
-        h.push_str(&self.benchmarks_table().to_html());
         if let Some(f) = &self.fleet {
             let _ = write!(
                 h,
@@ -453,5 +439,13 @@ pub fn fmt_time(ns: f64) -> String {
         n if n >= 1e6 => format!("{:.3} ms", n / 1e6),
         n if n >= 1e3 => format!("{:.3} µs", n / 1e3),
         n => format!("{n:.1} ns"),
+    }
+}
+
+/// `a ÷ b` as a table cell ("—" when either is missing or `b` is zero).
+fn ratio_cell(a: Option<f64>, b: Option<f64>) -> Cell {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b).into(),
+        _ => "—".into(),
     }
 }

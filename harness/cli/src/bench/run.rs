@@ -24,6 +24,7 @@ use super::criterion::{read_criterion_dir, sort_measurements};
 use super::in_process;
 use crate::bench::report::{Anchor, BenchReport, FileRun, FleetRun, Measurement, SCHEMA};
 use crate::environment::{Environment, rfc3339_now};
+use crate::io_error::IoError;
 use crate::progress::{self, Progress};
 
 /// How long and how much the run measures.
@@ -84,13 +85,8 @@ pub enum BenchError {
     #[error("bad report name {0:?}: use letters, digits, '.', '_' and '-'")]
     BadName(String),
     /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// A child program could not be started or failed.
     #[error("{what} failed: {detail}")]
     Child {
@@ -124,8 +120,8 @@ pub enum BenchError {
     },
 }
 
-pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
-    move |source| BenchError::Io { path: path.display().to_string(), source }
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError {
+    IoError::with(path.display().to_string())
 }
 
 /// Checks a report name.
@@ -255,8 +251,7 @@ pub fn render_report(report: &BenchReport, out: &Path) -> Result<(), BenchError>
 
 fn write_file(out: &Path, name: &str, data: &[u8]) -> Result<(), BenchError> {
     let path = out.join(name);
-    crate::atomic::write(&path, data, false)
-        .map_err(|e| BenchError::Io { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) })
+    crate::atomic::write(&path, data, false).map_err(|e| io_err(&path)(std::io::Error::other(e.to_string())))
 }
 
 // ---------------------------------------------------------------- fleet --

@@ -14,6 +14,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::io_error::IoError;
+
 /// Names another memory-backed directory than [`DEFAULT_ROOT`].
 pub const ENV: &str = "E2EB_BENCH_TMPFS";
 /// Where the pass works by default.
@@ -56,21 +58,16 @@ pub enum TmpfsUnavailable {
         needed: u64,
     },
     /// A file operation failed.
-    #[error("{}: {source}", .path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / f64::from(1u32 << 30))
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TmpfsUnavailable + '_ {
-    move |source| TmpfsUnavailable::Io { path: path.to_path_buf(), source }
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TmpfsUnavailable {
+    IoError::with(path.display().to_string())
 }
 
 /// The pass's own directory on tmpfs, holding a copy of the input; removed
@@ -97,14 +94,12 @@ impl TmpfsDir {
         if !root.is_dir() {
             return Err(TmpfsUnavailable::Missing { root });
         }
-        let fs = nix::sys::statfs::statfs(&root)
-            .map_err(|e| TmpfsUnavailable::Io { path: root.clone(), source: std::io::Error::from(e) })?;
+        let fs = nix::sys::statfs::statfs(&root).map_err(|e| io(&root)(e.into()))?;
         if fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC {
             return Err(TmpfsUnavailable::NotTmpfs { root });
         }
         sweep(&root);
-        let room = nix::sys::statvfs::statvfs(&root)
-            .map_err(|e| TmpfsUnavailable::Io { path: root.clone(), source: std::io::Error::from(e) })?;
+        let room = nix::sys::statvfs::statvfs(&root).map_err(|e| io(&root)(e.into()))?;
         // Both are u64 on 64-bit Linux, narrower elsewhere.
         #[allow(clippy::useless_conversion)]
         let free = u64::from(room.blocks_available()).saturating_mul(u64::from(room.fragment_size()));
@@ -115,7 +110,7 @@ impl TmpfsDir {
         let dir = tempfile::Builder::new().prefix(PREFIX).tempdir_in(&root).map_err(io(&root))?;
         let lock = File::open(dir.path()).map_err(io(dir.path()))?;
         // Nobody else knows the name yet, so the lock is free.
-        lock.try_lock().map_err(|e| TmpfsUnavailable::Io { path: dir.path().into(), source: e.into() })?;
+        lock.try_lock().map_err(|e| io(dir.path())(e.into()))?;
         let copy = dir.path().join("plain-1GiB.bin");
         std::fs::copy(input, &copy).map_err(io(&copy))?;
         Ok(Self { dir, _lock: lock, root, input: copy })
