@@ -18,6 +18,10 @@
 //! registered for the signal handler, and only SIGKILL or a power loss in
 //! those two system calls leaves it for the sweep.
 //!
+//! Large outputs are written around the page cache (`O_DIRECT`, by a writer
+//! thread, `direct.rs`), small ones through it; both are synced before they
+//! are named.
+//!
 //! What may be replaced:
 //! - an existing *regular* file is replaced by default, as age does: the
 //!   commands that write backups, reports and vectors overwrite their output;
@@ -33,12 +37,14 @@
 //!   path says) is refused by [`refuse_same_file`] before anything is read.
 
 mod cleanup;
+mod direct;
 mod temp;
 
 pub use temp::MODE_VAR;
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
+
+use direct::DirectWriter;
 use std::path::{Path, PathBuf};
 
 /// An I/O failure with the path it concerns.
@@ -76,7 +82,7 @@ pub enum Existing {
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
-    writer: BufWriter<File>,
+    writer: DirectWriter,
     temp: temp::Temp,
     existing: Existing,
     write_failed: bool,
@@ -127,7 +133,7 @@ impl AtomicFile {
         let (file, temp) = temp::Temp::create(&dir, unnamed).map_err(|e| PathError::new(&dir, e))?;
         Ok(Self {
             target: target.to_owned(),
-            writer: BufWriter::with_capacity(1 << 20, file),
+            writer: DirectWriter::new(file),
             temp: temp.named(name),
             existing,
             write_failed: false,
@@ -170,7 +176,7 @@ impl AtomicFile {
     /// directory. Every error names the target, never the temporary file.
     pub fn commit(self) -> Result<(), PathError> {
         let Self { target, writer, temp, existing, .. } = self;
-        let file = writer.into_inner().map_err(|e| PathError::new(&target, e.into_error()))?;
+        let file = writer.finish().map_err(|e| PathError::new(&target, e))?;
         file.sync_all().map_err(|e| PathError::new(&target, e))?;
         temp.commit(&file, existing).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists if existing == Existing::Refuse => exists(&target),
@@ -200,8 +206,8 @@ impl Write for AtomicFile {
         }
         r
     }
-    /// Passed through, so the decrypting stream's plaintext slots reach the
-    /// file in one `writev` instead of being gathered into the buffer first.
+    /// Passed through, so the decrypting stream's plaintext slots are
+    /// gathered straight into the write buffer.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         let r = self.writer.write_vectored(bufs);
         match &r {

@@ -147,3 +147,24 @@ fn the_input_itself_is_refused_as_output_by_any_name() {
     std::fs::write(dir.path().join("other"), b"data").unwrap();
     refuse_same_file(&input, &dir.path().join("other")).unwrap();
 }
+
+/// A large output (direct writes where the filesystem takes them, see
+/// `direct.rs`) committed in both temporary-file modes, over an existing
+/// file, reads back byte for byte.
+#[test]
+fn a_large_output_commits_byte_for_byte_in_either_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out");
+    std::fs::write(&target, b"old").unwrap();
+    for unnamed in [true, false] {
+        let want: Vec<u8> = (0..(5 << 20) + 4321).map(|i: usize| (i ^ (i >> 11)) as u8).collect();
+        let mut f = AtomicFile::create_in(&target, Existing::Replace, unnamed).unwrap();
+        for piece in want.chunks(65_552) {
+            f.write_all(piece).unwrap();
+        }
+        assert_eq!(f.written(), want.len() as u64);
+        f.commit().unwrap();
+        assert!(std::fs::read(&target).unwrap() == want, "unnamed {unnamed}");
+        assert_eq!(entries(dir.path()), ["out"]);
+    }
+}
